@@ -1,0 +1,129 @@
+"""The ``pointcalo`` command: thin, it parses arguments and calls the library.
+
+Errors a user can cause print one line (``error: <file>: <field>: <problem>``) and exit with
+code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pointcalo.errors import PointcaloError
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from pointcalo import io
+    from pointcalo.showers import summary
+
+    showers = io.read(args.file)
+    s = summary(showers)
+    if args.json:
+        import json
+
+        print(json.dumps(s, indent=2))
+        return 0
+    table = Table(title=str(args.file), show_header=True)
+    table.add_column("quantity")
+    table.add_column("min", justify="right")
+    table.add_column("mean", justify="right")
+    table.add_column("max", justify="right")
+    table.add_row("showers", "", str(s["n_showers"]), "")
+    table.add_row("points", "", str(s["n_points"]), "")
+    for key, label, scale in [
+        ("points_per_shower", "points per shower", 1.0),
+        ("incident_energy_MeV", "incident energy [GeV]", 1e-3),
+        ("visible_energy_MeV", "visible energy [GeV]", 1e-3),
+        ("point_energy_MeV", "point energy [MeV]", 1.0),
+    ]:
+        v = s[key]
+        table.add_row(label, *(f"{v[k] * scale:.4g}" for k in ("min", "mean", "max")))
+    r = s["evis_over_einc"]
+    table.add_row("E_vis/E_inc", "", f"{r['mean']:.4f} ± {r['std']:.4f}", "")
+    table.add_row(
+        "layers",
+        str(s["layers"][0]) if s["layers"] else "",
+        "",
+        str(s["layers"][1]) if s["layers"] else "",
+    )
+    table.add_row("point fields", "", ", ".join(s["point_fields"]), "")
+    table.add_row("shower fields", "", ", ".join(s["shower_fields"]), "")
+    Console().print(table)
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from pointcalo import io
+
+    with io.open_reader(args.input) as reader:
+        total = reader.n_showers
+    with Progress(transient=True, disable=args.quiet) as progress:
+        task = progress.add_task("converting", total=total)
+        n = io.convert(
+            args.input,
+            args.output,
+            chunk_size=args.chunk_size,
+            progress=lambda done: progress.update(task, completed=done),
+        )
+    if not args.quiet:
+        print(f"wrote {n} showers to {args.output}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pointcalo.demo import run_demo
+
+    run_demo(args.out, data=args.data)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pointcalo",
+        description="Generative models of calorimeter showers as point clouds.",
+    )
+    from pointcalo import __version__
+
+    parser.add_argument("--version", action="version", version=f"pointcalo {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("info", help="summarise a shower file (HDF5 or ROOT)")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("convert", help="convert between formats (chosen by file extension)")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--chunk-size", type=int, default=1024, help="showers per chunk")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("demo", help="run the main job on the built-in default data")
+    p.add_argument("--out", default="runs/demo", help="output directory")
+    p.add_argument("--data", default=None, help="shower file (default: shipped example)")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PointcaloError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

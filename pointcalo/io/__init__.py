@@ -1,0 +1,127 @@
+"""Shower file formats; every reader returns the data model and every writer takes it.
+
+The format follows the file extension: ``.h5``/``.hdf5`` native HDF5 (:mod:`pointcalo.io.hdf5`),
+``.root`` ROOT TTree (:mod:`pointcalo.io.root`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+
+from pointcalo.errors import ShowerFormatError
+from pointcalo.io.hdf5 import (
+    HDF5ShowerReader,
+    HDF5ShowerWriter,
+    iter_hdf5,
+    read_hdf5,
+    write_hdf5,
+)
+from pointcalo.io.root import (
+    RootBranches,
+    RootShowerReader,
+    RootShowerWriter,
+    read_root,
+    write_root,
+)
+
+__all__ = [
+    "HDF5ShowerReader",
+    "HDF5ShowerWriter",
+    "RootBranches",
+    "RootShowerReader",
+    "RootShowerWriter",
+    "convert",
+    "format_of",
+    "iter_hdf5",
+    "iter_showers",
+    "open_reader",
+    "open_writer",
+    "read",
+    "read_hdf5",
+    "read_root",
+    "write",
+    "write_hdf5",
+    "write_root",
+]
+
+_FORMATS = {".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".root": "root"}
+
+
+def format_of(path: str | os.PathLike[str]) -> str:
+    """``"hdf5"`` or ``"root"`` from the file extension; a clear error otherwise."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return _FORMATS[suffix]
+    except KeyError:
+        known = ", ".join(sorted(_FORMATS))
+        raise ShowerFormatError(
+            path, None, f"unknown file extension '{suffix}' (known: {known})"
+        ) from None
+
+
+def open_reader(
+    path: str | os.PathLike[str], *, allow_empty: bool = False, **kwargs: Any
+) -> HDF5ShowerReader | RootShowerReader:
+    """A reader for ``path`` chosen by extension (use as a context manager)."""
+    if format_of(path) == "root":
+        return RootShowerReader(path, kwargs.pop("branches", None), allow_empty=allow_empty)
+    return HDF5ShowerReader(path, allow_empty=allow_empty)
+
+
+def open_writer(path: str | os.PathLike[str], **kwargs: Any) -> HDF5ShowerWriter | RootShowerWriter:
+    """A streaming, atomic writer for ``path`` chosen by extension."""
+    if format_of(path) == "root":
+        return RootShowerWriter(path, **kwargs)
+    return HDF5ShowerWriter(path, **kwargs)
+
+
+def read(
+    path: str | os.PathLike[str], start: int = 0, stop: int | None = None, **kwargs: Any
+) -> ak.Array:
+    """Read showers ``start:stop`` (default: all) from any supported file."""
+    with open_reader(path, **kwargs) as reader:
+        return reader.read(start, stop)
+
+
+def iter_showers(
+    path: str | os.PathLike[str], chunk_size: int = 1024, **kwargs: Any
+) -> Iterator[ak.Array]:
+    """Iterate over any supported file in chunks of ``chunk_size`` showers."""
+    with open_reader(path, **kwargs) as reader:
+        yield from reader.iter_chunks(chunk_size)
+
+
+def write(showers: ak.Array, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+    """Write showers atomically to any supported file."""
+    with open_writer(path, **kwargs) as writer:
+        writer.write(showers)
+    return Path(path)
+
+
+def convert(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    chunk_size: int = 1024,
+    progress: Any = None,
+) -> int:
+    """Copy showers from ``src`` to ``dst`` chunk by chunk (memory bounded by the chunk).
+
+    Args:
+        progress: optional callable receiving the number of showers done after each chunk.
+
+    Returns:
+        The number of showers written.
+    """
+    format_of(dst)  # fail on a bad output name before reading anything
+    with open_reader(src) as reader, open_writer(dst) as writer:
+        for chunk in reader.iter_chunks(chunk_size):
+            writer.write(chunk)
+            if progress is not None:
+                progress(writer.n_showers)
+        return writer.n_showers

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import awkward as ak
+import h5py
+import numpy as np
+import pytest
+
+from pointcalo import io
+from pointcalo.cli import main
+from pointcalo.data import example_path
+from tests.conftest import random_showers
+
+
+def test_info_json(capsys):
+    assert main(["info", str(example_path()), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_showers"] == 160
+    assert out["point_fields"] == ["E", "x", "y", "layer"]
+
+
+def test_info_table(capsys, tmp_path):
+    path = io.write(random_showers(4), tmp_path / "a.root")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "points per shower" in out and "E_vis/E_inc" in out
+
+
+def test_convert_round_trip(tmp_path):
+    s = random_showers(9)
+    src = io.write(s, tmp_path / "a.h5")
+    assert main(["convert", str(src), str(tmp_path / "b.root"), "-q"]) == 0
+    assert main(["convert", str(tmp_path / "b.root"), str(tmp_path / "c.hdf5"), "-q"]) == 0
+    assert ak.array_equal(io.read(tmp_path / "c.hdf5"), s)
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda d: d / "missing.h5", "missing.h5: no such file"),
+        (lambda d: _text_file(d / "t.h5"), "t.h5: not an HDF5 file"),
+        (lambda d: _nan_file(d / "nan.h5"), "nan.h5: points/E: non-finite"),
+    ],
+)
+def test_cli_errors_are_one_line_exit_2_no_output(tmp_path, make, words):
+    src = make(tmp_path)
+    out = tmp_path / "out.root"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pointcalo.cli", "convert", str(src), str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.root")]
+
+
+def test_convert_failing_mid_file_leaves_no_output(tmp_path):
+    """A bad value in a late chunk: the first chunks were written to a temporary file that
+    must vanish."""
+    s = random_showers(50)
+    src = io.write(s, tmp_path / "a.h5")
+    with h5py.File(src, "a") as f:
+        f["points/E"][-1] = np.nan
+    assert main(["convert", str(src), str(tmp_path / "b.h5"), "--chunk-size", "10", "-q"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h5"]
+
+
+def test_bad_output_extension(tmp_path, capsys):
+    assert main(["convert", str(example_path()), str(tmp_path / "b.csv"), "-q"]) == 2
+    assert "unknown file extension '.csv'" in capsys.readouterr().err
+
+
+def test_demo_writes_report(tmp_path):
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    report = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert report["root_round_trip_exact"] is True
+    assert report["summary"]["n_showers"] == 160
+    png = (tmp_path / "demo" / "overview.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| showers | 160 |" in (tmp_path / "demo" / "report.md").read_text()
+
+
+def _nan_file(path):
+    s = random_showers(3)
+    io.write(s, path)
+    with h5py.File(path, "a") as f:
+        f["points/E"][1] = np.nan
+    return path
+
+
+def _text_file(path):
+    path.write_text("text, not HDF5")
+    return path
