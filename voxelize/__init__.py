@@ -1,4 +1,29 @@
 """voxelize: project calorimeter point clouds onto detector grids and back.
 
-Depends on numpy (torch optional) and never imports pointcalo.
+Grids (:mod:`voxelize.grids`, presets in :mod:`voxelize.presets`), projection and its inverse
+(:mod:`voxelize.project`), CaloChallenge voxel files (:mod:`voxelize.calochallenge_files`) and
+local <-> global placement (:mod:`voxelize.placement`). Depends on numpy (torch optional) and
+never imports pointcalo.
 """
+
+from __future__ import annotations
+
+from voxelize.grids import CartesianGrid, CylindricalGrid, Grid, GridError, load_grid
+from voxelize.presets import PRESETS, calochallenge, calogan, ild
+from voxelize.project import PointCloud, Projection, project, to_points
+
+__all__ = [
+    "PRESETS",
+    "CartesianGrid",
+    "CylindricalGrid",
+    "Grid",
+    "GridError",
+    "PointCloud",
+    "Projection",
+    "calochallenge",
+    "calogan",
+    "ild",
+    "load_grid",
+    "project",
+    "to_points",
+]

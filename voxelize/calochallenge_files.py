@@ -1,0 +1,86 @@
+"""CaloChallenge 2022 voxel files: ``incident_energies [N, 1]`` and ``showers [N, voxels]``, MeV.
+
+Voxels are flattened radial bin fastest, then angular bin, then layer, which is the order of
+:class:`voxelize.grids.CylindricalGrid`, so ``project(points, calochallenge("2")).voxels`` can be
+written here as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from voxelize.grids import Grid, GridError, load_grid
+
+
+def read_calochallenge(
+    path: str | os.PathLike[str],
+    grid: Grid | str | None = None,
+    start: int = 0,
+    stop: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``(incident_energies [N], showers [N, voxels])`` in MeV, rows ``start:stop``.
+
+    If ``grid`` is given, the number of voxels must match it.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise GridError(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        raise GridError(f"{path}: not an HDF5 file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise GridError(f"{path}: cannot open (truncated or corrupt?): {err}") from None
+    with f:
+        for key in ("incident_energies", "showers"):
+            if key not in f:
+                raise GridError(f"{path}: {key}: missing dataset (file has: {', '.join(f)})")
+        e_ds, s_ds = f["incident_energies"], f["showers"]
+        if s_ds.ndim != 2:
+            raise GridError(f"{path}: showers: must be [N, voxels], got shape {s_ds.shape}")
+        if e_ds.shape[0] != s_ds.shape[0]:
+            raise GridError(
+                f"{path}: incident_energies: {e_ds.shape[0]} rows but showers has {s_ds.shape[0]}"
+            )
+        if grid is not None:
+            g = load_grid(grid)
+            if s_ds.shape[1] != g.n_voxels:
+                raise GridError(
+                    f"{path}: showers: {s_ds.shape[1]} voxels, grid '{g.name}' has {g.n_voxels}"
+                )
+        energy = np.asarray(e_ds[start:stop], dtype=np.float64).reshape(-1)
+        showers = np.asarray(s_ds[start:stop])
+    if not (np.all(np.isfinite(showers)) and np.all(np.isfinite(energy))):
+        raise GridError(f"{path}: showers: non-finite energies")
+    return energy, showers
+
+
+def write_calochallenge(
+    path: str | os.PathLike[str], incident_energies: np.ndarray, showers: np.ndarray
+) -> Path:
+    """Write a CaloChallenge file atomically (gzip, as the challenge's files are)."""
+    import h5py
+
+    path = Path(path)
+    energy = np.asarray(incident_energies, dtype=np.float64).reshape(-1, 1)
+    showers = np.asarray(showers)
+    if showers.ndim != 2 or showers.shape[0] != energy.shape[0]:
+        raise GridError(
+            f"{path}: showers must be [N, voxels] with N = {energy.shape[0]}, got {showers.shape}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("incident_energies", data=energy, compression="gzip")
+            f.create_dataset("showers", data=showers, compression="gzip")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
