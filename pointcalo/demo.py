@@ -2,11 +2,13 @@
 
 Steps (each later feature adds its own): load showers (the shipped Geant4 example unless a file
 is given), validate and summarise them, convert them to ROOT and back and check the round trip,
-plot an overview, and write a report (``report.md``, ``summary.json``, PNGs) into ``out``.
+project them onto the ILD, CaloGAN and CaloChallenge dataset-2 grids (checking energy
+conservation), plot, and write a report (``report.md``, ``summary.json``, PNGs) into ``out``.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -51,14 +53,68 @@ def run_demo(
     report["root_round_trip_exact"] = bool(ak.array_equal(back, showers))
     log(f"converted to {root_path} and back: exact = {report['root_round_trip_exact']}")
 
+    t0 = time.perf_counter()
+    report["voxelize"] = voxelize_step(showers, out / "voxels.png")
+    report["steps"]["voxelize_s"] = time.perf_counter() - t0
+    for name, v in report["voxelize"].items():
+        log(
+            f"voxelized onto {name}: {v['n_voxels']} voxels, "
+            f"outside {100 * v['outside_fraction']:.3f} %, "
+            f"energy conserved to {v['max_relative_error']:.1e}"
+        )
+
     plot = plot_overview(showers, out / "overview.png", title=src.name)
-    report["plots"] = [plot.name]
+    report["plots"] = [plot.name, "voxels.png"]
     log(f"plotted {plot}")
 
     write_json(report, out / "summary.json")
     _write_markdown(report, out / "report.md")
     log(f"report written to {out / 'report.md'}")
     return report
+
+
+def voxelize_step(showers: ak.Array, png: Path) -> dict[str, Any]:
+    """Project onto three grids; return per-grid energy bookkeeping and plot mean images."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    import voxelize as vx
+
+    total = ak.to_numpy(ak.sum(ak.values_astype(showers.points.E, np.float64), axis=1))
+    ild = vx.ild()
+    jobs = {
+        "ild": (ild, {}),
+        "calogan": (vx.calogan(), {"layer_map": np.repeat([0, 1, 2], [8, 14, 8])}),
+        "calochallenge-2": (
+            vx.calochallenge("2"),
+            {"layer_map": "depth", "source_depth": ild.layer_depth},
+        ),
+    }
+    result: dict[str, Any] = {}
+    fig, ax = plt.subplots(1, 3, figsize=(12, 3.8))
+    for i, (name, (grid, kw)) in enumerate(jobs.items()):
+        proj = vx.project(showers, grid, dtype=np.float64, **kw)
+        inside = proj.voxels.sum(1)
+        result[name] = {
+            "n_voxels": grid.n_voxels,
+            "outside_fraction": float(proj.outside.sum() / total.sum()),
+            "max_relative_error": float(np.max(np.abs(inside + proj.outside - total) / total)),
+        }
+        mean = proj.voxels.mean(0)
+        edges = grid.layer_offset
+        layer = int(np.argmax([mean[lo:hi].sum() for lo, hi in itertools.pairwise(edges)]))
+        image = proj.layer(layer).mean(0)
+        ax[i].imshow(np.log10(image + 1e-3), origin="lower", aspect="auto")
+        ax[i].set(title=f"{name}: mean of layer {layer}", xlabel="column", ylabel="row")
+    fig.suptitle("mean shower image in the layer with most energy (log10 MeV)")
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return result
 
 
 def _write_markdown(report: dict[str, Any], path: Path) -> None:
@@ -79,6 +135,14 @@ def _write_markdown(report: dict[str, Any], path: Path) -> None:
         f"| E_vis / E_inc (mean ± std) | {s['evis_over_einc']['mean']:.4f} ± "
         f"{s['evis_over_einc']['std']:.4f} |",
         f"| ROOT round trip exact | {report['root_round_trip_exact']} |",
+        "",
+        "| grid | voxels | energy outside | energy conserved to |",
+        "|---|---|---|---|",
+        *(
+            f"| {name} | {v['n_voxels']} | {100 * v['outside_fraction']:.3f} % | "
+            f"{v['max_relative_error']:.1e} |"
+            for name, v in report["voxelize"].items()
+        ),
         "",
         *(f"![{p}]({p})" for p in report["plots"]),
         "",

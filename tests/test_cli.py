@@ -98,3 +98,29 @@ def _nan_file(path):
 def _text_file(path):
     path.write_text("text, not HDF5")
     return path
+
+
+def test_voxelize_command(tmp_path, capsys):
+    from voxelize.calochallenge_files import read_calochallenge
+
+    out = tmp_path / "cc2.h5"
+    args = ["voxelize", str(example_path()), str(out), "--grid", "calochallenge-2"]
+    assert main([*args, "--layer-map", "depth", "--source-depth", "ild", "--chunk-size", "50"]) == 0
+    assert "energy outside the grid" in capsys.readouterr().out
+    energy, voxels = read_calochallenge(out, "calochallenge-2")
+    assert voxels.shape == (160, 6480)
+    showers = io.read(example_path())
+    total = ak.to_numpy(ak.sum(ak.values_astype(showers.points.E, np.float64), axis=1))
+    assert np.all(voxels.sum(1) <= total * (1 + 1e-6))
+    assert voxels.sum() / total.sum() > 0.98
+    np.testing.assert_allclose(energy, ak.to_numpy(showers.incident_energy))
+
+
+def test_voxelize_command_errors(tmp_path, capsys):
+    out = tmp_path / "o.h5"
+    assert main(["voxelize", str(example_path()), str(out), "--grid", "hexagons", "-q"]) == 2
+    assert "--grid: unknown grid 'hexagons'" in capsys.readouterr().err
+    # the CaloGAN grid has 3 layers, the example 30: without a layer map that is an error
+    assert main(["voxelize", str(example_path()), str(out), "--grid", "calogan", "-q"]) == 2
+    assert "has layers 0-2; pass layer_map" in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []

@@ -319,3 +319,37 @@ def test_placement_round_trip_and_geometry():
     np.testing.assert_allclose(local_to_global([1], [2], [3], [0, 0, 0], [0, 0, 1]), [[1, 2, 3]])
     with pytest.raises(GridError, match="non-zero 3-vector"):
         frame([0, 0, 0])
+
+
+def test_edge_tolerance_is_documented_size():
+    grid = vx.ild()
+    x0, d = float(grid.x_min[0]), float(grid.dx[0])
+    edge = x0 + 10 * d
+    x = np.array([edge - 1e-12 * d, edge - 1e-7 * d])  # within / beyond EDGE_TOLERANCE
+    cell, inside = grid.cell_in_layer(x, np.zeros(2), np.zeros(2, np.int64))
+    assert list(cell % 30) == [10, 9] and inside.all()
+
+
+def test_pointcalo_reads_and_writes_calochallenge_files(tmp_path):
+    import awkward as ak
+
+    from pointcalo.io.calochallenge import (
+        read_calochallenge_showers,
+        write_calochallenge_showers,
+    )
+
+    grid = vx.calochallenge("2")
+    rng = np.random.default_rng(5)
+    voxels = rng.exponential(1.0, (4, grid.n_voxels)) * (rng.random((4, grid.n_voxels)) < 0.1)
+    path = write_calochallenge(tmp_path / "ds2.h5", [1e3, 1e4, 1e5, 1e6], voxels)
+    showers = read_calochallenge_showers(path, "calochallenge-2", mode="uniform")
+    assert "z" in showers.points.fields  # dataset 2 knows its layer depths
+    np.testing.assert_allclose(
+        ak.to_numpy(ak.sum(ak.values_astype(showers.points.E, np.float64), axis=1)),
+        voxels.sum(1),
+        rtol=1e-5,
+    )
+    out = write_calochallenge_showers(showers, tmp_path / "back.h5", "calochallenge-2")
+    e, back = read_calochallenge(out, grid)
+    np.testing.assert_allclose(back, voxels, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(e, [1e3, 1e4, 1e5, 1e6])

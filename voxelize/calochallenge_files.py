@@ -60,27 +60,84 @@ def read_calochallenge(
     return energy, showers
 
 
+class CaloChallengeWriter:
+    """Streaming, atomic writer of CaloChallenge files: append ``(energies, showers)`` chunks;
+    the file appears under its name only when closed without error."""
+
+    def __init__(self, path: str | os.PathLike[str], n_voxels: int, attrs: dict | None = None):
+        import h5py
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._file = h5py.File(self._tmp, "w")
+        rows = max(1, min(1024, (1 << 22) // max(n_voxels, 1)))
+        self._e = self._file.create_dataset(
+            "incident_energies",
+            (0, 1),
+            maxshape=(None, 1),
+            dtype=np.float64,
+            chunks=(rows, 1),
+            compression="gzip",
+        )
+        self._s = self._file.create_dataset(
+            "showers",
+            (0, n_voxels),
+            maxshape=(None, n_voxels),
+            dtype=np.float32,
+            chunks=(rows, n_voxels),
+            compression="gzip",
+        )
+        for key, value in (attrs or {}).items():
+            self._file.attrs[key] = value
+        self.n_voxels = n_voxels
+        self.n_showers = 0
+
+    def write(self, incident_energies: np.ndarray, showers: np.ndarray) -> None:
+        energy = np.asarray(incident_energies, dtype=np.float64).reshape(-1, 1)
+        showers = np.asarray(showers)
+        if showers.ndim != 2 or showers.shape != (len(energy), self.n_voxels):
+            raise GridError(
+                f"{self.path}: showers must be [{len(energy)}, {self.n_voxels}], "
+                f"got {showers.shape}"
+            )
+        n = self.n_showers
+        self._e.resize((n + len(energy), 1))
+        self._s.resize((n + len(energy), self.n_voxels))
+        self._e[n:] = energy
+        self._s[n:] = showers
+        self.n_showers += len(energy)
+
+    def close(self) -> None:
+        if self._file is None:
+            return
+        self._file.close()
+        self._file = None
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> CaloChallengeWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
 def write_calochallenge(
     path: str | os.PathLike[str], incident_energies: np.ndarray, showers: np.ndarray
 ) -> Path:
     """Write a CaloChallenge file atomically (gzip, as the challenge's files are)."""
-    import h5py
-
-    path = Path(path)
-    energy = np.asarray(incident_energies, dtype=np.float64).reshape(-1, 1)
     showers = np.asarray(showers)
-    if showers.ndim != 2 or showers.shape[0] != energy.shape[0]:
-        raise GridError(
-            f"{path}: showers must be [N, voxels] with N = {energy.shape[0]}, got {showers.shape}"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("incident_energies", data=energy, compression="gzip")
-            f.create_dataset("showers", data=showers, compression="gzip")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    if showers.ndim != 2:
+        raise GridError(f"{path}: showers must be [N, voxels], got shape {showers.shape}")
+    with CaloChallengeWriter(path, showers.shape[1]) as writer:
+        writer.write(incident_energies, showers)
+    return Path(path)
