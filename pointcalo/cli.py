@@ -127,6 +127,42 @@ def _cmd_voxelize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    import voxelize
+    from pointcalo.errors import ShowerFormatError
+    from pointcalo.metrics.report import evaluate, load_observables, markdown_table
+
+    console = Console(stderr=True, quiet=args.quiet)
+    try:
+        grid = voxelize.load_grid(args.grid)
+    except voxelize.GridError as err:
+        raise ShowerFormatError(None, "--grid", str(err)) from None
+    with console.status("computing observables") as status:
+
+        def log(msg: str) -> None:
+            status.update(msg)
+            console.log(msg)
+
+        ref = load_observables(args.reference, grid, args.threshold, log)
+        gen = load_observables(args.generated, grid, args.threshold, log)
+        metrics = evaluate(
+            ref,
+            gen,
+            grid=grid,
+            threshold=args.threshold,
+            k=args.batches,
+            seed=args.seed,
+            out=args.out,
+            log=log,
+            labels=(args.reference, args.generated),
+        )
+    if not args.quiet:
+        print(markdown_table(metrics))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pointcalo.demo import run_demo
 
@@ -181,6 +217,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=256)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_voxelize)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="compare generated with reference showers: metrics.json, summary.md, plots",
+    )
+    p.add_argument("--reference", required=True, help="shower file or CaloChallenge voxel file")
+    p.add_argument("--generated", required=True, help="shower file or CaloChallenge voxel file")
+    p.add_argument("--grid", default="ild", help="grid of the observables (preset or file)")
+    p.add_argument("--threshold", type=float, default=0.1, help="cell threshold in MeV")
+    p.add_argument("--batches", type=int, default=5, help="batches for uncertainties")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/evaluate", help="output folder")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="run the main job on the built-in default data")
     p.add_argument("--out", default="runs/demo", help="output directory")

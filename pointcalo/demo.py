@@ -3,7 +3,9 @@
 Steps (each later feature adds its own): load showers (the shipped Geant4 example unless a file
 is given), validate and summarise them, convert them to ROOT and back and check the round trip,
 project them onto the ILD, CaloGAN and CaloChallenge dataset-2 grids (checking energy
-conservation), plot, and write a report (``report.md``, ``summary.json``, PNGs) into ``out``.
+conservation), evaluate one half of them against the other (the Geant4 floor every model is
+measured against; ``out/evaluate``), plot, and write a report (``report.md``,
+``summary.json``, PNGs) into ``out``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,25 @@ def run_demo(
             f"outside {100 * v['outside_fraction']:.3f} %, "
             f"energy conserved to {v['max_relative_error']:.1e}"
         )
+
+    t0 = time.perf_counter()
+    from pointcalo.metrics.report import evaluate, markdown_table
+
+    metrics = evaluate(
+        showers[0::2],
+        showers[1::2],
+        k=2,
+        seed=0,
+        out=out / "evaluate",
+        labels=("Geant4 even", "Geant4 odd"),
+    )
+    report["steps"]["evaluate_s"] = time.perf_counter() - t0
+    report["evaluate"] = {"table": markdown_table(metrics), "folder": "evaluate"}
+    log(
+        "evaluated half against half: classifier AUC "
+        f"{metrics['classifier_auc']['generated'][0]:.3f} "
+        f"(floor {metrics['classifier_auc']['floor'][0]:.3f}); see {out / 'evaluate'}"
+    )
 
     plot = plot_overview(showers, out / "overview.png", title=src.name)
     report["plots"] = [plot.name, "voxels.png"]
@@ -143,6 +164,12 @@ def _write_markdown(report: dict[str, Any], path: Path) -> None:
             f"{v['max_relative_error']:.1e} |"
             for name, v in report["voxelize"].items()
         ),
+        "",
+        "## Evaluation: one half of the showers against the other",
+        "",
+        "What a perfect model would score; full report in `evaluate/summary.md`.",
+        "",
+        report["evaluate"]["table"],
         "",
         *(f"![{p}]({p})" for p in report["plots"]),
         "",

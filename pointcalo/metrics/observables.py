@@ -1,0 +1,246 @@
+"""Physics observables of showers, computed on a detector grid.
+
+Showers are projected onto a grid (default: the ILD-like 30 x 30 x 30 grid) and cells below a
+threshold (default 0.1 MeV, about half a MIP in 0.5 mm silicon) are dropped, as a detector
+readout would. From the cells:
+
+- ``n_hits``: cells above threshold; ``e_vis``: their energy sum (MeV); ``e_ratio``:
+  ``e_vis / incident_energy``;
+- ``cog_x``, ``cog_y`` (mm), ``cog_z`` (mm, depth): energy-weighted centre of gravity;
+- ``width``: energy-weighted mean over layers of the transverse width per layer (mm);
+- ``layer_energy [N, L]``: longitudinal profile; ``radial_energy [N, R]``: energy in rings of
+  distance from the shower axis (x = y = 0); ``layer_width [N, L]``: width per layer (mm);
+- ``cell_energy``: energies of all hit cells (pooled, with the owning shower).
+
+And from the points themselves (when showers are point clouds): ``n_points`` and the pooled
+``point_energy``. Definitions follow CaloClouds II (Buhmann et al., arXiv 2309.05704).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+import voxelize as vx
+from pointcalo.errors import PointcaloError
+from pointcalo.showers import flatten
+
+#: Per-shower scalar observables and their axis labels.
+SCALARS: dict[str, str] = {
+    "n_hits": "number of hits",
+    "e_vis": "visible energy [MeV]",
+    "e_ratio": r"$E_\mathrm{vis}/E_\mathrm{inc}$",
+    "cog_x": "centre of gravity x [mm]",
+    "cog_y": "centre of gravity y [mm]",
+    "cog_z": "centre of gravity z [mm]",
+    "width": "mean transverse width [mm]",
+    "n_points": "points per shower",
+}
+#: Per-shower profiles: name -> (label of the profile axis, label of the values).
+PROFILES: dict[str, tuple[str, str]] = {
+    "layer_energy": ("layer", "energy [MeV]"),
+    "radial_energy": ("radius [mm]", "energy [MeV]"),
+    "layer_width": ("layer", "width [mm]"),
+}
+
+
+@dataclass
+class Pooled:
+    """Values pooled over cells or points, with the index of the shower each came from."""
+
+    values: np.ndarray
+    owner: np.ndarray
+    weights: np.ndarray | None = None
+
+
+@dataclass
+class Observables:
+    """All observables of one set of showers (see the module docstring for definitions).
+
+    Attributes:
+        grid: the grid they were computed on; ``threshold`` in MeV.
+        incident_energy: ``[N]`` MeV.
+        scalars: name -> ``[N]``.
+        profiles: name -> ``[N, K]``; ``radial_edges`` are the ring edges (mm).
+        pooled: name -> :class:`Pooled` (``cell_energy``, ``point_energy``).
+        mean_image: ``[n_voxels]`` mean energy per voxel (MeV), for shower images.
+    """
+
+    grid: vx.Grid
+    threshold: float
+    incident_energy: np.ndarray
+    scalars: dict[str, np.ndarray]
+    profiles: dict[str, np.ndarray]
+    radial_edges: np.ndarray
+    pooled: dict[str, Pooled]
+    mean_image: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_showers(self) -> int:
+        return len(self.incident_energy)
+
+    def subset(self, index: np.ndarray) -> Observables:
+        """Observables of the showers ``index`` (pooled values follow their showers)."""
+        index = np.asarray(index)
+        remap = np.full(self.n_showers, -1, np.int64)
+        remap[index] = np.arange(len(index))
+        pooled = {}
+        for name, p in self.pooled.items():
+            keep = remap[p.owner] >= 0
+            pooled[name] = Pooled(
+                p.values[keep],
+                remap[p.owner[keep]],
+                None if p.weights is None else p.weights[keep],
+            )
+        return Observables(
+            self.grid,
+            self.threshold,
+            self.incident_energy[index],
+            {k: v[index] for k, v in self.scalars.items()},
+            {k: v[index] for k, v in self.profiles.items()},
+            self.radial_edges,
+            pooled,
+            self.mean_image,
+            dict(self.meta),
+        )
+
+    def feature_matrix(self) -> tuple[np.ndarray, list[str]]:
+        """High-level features per shower ``[N, F]`` for FPD/KPD and the classifier test:
+        the scalars and the longitudinal profile as energy fractions in groups of layers."""
+        names = [k for k in SCALARS if k in self.scalars]
+        cols = [self.scalars[k].astype(np.float64) for k in names]
+        layers = self.profiles["layer_energy"]
+        groups = np.array_split(np.arange(layers.shape[1]), min(6, layers.shape[1]))
+        total = np.maximum(layers.sum(1), 1e-12)
+        for g in groups:
+            cols.append(layers[:, g].sum(1) / total)
+            names.append(f"frac_layers_{g[0]}-{g[-1]}")
+        return np.stack(cols, axis=1), names
+
+
+def radial_edges_for(grid: vx.Grid) -> np.ndarray:
+    """Ring edges (mm) for the radial profile. Cartesian grids: rings one cell pitch wide
+    centred on 0, 1, 2, ... pitches (edges at half pitches, so no cell centre sits on an edge);
+    cylindrical grids: the union of the radial bin edges."""
+    if isinstance(grid, vx.CylindricalGrid):
+        return np.unique(np.concatenate([e for e in grid.r_edges if len(e) > 1]))
+    cx, cy, _ = grid.cell_centres()
+    step = float(np.min(np.minimum(grid.dx, grid.dy)))
+    r_max = float(np.max(np.hypot(cx, cy)))
+    return np.concatenate([[0.0], (np.arange(int(r_max / step) + 2) + 0.5) * step])
+
+
+def compute(
+    showers: ak.Array | None = None,
+    *,
+    voxels: np.ndarray | None = None,
+    incident_energy: np.ndarray | None = None,
+    grid: vx.Grid | str = "ild",
+    threshold: float = 0.1,
+    layer_map: Any = None,
+    source_depth: Any = None,
+    chunk_size: int = 512,
+    progress: Callable[[int], None] | None = None,
+) -> Observables:
+    """Observables of point-cloud ``showers``, or of ``voxels [N, n_voxels]`` already on
+    ``grid`` (then ``incident_energy`` is needed and point-level observables are absent).
+
+    Args:
+        threshold: cell energy threshold in MeV (cells ``<= threshold`` are not hits).
+        layer_map, source_depth: passed to :func:`voxelize.project`.
+        chunk_size: showers per projection (bounds memory).
+        progress: called with the number of showers done.
+    """
+    grid = vx.load_grid(grid)
+    if (showers is None) == (voxels is None):
+        raise PointcaloError("observables: give either showers or voxels")
+    if voxels is not None:
+        voxels = np.asarray(voxels)
+        if voxels.ndim != 2 or voxels.shape[1] != grid.n_voxels:
+            raise PointcaloError(
+                f"voxels have shape {voxels.shape}, grid '{grid.name}' has {grid.n_voxels} voxels"
+            )
+        if incident_energy is None or len(incident_energy) != len(voxels):
+            raise PointcaloError("observables of voxels need incident_energy [N]")
+        n = len(voxels)
+        inc = np.asarray(incident_energy, np.float64)
+    else:
+        n = len(showers)
+        inc = ak.to_numpy(showers.incident_energy).astype(np.float64)
+
+    cx, cy, cl = grid.cell_centres()
+    depth = (
+        np.asarray(grid.layer_depth, np.float64)[cl]
+        if grid.layer_depth is not None
+        else cl.astype(np.float64)
+    )
+    r_edges = radial_edges_for(grid)
+    ring = np.clip(np.searchsorted(r_edges, np.hypot(cx, cy), side="right") - 1, 0, None)
+    n_rings = len(r_edges) - 1
+    ring = np.where(ring < n_rings, ring, n_rings - 1)
+    L = grid.n_layers
+
+    acc: dict[str, list[np.ndarray]] = {k: [] for k in (*SCALARS, *PROFILES)}
+    cells, owners = [], []
+    image = np.zeros(grid.n_voxels)
+    for start in range(0, n, chunk_size):
+        stop = min(start + chunk_size, n)
+        if voxels is not None:
+            v = np.asarray(voxels[start:stop], dtype=np.float64)
+        else:
+            chunk = showers[start:stop]
+            v = vx.project(
+                chunk, grid, layer_map=layer_map, source_depth=source_depth, dtype=np.float64
+            ).voxels
+            acc["n_points"].append(ak.to_numpy(ak.num(chunk.points, axis=1)).astype(np.float64))
+        v = np.where(v > threshold, v, 0.0)
+        image += v.sum(0)
+        hit = v > 0
+        e = v.sum(1)
+        safe = np.maximum(e, 1e-300)
+        acc["n_hits"].append(hit.sum(1).astype(np.float64))
+        acc["e_vis"].append(e)
+        acc["e_ratio"].append(e / inc[start:stop])
+        acc["cog_x"].append(v @ cx / safe)
+        acc["cog_y"].append(v @ cy / safe)
+        acc["cog_z"].append(v @ depth / safe)
+        per_layer = _group_sum(v, cl, L)
+        acc["layer_energy"].append(per_layer)
+        acc["radial_energy"].append(_group_sum(v, ring, n_rings))
+        lw = np.maximum(per_layer, 1e-300)
+        mx, my = _group_sum(v * cx, cl, L) / lw, _group_sum(v * cy, cl, L) / lw
+        var = _group_sum(v * (cx**2 + cy**2), cl, L) / lw - mx**2 - my**2
+        width = np.sqrt(np.clip(var, 0.0, None)) * (per_layer > 0)
+        acc["layer_width"].append(width)
+        acc["width"].append((width * per_layer).sum(1) / safe)
+        rows, cols = np.nonzero(hit)
+        cells.append(v[rows, cols])
+        owners.append(rows + start)
+        if progress is not None:
+            progress(stop)
+
+    scalars = {k: np.concatenate(acc[k]) for k in SCALARS if acc[k]}
+    profiles = {k: np.concatenate(acc[k]) if acc[k] else np.zeros((0, 1)) for k in PROFILES}
+    pooled = {"cell_energy": Pooled(_cat(cells, np.float64), _cat(owners, np.int64))}
+    if showers is not None:
+        flat = flatten(showers)
+        pooled["point_energy"] = Pooled(
+            flat.points["E"].astype(np.float64), np.repeat(np.arange(n), flat.counts)
+        )
+    return Observables(grid, threshold, inc, scalars, profiles, r_edges, pooled, image / max(n, 1))
+
+
+def _group_sum(v: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """``[N, n_groups]`` sums of the columns of ``v [N, V]`` by ``group [V]``."""
+    onehot = np.zeros((len(group), n_groups))
+    onehot[np.arange(len(group)), group] = 1.0
+    return v @ onehot
+
+
+def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)

@@ -1,0 +1,181 @@
+"""Comparison plots of generated against reference observables (PNG, written atomically)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pointcalo.io.atomic import atomic_path
+from pointcalo.metrics.observables import PROFILES, SCALARS, Observables
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    _pyplot().close(fig)
+    return path
+
+
+def _ratio_axes(plt, title: str):
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(5.5, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
+    )
+    top.set_title(title)
+    bottom.axhline(1.0, color="k", lw=0.8)
+    bottom.set_ylim(0.5, 1.5)
+    bottom.set_ylabel("gen / ref")
+    return fig, top, bottom
+
+
+def histogram_with_ratio(
+    ref: np.ndarray,
+    gen: np.ndarray,
+    label: str,
+    path: str | os.PathLike[str],
+    *,
+    bins: int = 40,
+    log_x: bool = False,
+    labels: tuple[str, str] = ("reference", "generated"),
+) -> Path:
+    """Normalised histograms of ``ref`` and ``gen`` with Poisson error bands and a ratio panel."""
+    plt = _pyplot()
+    ref, gen = np.asarray(ref, np.float64), np.asarray(gen, np.float64)
+    if log_x:
+        ref, gen = ref[ref > 0], gen[gen > 0]
+        lo, hi = np.percentile(ref, [0.1, 99.9]) if ref.size else (1e-3, 1.0)
+        edges = np.geomspace(max(lo, 1e-6), max(hi, lo * 10), bins + 1)
+    else:
+        lo, hi = np.percentile(np.concatenate([ref, gen]), [0.5, 99.5])
+        edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+    fig, top, bottom = _ratio_axes(plt, label)
+    dens = []
+    for data, name, color in ((ref, labels[0], "0.3"), (gen, labels[1], "C1")):
+        counts, _ = np.histogram(data, edges)
+        norm = max(counts.sum(), 1) * np.diff(edges)
+        d, err = counts / norm, np.sqrt(counts) / norm
+        dens.append((d, err))
+        top.stairs(d, edges, color=color, label=f"{name} ({len(data)})", lw=1.5)
+        top.fill_between(edges[:-1], d - err, d + err, step="post", color=color, alpha=0.25)
+    (dr, er), (dg, eg) = dens
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(dr > 0, dg / dr, np.nan)
+        rerr = ratio * np.sqrt(
+            (eg / np.where(dg > 0, dg, 1)) ** 2 + (er / np.where(dr > 0, dr, 1)) ** 2
+        )
+    bottom.stairs(ratio, edges, color="C1")
+    bottom.fill_between(edges[:-1], ratio - rerr, ratio + rerr, step="post", color="C1", alpha=0.25)
+    top.set_ylabel("normalised")
+    top.legend(frameon=False, fontsize=8)
+    if log_x:
+        top.set_xscale("log")
+        top.set_yscale("log")
+    bottom.set_xlabel(label)
+    return _save(fig, Path(path))
+
+
+def profile_with_ratio(
+    ref: np.ndarray,
+    gen: np.ndarray,
+    x: np.ndarray,
+    xlabel: str,
+    ylabel: str,
+    path: str | os.PathLike[str],
+    *,
+    log_y: bool = True,
+) -> Path:
+    """Mean profiles ``[N, K] -> [K]`` with standard errors and their ratio."""
+    plt = _pyplot()
+    fig, top, bottom = _ratio_axes(plt, f"mean {ylabel} vs {xlabel}")
+    means = []
+    for data, name, color in ((ref, "reference", "0.3"), (gen, "generated", "C1")):
+        m = data.mean(0)
+        e = data.std(0) / np.sqrt(max(len(data), 1))
+        means.append((m, e))
+        top.errorbar(x, m, yerr=e, fmt="o-", ms=3, color=color, label=name)
+    (mr, er), (mg, eg) = means
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(mr > 0, mg / mr, np.nan)
+        rerr = ratio * np.sqrt(
+            (eg / np.where(mg > 0, mg, 1)) ** 2 + (er / np.where(mr > 0, mr, 1)) ** 2
+        )
+    bottom.errorbar(x, ratio, yerr=rerr, fmt="o", ms=3, color="C1")
+    top.set_ylabel(ylabel)
+    if log_y:
+        top.set_yscale("log")
+    top.legend(frameon=False, fontsize=8)
+    bottom.set_xlabel(xlabel)
+    return _save(fig, Path(path))
+
+
+def mean_images(ref: Observables, gen: Observables, path: str | os.PathLike[str]) -> Path:
+    """Mean shower image (log10 MeV) in up to six layers, reference above generated."""
+    plt = _pyplot()
+    grid = ref.grid
+    layer_e = ref.profiles["layer_energy"].mean(0)
+    layers = [int(i) for i in np.argsort(layer_e)[::-1][:6]]
+    layers.sort()
+    fig, ax = plt.subplots(2, len(layers), figsize=(2.4 * len(layers), 5), squeeze=False)
+    lo, hi = grid.layer_offset[:-1], grid.layer_offset[1:]
+    for j, layer in enumerate(layers):
+        for i, (obs, name) in enumerate(((ref, "reference"), (gen, "generated"))):
+            img = obs.mean_image[lo[layer] : hi[layer]].reshape(grid.layer_shape(layer))
+            ax[i, j].imshow(np.log10(img + 1e-4), origin="lower", aspect="auto", vmin=-4)
+            ax[i, j].set_title(f"{name}, layer {layer}", fontsize=8)
+            ax[i, j].set_xticks([])
+            ax[i, j].set_yticks([])
+    fig.suptitle(f"mean shower image on {grid.name} (log10 MeV)")
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def all_plots(ref: Observables, gen: Observables, out: Path) -> list[str]:
+    """Every comparison plot into ``out``; returns the file names."""
+    names = []
+    for key, label in SCALARS.items():
+        if key in ref.scalars and key in gen.scalars:
+            names.append(
+                histogram_with_ratio(
+                    ref.scalars[key], gen.scalars[key], label, out / f"hist_{key}.png"
+                ).name
+            )
+    for key, label in (
+        ("cell_energy", "cell energy [MeV]"),
+        ("point_energy", "point energy [MeV]"),
+    ):
+        if key in ref.pooled and key in gen.pooled:
+            names.append(
+                histogram_with_ratio(
+                    ref.pooled[key].values,
+                    gen.pooled[key].values,
+                    label,
+                    out / f"hist_{key}.png",
+                    log_x=True,
+                ).name
+            )
+    centres = 0.5 * (ref.radial_edges[1:] + ref.radial_edges[:-1])
+    for key, (xlabel, ylabel) in PROFILES.items():
+        x = centres if key == "radial_energy" else np.arange(ref.profiles[key].shape[1])
+        names.append(
+            profile_with_ratio(
+                ref.profiles[key],
+                gen.profiles[key],
+                x,
+                xlabel,
+                ylabel,
+                out / f"profile_{key}.png",
+                log_y=key != "layer_width",
+            ).name
+        )
+    names.append(mean_images(ref, gen, out / "mean_images.png").name)
+    return names

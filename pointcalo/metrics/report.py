@@ -1,0 +1,268 @@
+"""``pointcalo evaluate``: every distance of generated against reference showers, each beside
+its floor, written as metrics.json, a markdown table and PNG plots.
+
+The floor is what the same metric gives for two samples of the reference itself: the reference
+is split at random into halves A and B; generated is compared with A, and B with A, using the
+same number of showers per batch, so both numbers have the same finite-sample bias. A model
+is as good as Geant4 on a metric when its value is at the floor within the uncertainties.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+import voxelize as vx
+from pointcalo.errors import PointcaloError, ShowerFormatError
+from pointcalo.metrics import distances as dist
+from pointcalo.metrics.classifier import classifier_auc
+from pointcalo.metrics.observables import SCALARS, Observables, Pooled, compute
+
+Log = Callable[[str], None]
+
+
+def _pooled_profiles(obs: Observables) -> dict[str, Pooled]:
+    """Energy-weighted layer index and ring radius per shower, as pooled distributions."""
+    out = {}
+    centres = 0.5 * (obs.radial_edges[1:] + obs.radial_edges[:-1])
+    for name, key, x in (
+        ("longitudinal", "layer_energy", np.arange(obs.profiles["layer_energy"].shape[1])),
+        ("radial", "radial_energy", centres),
+    ):
+        prof = obs.profiles[key]
+        n, k = prof.shape
+        out[name] = Pooled(
+            np.tile(x.astype(np.float64), n), np.repeat(np.arange(n), k), prof.reshape(-1)
+        )
+    return out
+
+
+def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, size: int) -> dict:
+    """All distances of ``gen`` against ``ref`` with ``size`` showers per batch."""
+    out: dict[str, Any] = {"w1x100": {}, "separation_power": {}}
+    for name in SCALARS:
+        if name in ref.scalars and name in gen.scalars:
+            r, g = ref.scalars[name], gen.scalars[name]
+            out["w1x100"][name] = dist.w1(r, g, k=k, size=size, seed=seed)
+            out["separation_power"][name] = dist.separation_power(r, g, k=k, seed=seed)
+    pooled_r = {**ref.pooled, **_pooled_profiles(ref)}
+    pooled_g = {**gen.pooled, **_pooled_profiles(gen)}
+    for name in pooled_r:
+        if name in pooled_g:
+            r, g = pooled_r[name], pooled_g[name]
+            out["w1x100"][name] = dist.w1(
+                r.values,
+                g.values,
+                ref_owner=r.owner,
+                gen_owner=g.owner,
+                ref_weights=r.weights,
+                gen_weights=g.weights,
+                n_ref=ref.n_showers,
+                n_gen=gen.n_showers,
+                k=k,
+                size=size,
+                seed=seed,
+            )
+    fr, names = ref.feature_matrix()
+    fg, names_g = gen.feature_matrix()
+    common = [i for i, n in enumerate(names) if n in names_g]
+    fr = fr[:, common]
+    fg = fg[:, [names_g.index(names[i]) for i in common]]
+    out["features"] = [names[i] for i in common]
+    out["fpd"] = dist.fpd(fr, fg, seed=seed)
+    out["kpd"] = dist.kpd(fr, fg, size=min(1000, size * k), seed=seed)
+    out["classifier_auc"] = classifier_auc(fr, fg, seed=seed)
+    return out
+
+
+def _check_compatible(ref: Observables, gen: Observables) -> None:
+    if ref.grid != gen.grid:
+        raise PointcaloError(
+            f"reference is on grid '{ref.grid.name}' but generated on '{gen.grid.name}': "
+            "project both onto the same grid"
+        )
+    if ref.threshold != gen.threshold:
+        raise PointcaloError(f"cell thresholds differ: {ref.threshold} MeV vs {gen.threshold} MeV")
+    for side, obs in (("reference", ref), ("generated", gen)):
+        units = obs.meta.get("units")
+        if units is not None and "MeV" not in str(units):
+            raise PointcaloError(f"{side}: units '{units}' are not MeV / mm")
+
+
+def evaluate(
+    reference: ak.Array | Observables,
+    generated: ak.Array | Observables,
+    *,
+    grid: vx.Grid | str = "ild",
+    threshold: float = 0.1,
+    k: int = 5,
+    seed: int = 0,
+    out: str | os.PathLike[str] | None = None,
+    log: Log | None = None,
+    labels: tuple[str, str] = ("reference", "generated"),
+) -> dict[str, Any]:
+    """Compare generated with reference showers (or precomputed observables).
+
+    Args:
+        grid, threshold: grid and cell threshold (MeV) of the observables.
+        k: batches for the uncertainties (W1, separation power).
+        seed: seed of every random choice (halves, batches, classifier folds).
+        out: folder for metrics.json, summary.md and PNGs (nothing written if None).
+        log: progress messages (default: silent).
+
+    Returns:
+        The metrics as a dict; each distance is ``[value, uncertainty]`` under ``generated``
+        and ``floor``.
+    """
+    log = log or (lambda msg: None)
+    grid = vx.load_grid(grid)
+    obs = []
+    for side, data in (("reference", reference), ("generated", generated)):
+        if isinstance(data, Observables):
+            obs.append(data)
+        else:
+            log(f"observables of {side} ({len(data)} showers) on {grid.name}")
+            obs.append(compute(data, grid=grid, threshold=threshold))
+    ref, gen = obs
+    _check_compatible(ref, gen)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(ref.n_showers)
+    half_a, half_b = (
+        ref.subset(np.sort(perm[: ref.n_showers // 2])),
+        ref.subset(np.sort(perm[ref.n_showers // 2 :])),
+    )
+    size = dist.batch_size(min(half_a.n_showers, half_b.n_showers), gen.n_showers, k)
+    log(f"distances: generated vs reference half A, {k} batches of {size} showers")
+    vs_gen = compare(half_a, gen, k=k, seed=seed, size=size)
+    log("distances: reference half B vs half A (the floor)")
+    floor = compare(half_a, half_b, k=k, seed=seed, size=size)
+    metrics: dict[str, Any] = {
+        "grid": grid.name,
+        "threshold_MeV": threshold,
+        "n_reference": ref.n_showers,
+        "n_generated": gen.n_showers,
+        "batches": k,
+        "showers_per_batch": size,
+        "seed": seed,
+        "labels": list(labels),
+        "features": vs_gen["features"],
+    }
+    for family in ("w1x100", "separation_power"):
+        metrics[family] = {
+            name: {"generated": list(vs_gen[family][name]), "floor": list(floor[family][name])}
+            for name in vs_gen[family]
+        }
+    for name in ("fpd", "kpd", "classifier_auc"):
+        metrics[name] = {"generated": list(vs_gen[name]), "floor": list(floor[name])}
+    if out is not None:
+        from pointcalo.demo import write_json
+        from pointcalo.metrics.plots import all_plots
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        log("plots")
+        metrics["plots"] = all_plots(ref, gen, out)
+        write_json(metrics, out / "metrics.json")
+        write_markdown(metrics, out / "summary.md")
+        log(f"wrote {out / 'metrics.json'} and {out / 'summary.md'}")
+    return metrics
+
+
+def _fmt(v: list[float], scale: float = 1.0, digits: int = 2) -> str:
+    return f"{v[0] * scale:.{digits}f} ± {v[1] * scale:.{digits}f}"
+
+
+def markdown_table(metrics: dict[str, Any]) -> str:
+    """The summary table: each distance of generated beside the reference floor."""
+    gen_label = metrics.get("labels", ["reference", "generated"])[1]
+    lines = [
+        f"| observable | W1 x100 ({gen_label}) | W1 x100 floor | separation power "
+        f"({gen_label}) | separation power floor |",
+        "|---|---|---|---|---|",
+    ]
+    sep = metrics["separation_power"]
+    for name, w in metrics["w1x100"].items():
+        s = sep.get(name)
+        sep_cols = (
+            f"{_fmt(s['generated'], digits=4)} | {_fmt(s['floor'], digits=4)}" if s else "– | –"
+        )
+        lines.append(f"| {name} | {_fmt(w['generated'])} | {_fmt(w['floor'])} | {sep_cols} |")
+    lines += [
+        "",
+        "| metric | " + gen_label + " | floor |",
+        "|---|---|---|",
+        f"| FPD | {_fmt(metrics['fpd']['generated'], digits=4)} | "
+        f"{_fmt(metrics['fpd']['floor'], digits=4)} |",
+        f"| KPD | {_fmt(metrics['kpd']['generated'], digits=5)} | "
+        f"{_fmt(metrics['kpd']['floor'], digits=5)} |",
+        f"| classifier AUC | {_fmt(metrics['classifier_auc']['generated'], digits=3)} | "
+        f"{_fmt(metrics['classifier_auc']['floor'], digits=3)} |",
+    ]
+    return "\n".join(lines)
+
+
+def write_markdown(metrics: dict[str, Any], path: Path) -> None:
+    from pointcalo.io.atomic import atomic_path
+
+    text = [
+        "# pointcalo evaluation",
+        "",
+        f"Grid `{metrics['grid']}`, cell threshold {metrics['threshold_MeV']} MeV; "
+        f"{metrics['n_reference']} reference and {metrics['n_generated']} generated showers; "
+        f"uncertainties from {metrics['batches']} batches of {metrics['showers_per_batch']} "
+        f"showers (seed {metrics['seed']}). The floor compares two disjoint halves of the "
+        "reference with the same batch size.",
+        "",
+        markdown_table(metrics),
+        "",
+        "High-level features (FPD, KPD, classifier): " + ", ".join(metrics["features"]),
+        "",
+        *(f"![{p}]({p})" for p in metrics.get("plots", [])),
+        "",
+    ]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(text))
+
+
+def load_observables(
+    path: str | os.PathLike[str], grid: vx.Grid, threshold: float, log: Log | None = None
+) -> Observables:
+    """Observables of a file: a shower file (HDF5/ROOT points, projected onto ``grid``) or a
+    CaloChallenge-layout voxel file (``incident_energies``, ``showers``) already on ``grid``."""
+    import h5py
+
+    from pointcalo import io
+
+    path = Path(path)
+    is_voxels = False
+    units = None
+    if path.suffix.lower() in (".h5", ".hdf5", ".hdf") and path.exists() and h5py.is_hdf5(path):
+        with h5py.File(path) as f:
+            is_voxels = "showers" in f and "incident_energies" in f
+            units = f.attrs.get("units")
+            file_grid = f.attrs.get("grid")
+    if is_voxels:
+        from voxelize.calochallenge_files import read_calochallenge
+
+        if file_grid is not None and str(file_grid) != grid.name:
+            raise ShowerFormatError(
+                path, "grid", f"voxels are on grid '{file_grid}', evaluation is on '{grid.name}'"
+            )
+        try:
+            energy, voxels = read_calochallenge(path, grid)
+        except vx.GridError as err:
+            raise ShowerFormatError(None, None, str(err)) from None
+        obs = compute(voxels=voxels, incident_energy=energy, grid=grid, threshold=threshold)
+    else:
+        showers = io.read(path)
+        if log:
+            log(f"observables of {path} ({len(showers)} showers) on {grid.name}")
+        obs = compute(showers, grid=grid, threshold=threshold)
+    if units is not None:
+        obs.meta["units"] = units.decode() if isinstance(units, bytes) else str(units)
+    return obs

@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import linalg
+
+import voxelize as vx
+from pointcalo.cli import main
+from pointcalo.data import example_path, load_example
+from pointcalo.errors import PointcaloError
+from pointcalo.metrics import classifier_auc, compute, evaluate, fpd, kpd, separation_power, w1
+from pointcalo.metrics.distances import frechet_distance
+from pointcalo.showers import make_showers
+
+
+def test_w1_of_shifted_gaussians_is_one():
+    rng = np.random.default_rng(0)
+    value, err = w1(rng.normal(0, 1, 20000), rng.normal(1, 1, 20000), k=5, seed=1)
+    assert value == pytest.approx(100.0, abs=4.0)  # x100
+    assert 0 < err < 5
+
+
+def test_w1_identical_distributions_at_floor_and_seeded():
+    rng = np.random.default_rng(1)
+    a, b, c = (rng.exponential(2.0, 10000) for _ in range(3))
+    same, same_err = w1(a, b, k=5, seed=3)
+    floor, floor_err = w1(a, c, k=5, seed=3)
+    assert same < 10 and floor < 10
+    assert abs(same - floor) < 3 * (same_err + floor_err)
+    assert w1(a, b, k=5, seed=3) == (same, same_err)  # explicit seed: reproducible
+    assert w1(a, b, k=5, seed=4) != (same, same_err)
+
+
+def test_w1_pooled_follows_showers():
+    # values pooled over "cells": shower i owns values i*10 .. i*10+9
+    rng = np.random.default_rng(2)
+    vals = rng.normal(0, 1, 1000)
+    owner = np.repeat(np.arange(100), 10)
+    v, _ = w1(vals, vals + 1.0, ref_owner=owner, gen_owner=owner, n_ref=100, n_gen=100, k=4)
+    assert v == pytest.approx(100.0, abs=15)
+    with pytest.raises(PointcaloError, match="too few showers for 20 batches"):
+        w1(vals, vals, ref_owner=owner, gen_owner=owner, n_ref=100, n_gen=100, k=20)
+
+
+def test_classifier_auc():
+    rng = np.random.default_rng(3)
+    same = classifier_auc(rng.normal(size=(1500, 4)), rng.normal(size=(1500, 4)), seed=0)
+    assert abs(same[0] - 0.5) < 0.05
+    shifted = rng.normal(size=(1500, 4))
+    shifted[:, 0] += 3.0
+    diff = classifier_auc(rng.normal(size=(1500, 4)), shifted, seed=0)
+    assert diff[0] > 0.9
+    assert diff[1] < 0.05
+
+
+def test_frechet_distance_closed_form_and_fpd():
+    rng = np.random.default_rng(4)
+    mu1, mu2 = np.array([1.0, 2.0]), np.array([1.5, 1.0])
+    c1 = np.array([[1.0, 0.3], [0.3, 0.5]])
+    c2 = np.array([[0.5, -0.1], [-0.1, 0.8]])
+    expected = float(np.sum((mu1 - mu2) ** 2) + np.trace(c1 + c2 - 2 * linalg.sqrtm(c1 @ c2).real))
+    assert frechet_distance(mu1, c1, mu2, c2) == pytest.approx(expected, rel=1e-10)
+    ref = rng.multivariate_normal(mu1, c1, 40000)
+    gen = rng.multivariate_normal(mu2, c2, 40000)
+    s = np.abs(ref).max(0)  # FPD works on features scaled by the reference's max |value|
+    closed = frechet_distance(mu1 / s, c1 / np.outer(s, s), mu2 / s, c2 / np.outer(s, s))
+    value, err = fpd(ref, gen, seed=0)
+    assert value == pytest.approx(closed, rel=0.05)
+    assert err < 0.05 * closed
+    same, _ = fpd(ref, rng.multivariate_normal(mu1, c1, 40000), seed=0)
+    assert same < 0.02 * closed
+
+
+def test_kpd_separates():
+    rng = np.random.default_rng(5)
+    ref = rng.normal(size=(4000, 3))
+    v_same, e_same = kpd(ref, rng.normal(size=(4000, 3)), seed=0)
+    v_diff, _ = kpd(ref, rng.normal(0.5, 1.0, size=(4000, 3)), seed=0)
+    assert abs(v_same) < 3 * e_same + 1e-3
+    assert v_diff > 20 * abs(v_same) and v_diff > 10 * e_same
+
+
+def test_separation_power_limits():
+    rng = np.random.default_rng(6)
+    a = rng.normal(size=5000)
+    assert separation_power(a, rng.normal(size=5000))[0] < 0.02
+    assert separation_power(a, a + 100.0)[0] == pytest.approx(1.0, abs=0.02)
+
+
+def test_observables_of_hand_made_showers():
+    grid = vx.ild()
+    d = float(grid.dx[0])
+    # shower 0: 1 MeV at the axis in layer 0, 3 MeV one cell to +x in layer 2 (two points in the
+    # same cell), and 0.05 MeV below the 0.1 MeV threshold in layer 5
+    # shower 1: 2 MeV at (0, -d) in layer 1
+    showers = make_showers(
+        [100.0, 50.0],
+        {
+            "E": np.array([1.0, 1.0, 2.0, 0.05, 2.0], np.float32),
+            "x": np.array([0.0, d, d + 0.5, 0.0, 0.0], np.float32),
+            "y": np.array([0.0, 0.0, 0.3, 0.0, -d], np.float32),
+            "layer": np.array([0, 2, 2, 5, 1], np.int32),
+        },
+        counts=[4, 1],
+    )
+    obs = compute(showers, grid=grid, threshold=0.1)
+    s = obs.scalars
+    np.testing.assert_allclose(s["n_hits"], [2, 1])
+    np.testing.assert_allclose(s["e_vis"], [4.0, 2.0], rtol=1e-6)
+    np.testing.assert_allclose(s["e_ratio"], [0.04, 0.04], rtol=1e-6)
+    np.testing.assert_allclose(s["cog_x"], [3 * d / 4, 0.0], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(s["cog_y"], [0.0, -d], atol=1e-6)
+    depth = grid.layer_depth
+    np.testing.assert_allclose(s["cog_z"], [(depth[0] + 3 * depth[2]) / 4, depth[1]], rtol=1e-6)
+    np.testing.assert_allclose(s["n_points"], [4, 1])
+    np.testing.assert_allclose(obs.profiles["layer_energy"][0, :3], [1.0, 0.0, 3.0], rtol=1e-6)
+    np.testing.assert_allclose(obs.profiles["layer_energy"].sum(1), [4.0, 2.0], rtol=1e-6)
+    np.testing.assert_allclose(obs.profiles["layer_width"], 0.0, atol=1e-6)  # one cell a layer
+    np.testing.assert_allclose(
+        obs.profiles["radial_energy"][:, :2], [[1.0, 3.0], [0.0, 2.0]], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.sort(obs.pooled["cell_energy"].values), [1.0, 2.0, 3.0], rtol=1e-6
+    )
+    assert len(obs.pooled["point_energy"].values) == 5
+
+
+def test_layer_width_of_two_cells():
+    grid = vx.ild()
+    d = float(grid.dx[0])
+    showers = make_showers(
+        [10.0], {"E": [1.0, 1.0], "x": [-d, d], "y": [0.0, 0.0], "layer": [3, 3]}, counts=[2]
+    )
+    obs = compute(showers, grid=grid)
+    assert obs.profiles["layer_width"][0, 3] == pytest.approx(d, rel=1e-6)  # std of -d, +d
+    assert obs.scalars["width"][0] == pytest.approx(d, rel=1e-6)
+
+
+def test_observables_of_voxels_equal_those_of_points():
+    showers = load_example()[:20]
+    grid = vx.ild()
+    from_points = compute(showers, grid=grid)
+    voxels = vx.project(showers, grid).voxels
+    from_voxels = compute(
+        voxels=voxels, incident_energy=np.asarray(showers.incident_energy), grid=grid
+    )
+    for k in ("n_hits", "e_vis", "cog_z", "width"):
+        np.testing.assert_allclose(from_voxels.scalars[k], from_points.scalars[k], rtol=1e-5)
+    assert "n_points" not in from_voxels.scalars
+
+
+def test_evaluate_writes_report_and_sees_a_difference(tmp_path):
+    showers = load_example()
+    ref, same = showers[0::2], showers[1::2]
+    m = evaluate(ref, same, k=2, seed=0, out=tmp_path)
+    assert (tmp_path / "metrics.json").exists() and (tmp_path / "summary.md").exists()
+    assert json.loads((tmp_path / "metrics.json").read_text())["grid"] == "ild"
+    for name in m["plots"]:
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    assert "W1 x100" in (tmp_path / "summary.md").read_text()
+    # a "model" that loses 30 % of the energy is far from the floor in E_vis / E_inc
+    from pointcalo.showers import flatten, from_flat
+
+    flat = flatten(same)
+    scaled = from_flat(
+        type(flat)(flat.offsets, {**flat.points, "E": flat.points["E"] * 0.7}, flat.fields)
+    )
+    bad = evaluate(ref, scaled, k=2, seed=0)
+    e_gen, e_floor = bad["w1x100"]["e_ratio"]["generated"], bad["w1x100"]["e_ratio"]["floor"]
+    assert e_gen[0] > e_floor[0] + 3 * (e_gen[1] + e_floor[1])
+
+
+def test_evaluate_refuses_mismatches():
+    showers = load_example()
+    a = compute(showers[:80], grid="ild")
+    b = compute(showers[80:], grid="calogan", layer_map=np.repeat([0, 1, 2], [8, 14, 8]))
+    with pytest.raises(PointcaloError, match="grid 'ild' but generated on 'calogan'"):
+        evaluate(a, b)
+    with pytest.raises(PointcaloError, match="too few showers"):
+        evaluate(showers[:30], showers[30:60], k=5)
+    c = compute(showers[80:], grid="ild", threshold=0.5)
+    with pytest.raises(PointcaloError, match="thresholds differ"):
+        evaluate(a, c)
+
+
+def test_evaluate_cli(tmp_path, capsys):
+    from pointcalo import io
+
+    showers = load_example()
+    io.write(showers[:80], tmp_path / "ref.h5")
+    io.write(showers[80:], tmp_path / "gen.root")
+    assert (
+        main(
+            [
+                "evaluate",
+                "--reference",
+                str(tmp_path / "ref.h5"),
+                "--generated",
+                str(tmp_path / "gen.root"),
+                "--batches",
+                "2",
+                "--out",
+                str(tmp_path / "ev"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "| e_vis |" in out and "classifier AUC" in out
+    assert (tmp_path / "ev" / "metrics.json").exists()
+    # voxel files on a grid other than the evaluation grid are refused
+    assert (
+        main(
+            [
+                "voxelize",
+                str(example_path()),
+                str(tmp_path / "cg.h5"),
+                "--grid",
+                "calochallenge-2",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "evaluate",
+                "--reference",
+                str(tmp_path / "ref.h5"),
+                "--generated",
+                str(tmp_path / "cg.h5"),
+                "-q",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
+    assert "voxels are on grid 'calochallenge-2'" in capsys.readouterr().err
