@@ -145,8 +145,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             status.update(msg)
             console.log(msg)
 
-        ref = load_observables(args.reference, grid, args.threshold, log)
-        gen = load_observables(args.generated, grid, args.threshold, log)
+        keep = args.voxel_classifier
+        ref = load_observables(args.reference, grid, args.threshold, log, keep_voxels=keep)
+        gen = load_observables(args.generated, grid, args.threshold, log, keep_voxels=keep)
         metrics = evaluate(
             ref,
             gen,
@@ -229,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batches", type=int, default=5, help="batches for uncertainties")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/evaluate", help="output folder")
+    p.add_argument(
+        "--voxel-classifier",
+        action="store_true",
+        help="also train the classifier on voxels (slow on large grids)",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
 

@@ -68,6 +68,7 @@ class Observables:
         profiles: name -> ``[N, K]``; ``radial_edges`` are the ring edges (mm).
         pooled: name -> :class:`Pooled` (``cell_energy``, ``point_energy``).
         mean_image: ``[n_voxels]`` mean energy per voxel (MeV), for shower images.
+        voxels: ``[N, n_voxels]`` float32 cell energies above threshold, if kept.
     """
 
     grid: vx.Grid
@@ -79,6 +80,7 @@ class Observables:
     pooled: dict[str, Pooled]
     mean_image: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    voxels: np.ndarray | None = None
 
     @property
     def n_showers(self) -> int:
@@ -107,6 +109,7 @@ class Observables:
             pooled,
             self.mean_image,
             dict(self.meta),
+            None if self.voxels is None else self.voxels[index],
         )
 
     def feature_matrix(self) -> tuple[np.ndarray, list[str]]:
@@ -146,6 +149,7 @@ def compute(
     source_depth: Any = None,
     chunk_size: int = 512,
     progress: Callable[[int], None] | None = None,
+    keep_voxels: bool = False,
 ) -> Observables:
     """Observables of point-cloud ``showers``, or of ``voxels [N, n_voxels]`` already on
     ``grid`` (then ``incident_energy`` is needed and point-level observables are absent).
@@ -155,6 +159,7 @@ def compute(
         layer_map, source_depth: passed to :func:`voxelize.project`.
         chunk_size: showers per projection (bounds memory).
         progress: called with the number of showers done.
+        keep_voxels: keep the thresholded voxels (float32) for a voxel-level classifier.
     """
     grid = vx.load_grid(grid)
     if (showers is None) == (voxels is None):
@@ -188,6 +193,7 @@ def compute(
     acc: dict[str, list[np.ndarray]] = {k: [] for k in (*SCALARS, *PROFILES)}
     cells, owners = [], []
     image = np.zeros(grid.n_voxels)
+    kept: list[np.ndarray] = []
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
         if voxels is not None:
@@ -200,6 +206,8 @@ def compute(
             acc["n_points"].append(ak.to_numpy(ak.num(chunk.points, axis=1)).astype(np.float64))
         v = np.where(v > threshold, v, 0.0)
         image += v.sum(0)
+        if keep_voxels:
+            kept.append(v.astype(np.float32))
         hit = v > 0
         e = v.sum(1)
         safe = np.maximum(e, 1e-300)
@@ -232,7 +240,17 @@ def compute(
         pooled["point_energy"] = Pooled(
             flat.points["E"].astype(np.float64), np.repeat(np.arange(n), flat.counts)
         )
-    return Observables(grid, threshold, inc, scalars, profiles, r_edges, pooled, image / max(n, 1))
+    return Observables(
+        grid,
+        threshold,
+        inc,
+        scalars,
+        profiles,
+        r_edges,
+        pooled,
+        image / max(n, 1),
+        voxels=np.concatenate(kept) if keep_voxels and kept else None,
+    )
 
 
 def _group_sum(v: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:

@@ -77,6 +77,11 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
     out["fpd"] = dist.fpd(fr, fg, seed=seed)
     out["kpd"] = dist.kpd(fr, fg, size=min(1000, size * k), seed=seed)
     out["classifier_auc"] = classifier_auc(fr, fg, seed=seed)
+    if ref.voxels is not None and gen.voxels is not None:
+        # log(1 + E/MeV) tames the dynamic range of cell energies
+        out["voxel_classifier_auc"] = classifier_auc(
+            np.log1p(ref.voxels), np.log1p(gen.voxels), seed=seed, max_iter=100
+        )
     return out
 
 
@@ -105,6 +110,7 @@ def evaluate(
     out: str | os.PathLike[str] | None = None,
     log: Log | None = None,
     labels: tuple[str, str] = ("reference", "generated"),
+    voxel_classifier: bool = False,
 ) -> dict[str, Any]:
     """Compare generated with reference showers (or precomputed observables).
 
@@ -114,6 +120,8 @@ def evaluate(
         seed: seed of every random choice (halves, batches, classifier folds).
         out: folder for metrics.json, summary.md and PNGs (nothing written if None).
         log: progress messages (default: silent).
+        voxel_classifier: also train the classifier on the voxels themselves (slow on large
+            grids; needs showers, or observables computed with ``keep_voxels=True``).
 
     Returns:
         The metrics as a dict; each distance is ``[value, uncertainty]`` under ``generated``
@@ -127,7 +135,7 @@ def evaluate(
             obs.append(data)
         else:
             log(f"observables of {side} ({len(data)} showers) on {grid.name}")
-            obs.append(compute(data, grid=grid, threshold=threshold))
+            obs.append(compute(data, grid=grid, threshold=threshold, keep_voxels=voxel_classifier))
     ref, gen = obs
     _check_compatible(ref, gen)
     rng = np.random.default_rng(seed)
@@ -157,8 +165,9 @@ def evaluate(
             name: {"generated": list(vs_gen[family][name]), "floor": list(floor[family][name])}
             for name in vs_gen[family]
         }
-    for name in ("fpd", "kpd", "classifier_auc"):
-        metrics[name] = {"generated": list(vs_gen[name]), "floor": list(floor[name])}
+    for name in ("fpd", "kpd", "classifier_auc", "voxel_classifier_auc"):
+        if name in vs_gen:
+            metrics[name] = {"generated": list(vs_gen[name]), "floor": list(floor[name])}
     if out is not None:
         from pointcalo.demo import write_json
         from pointcalo.metrics.plots import all_plots
@@ -203,6 +212,12 @@ def markdown_table(metrics: dict[str, Any]) -> str:
         f"| classifier AUC | {_fmt(metrics['classifier_auc']['generated'], digits=3)} | "
         f"{_fmt(metrics['classifier_auc']['floor'], digits=3)} |",
     ]
+    if "voxel_classifier_auc" in metrics:
+        v = metrics["voxel_classifier_auc"]
+        lines.append(
+            f"| classifier AUC on voxels | {_fmt(v['generated'], digits=3)} | "
+            f"{_fmt(v['floor'], digits=3)} |"
+        )
     return "\n".join(lines)
 
 
@@ -230,7 +245,11 @@ def write_markdown(metrics: dict[str, Any], path: Path) -> None:
 
 
 def load_observables(
-    path: str | os.PathLike[str], grid: vx.Grid, threshold: float, log: Log | None = None
+    path: str | os.PathLike[str],
+    grid: vx.Grid,
+    threshold: float,
+    log: Log | None = None,
+    keep_voxels: bool = False,
 ) -> Observables:
     """Observables of a file: a shower file (HDF5/ROOT points, projected onto ``grid``) or a
     CaloChallenge-layout voxel file (``incident_energies``, ``showers``) already on ``grid``."""
@@ -257,12 +276,18 @@ def load_observables(
             energy, voxels = read_calochallenge(path, grid)
         except vx.GridError as err:
             raise ShowerFormatError(None, None, str(err)) from None
-        obs = compute(voxels=voxels, incident_energy=energy, grid=grid, threshold=threshold)
+        obs = compute(
+            voxels=voxels,
+            incident_energy=energy,
+            grid=grid,
+            threshold=threshold,
+            keep_voxels=keep_voxels,
+        )
     else:
         showers = io.read(path)
         if log:
             log(f"observables of {path} ({len(showers)} showers) on {grid.name}")
-        obs = compute(showers, grid=grid, threshold=threshold)
+        obs = compute(showers, grid=grid, threshold=threshold, keep_voxels=keep_voxels)
     if units is not None:
         obs.meta["units"] = units.decode() if isinstance(units, bytes) else str(units)
     return obs
