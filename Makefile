@@ -36,6 +36,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/io_bench.py
 	$(BIN)/python benchmarks/voxelize_bench.py
+	$(BIN)/python benchmarks/simulate_bench.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
