@@ -220,7 +220,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pointcalo.demo import run_demo
 
-    run_demo(args.out, data=args.data)
+    run_demo(args.out, data=args.data, n_showers=args.n, seed=args.seed)
     return 0
 
 
@@ -302,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the main job on the built-in default data")
     p.add_argument("--out", default="runs/demo", help="output directory")
-    p.add_argument("--data", default=None, help="shower file (default: shipped example)")
+    p.add_argument("--data", default=None, help="shower file (default: simulate showers)")
+    p.add_argument("--n", type=int, default=1000, help="showers to simulate without --data")
+    p.add_argument("--seed", type=int, default=1, help="seed of the simulation")
     p.set_defaults(func=_cmd_demo)
     return parser
 

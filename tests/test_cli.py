@@ -78,13 +78,25 @@ def test_bad_output_extension(tmp_path, capsys):
 
 
 def test_demo_writes_report(tmp_path):
-    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--n", "120"]) == 0
     report = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert report["root_round_trip_exact"] is True
-    assert report["summary"]["n_showers"] == 160
+    assert report["summary"]["n_showers"] == 120
+    assert report["evaluate"]["labels"] == ["Geant4 (shipped example)", "pointcalo simulate"]
+    for v in report["voxelize"].values():
+        assert v["max_relative_error"] < 1e-9
     png = (tmp_path / "demo" / "overview.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| showers | 160 |" in (tmp_path / "demo" / "report.md").read_text()
+    text = (tmp_path / "demo" / "report.md").read_text()
+    assert "| showers | 120 |" in text and "pointcalo simulate against Geant4" in text
+    assert (tmp_path / "demo" / "evaluate" / "metrics.json").exists()
+
+
+def test_demo_on_a_given_file(tmp_path):
+    assert main(["demo", "--out", str(tmp_path / "d"), "--data", str(example_path())]) == 0
+    report = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert report["summary"]["n_showers"] == 160
+    assert report["evaluate"]["labels"] == ["even showers", "odd showers"]
 
 
 def _nan_file(path):
