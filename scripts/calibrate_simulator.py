@@ -4,14 +4,16 @@ Usage: python scripts/calibrate_simulator.py [FILE] [--stages longitudinal radia
 
 FILE defaults to ../shared/data/g4_ild_photons.h5; fits start from the current defaults.
 
-Three stages, each a Nelder-Mead fit with fixed random numbers:
+Four stages, each a Nelder-Mead fit with fixed random numbers:
   1. longitudinal (sampling S, T shift, alpha scale, fluctuation scale): mean layer profiles,
      mean and relative spread of E_vis / E_inc in four energy bins, from expected visible
      energies per layer plus the Poisson sampling variance (fast, no points);
   2. radial (core and tail radius scales, core weight shift): the energy-weighted radial
      distribution of points, by full simulation;
   3. crossings (MIP MPV and width, partial fraction): points per shower in four bins and
-     quantiles of the point-energy spectrum, by full simulation.
+     quantiles of the point-energy spectrum, by full simulation;
+  4. shape (depth slope of the radii, axis offset): mean transverse width per layer and the
+     spread of the centre of gravity in x and y on the ILD grid, by full simulation.
 Prints the constants to paste into ``pointcalo.simulate.simulator.Calibration``.
 """
 
@@ -184,6 +186,53 @@ def stage_crossings(sim: ShowerSimulator, tgt: dict) -> Calibration:
     )
 
 
+def shape_targets(path: Path, n: int = 2000) -> dict:
+    from pointcalo import io
+    from pointcalo.metrics import compute
+
+    obs = compute(io.read(path, 0, n))
+    return _shape(obs)
+
+
+def _shape(obs) -> dict:
+    return {
+        "width": obs.profiles["layer_width"].mean(0),
+        "cog": np.std(np.concatenate([obs.scalars["cog_x"], obs.scalars["cog_y"]])),
+    }
+
+
+def stage_shape(sim: ShowerSimulator, tgt: dict) -> Calibration:
+    from pointcalo.metrics import compute
+
+    shape = tgt["shape"]
+
+    def loss(p: np.ndarray) -> float:
+        s = sim.with_calibration(radial_slope=p[0], axis_sigma=abs(p[1]))
+        got = _shape(compute(s.simulate(400, (10e3, 90e3), seed=13)))
+        w = np.sum(((got["width"] - shape["width"]) / shape["width"]) ** 2)
+        return w + 10 * ((got["cog"] - shape["cog"]) / shape["cog"]) ** 2
+
+    c = sim.calibration
+    start = np.array([c.radial_slope or -0.3, c.axis_sigma or 0.15])
+    res = minimize(
+        loss,
+        start,
+        method="Nelder-Mead",
+        options={
+            "maxiter": 60,
+            "xatol": 1e-3,
+            "fatol": 1e-4,
+            "initial_simplex": [
+                start,
+                start + np.array([-0.3, 0.0]),
+                start + np.array([0.0, 0.15]),
+            ],
+        },
+    )
+    print(f"shape loss {res.fun:.4f}")
+    return replace(c, radial_slope=res.x[0], axis_sigma=abs(res.x[1]))
+
+
 def main() -> None:
     import argparse
 
@@ -192,15 +241,27 @@ def main() -> None:
     ap.add_argument(
         "--stages",
         nargs="+",
-        default=["longitudinal", "radial", "crossings", "radial", "crossings", "longitudinal"],
+        default=[
+            "longitudinal",
+            "radial",
+            "crossings",
+            "radial",
+            "crossings",
+            "longitudinal",
+            "shape",
+            "radial",
+        ],
     )
     args = ap.parse_args()
     stages = {
         "longitudinal": stage_longitudinal,
         "radial": stage_radial,
         "crossings": stage_crossings,
+        "shape": stage_shape,
     }
     tgt = targets(args.file)
+    if "shape" in args.stages:
+        tgt["shape"] = shape_targets(args.file)
     sim = ShowerSimulator()
     for stage in (stages[name] for name in args.stages):
         sim = ShowerSimulator(sim.geometry, stage(sim, tgt))

@@ -15,7 +15,10 @@ Per shower (photon or electron of energy E in a :class:`SamplingCalorimeter`):
    small.
 5. Each crossing's radius follows the GFlash core and tail radial profile at its relative depth
    ``tau = (t_i - t0) / T``, with part of the core narrower still (Geant4 puts more energy in
-   the central millimetre than the two-component form can); its azimuth is uniform.
+   the central millimetre than the two-component form can) and a depth slope of the radii
+   (Geant4's early layers are wider, its late ones narrower, than GFlash's); its azimuth is
+   uniform. The whole shower is displaced by a random transverse offset of its axis: the
+   correlated wandering of the centroid that independent crossings cannot produce.
 6. Crossings are summed on the sub-cell lattice of the sensors (0.848 mm in the ILD-like ECAL):
    one point per hit sub-cell ``(E, x, y, layer)``, as in the shared Geant4 sample.
 
@@ -65,6 +68,9 @@ class Calibration:
             ``narrow_scale`` times the core radius.
         leading_depth: depth (X0 after the start) over which the leading particles cross the
             sensors near the axis.
+        radial_slope: radii are multiplied by ``1 + radial_slope * (tau - 1)`` (at least 0.2).
+        axis_sigma: standard deviation (mm) of each shower's transverse axis offset in x and
+            y.
         mip_mpv, mip_width: Moyal location and scale of one crossing's deposit (MeV).
         partial_fraction: fraction of crossings that deposit a uniform fraction of ``mip_mpv``.
     """
@@ -74,15 +80,17 @@ class Calibration:
     t_slope: float = 0.0448
     alpha_scale: float = 1.0391
     sigma_scale: float = 1.1461
-    core_scale: float = 1.7513
-    tail_scale: float = 1.2378
-    core_weight_shift: float = -0.0010787
-    narrow_fraction: float = 0.21051
-    narrow_scale: float = 0.10177
+    core_scale: float = 1.8033
+    tail_scale: float = 1.3791
+    core_weight_shift: float = -0.0009434
+    narrow_fraction: float = 0.23234
+    narrow_scale: float = 0.084626
     leading_depth: float = 2.4021
-    mip_mpv: float = 0.22464
-    mip_width: float = 0.11473
-    partial_fraction: float = 0.34181
+    radial_slope: float = -0.15156
+    axis_sigma: float = 0.25857
+    mip_mpv: float = 0.22652
+    mip_width: float = 0.11625
+    partial_fraction: float = 0.34656
 
     @property
     def mean_deposit(self) -> float:
@@ -146,6 +154,9 @@ class ShowerSimulator:
         e_gev = np.broadcast_to(energy[:, None] / 1e3, tau.shape)
         r_core, r_tail, weight = radial_parameters(e_gev, tau, eff["Z"], eff["Fs"], eff["ehat"])
         weight = np.clip(weight + cal.core_weight_shift, 0.0, 1.0)
+        depth_scale = np.maximum(1.0 + cal.radial_slope * (tau - 1.0), 0.2)
+        r_core, r_tail = r_core * depth_scale, r_tail * depth_scale
+        axis = rng.normal(0.0, cal.axis_sigma, (n, 2)).astype(np.float32)
         counts = crossings.ravel()
         cell = np.repeat(np.arange(n * n_layers, dtype=np.int64), counts)  # (shower, layer)
         # one uniform picks the component (narrow core, core, tail) and, rescaled within the
@@ -163,8 +174,11 @@ class ShowerSimulator:
         r = np.minimum(r_mm * np.sqrt(q / (1 - q)), np.float32(1e4))
         phi = rng.random(len(cell), dtype=np.float32) * np.float32(2 * math.pi)
         inv_pitch = np.float32(1.0 / geo.pitch_mm)
-        ix = np.floor(r * np.cos(phi) * inv_pitch).astype(np.int64) + self._n_side
-        iy = np.floor(r * np.sin(phi) * inv_pitch).astype(np.int64) + self._n_side
+        shower = cell // n_layers
+        ix = np.floor((r * np.cos(phi) + axis[shower, 0]) * inv_pitch).astype(np.int64)
+        iy = np.floor((r * np.sin(phi) + axis[shower, 1]) * inv_pitch).astype(np.int64)
+        ix += self._n_side
+        iy += self._n_side
         side = 2 * self._n_side
         inside = (ix >= 0) & (ix < side) & (iy >= 0) & (iy < side)
 
