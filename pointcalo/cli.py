@@ -217,6 +217,70 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from pointcalo.config import load_config
+    from pointcalo.train.engine import train
+
+    cfg = load_config(args.config)
+    overrides: dict[str, dict] = {"data": {}, "train": {}}
+    if args.data is not None:
+        overrides["data"]["path"] = args.data
+    if args.steps is not None:
+        overrides["train"]["steps"] = args.steps
+    if args.out is not None:
+        overrides["train"]["out"] = args.out
+    if args.device is not None:
+        overrides["train"]["device"] = args.device
+    cfg = cfg.with_overrides(**overrides)
+    path = train(cfg, resume=args.resume, progress=not args.quiet)
+    if int(__import__("os").environ.get("RANK", "0")) == 0 and not args.quiet:
+        print(f"checkpoint: {path}")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from rich.progress import Progress
+
+    from pointcalo import io
+    from pointcalo.models.generate import generate_clouds, load_generator, sample_conditions
+    from pointcalo.showers import make_showers
+    from pointcalo.train.engine import resolve_device
+
+    device = resolve_device(args.device)
+    generator, count, normalizer, cfg = load_generator(args.checkpoint, device)
+    energy = _parse_energy(args.energy)
+    lo, hi = (energy, energy) if isinstance(energy, float) else energy
+    if normalizer.spec.condition != "incident_energy":
+        lo, hi = lo / 1e3, hi / 1e3  # jets: --energy is the jet pt in GeV
+    torch.set_grad_enabled(False)
+    chunk = max(args.batch_size, 1) * 8
+    with Progress(transient=True, disable=args.quiet) as bar, io.open_writer(args.output) as w:
+        task = bar.add_task("sampling", total=args.n)
+        for start in range(0, args.n, chunk):
+            stop = min(start + chunk, args.n)
+            cond = sample_conditions(args.n, lo, hi, args.seed)[start:stop]
+            clouds = generate_clouds(
+                generator,
+                count,
+                normalizer,
+                cond,
+                cfg.model,
+                seed=args.seed,
+                first_index=start,
+                device=device,
+                batch_size=args.batch_size,
+            )
+            if normalizer.spec.condition != "incident_energy":
+                raise PointcaloError("sample: writing jets is done with pointcalo.io.jetnet")
+            w.write(make_showers(cond.astype(np.float32), clouds.points, offsets=clouds.offsets))
+            bar.update(task, completed=stop)
+    if not args.quiet:
+        print(f"wrote {args.n} showers to {args.output}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pointcalo.demo import run_demo
 
@@ -299,6 +363,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("train", help="train a model from a YAML config (configs/*.yaml)")
+    p.add_argument("config")
+    p.add_argument("--data", default=None, help="training file (overrides data.path)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--steps", type=int, default=None, help="override train.steps")
+    p.add_argument("--out", default=None, help="override train.out")
+    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("sample", help="generate showers from a checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--energy", default="10:90", help="GeV: '50' or uniform 'low:high'")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("demo", help="run the main job on the built-in default data")
     p.add_argument("--out", default="runs/demo", help="output directory")

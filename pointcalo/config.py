@@ -1,0 +1,127 @@
+"""Typed run configuration, loaded from YAML and stored inside every checkpoint.
+
+A run config has three sections: ``data`` (where showers come from and how they are batched),
+``model`` (the model family and its sizes) and ``train`` (optimiser, schedule, EMA, logging,
+checkpoints, device). Unknown keys and bad values are errors naming the field, e.g.
+``configs/epic_gan.yaml: train.lr: Input should be greater than 0``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pointcalo.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    """Where the training showers come from.
+
+    ``path``: a shower file (HDF5/ROOT; JetNet-layout HDF5 with ``format: jetnet``). Without a
+    path, ``simulate`` showers of the built-in simulator are used. ``max_showers`` caps the
+    number read; ``val_fraction`` is held out for the evaluation hook.
+    """
+
+    path: str | None = None
+    format: Literal["showers", "jetnet"] = "showers"
+    simulate: int = Field(2000, ge=1)
+    energy_GeV: tuple[float, float] = (10.0, 90.0)
+    max_showers: int | None = Field(None, ge=1)
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    dequantise_layer: bool = True
+
+
+class EPiCGANConfig(_Strict):
+    """EPiC-GAN sizes (Buhmann, Kasieczka, Thaler, arXiv 2301.08128)."""
+
+    name: Literal["epic_gan"] = "epic_gan"
+    point_dim: int = Field(32, ge=1)
+    global_dim: int = Field(16, ge=1)
+    hidden: int = Field(64, ge=1)
+    layers: int = Field(4, ge=1)
+    z_dim: int = Field(8, ge=1)
+    g_dim: int = Field(16, ge=1)
+    critic_layers: int = Field(3, ge=1)
+
+
+class TrainConfig(_Strict):
+    """Optimisation and bookkeeping of a run."""
+
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    lr_critic: float = Field(1e-4, gt=0)
+    betas: tuple[float, float] = (0.5, 0.9)
+    warmup_steps: int = Field(50, ge=0)
+    min_lr_fraction: float = Field(0.1, ge=0.0, le=1.0)
+    ema: float = Field(0.999, ge=0.0, lt=1.0)
+    grad_clip: float | None = Field(5.0, gt=0)
+    count_model_steps: int = Field(300, ge=0)
+    log_every: int = Field(10, ge=1)
+    eval_every: int = Field(0, ge=0)
+    checkpoint_every: int = Field(100, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+    seed: int = 0
+    out: str = "runs/train"
+
+
+class RunConfig(_Strict):
+    """A whole run: data, model and training."""
+
+    data: DataConfig = DataConfig()
+    model: EPiCGANConfig = EPiCGANConfig()
+    train: TrainConfig = TrainConfig()
+
+    def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
+        """A copy with some fields replaced: ``with_overrides(train={"steps": 10})``."""
+        data = self.model_dump()
+        for section, values in sections.items():
+            data[section].update(values)
+        return validate_config(data, source="<overrides>")
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p.startswith("function")))
+
+
+def validate_config(data: Any, source: str = "<config>") -> RunConfig:
+    """A :class:`RunConfig` from a dict; the first problem becomes a one-line ConfigError."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a run config must be a mapping with data/model/train")
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = _field_path(first["loc"]) or "(top level)"
+        msg = first["msg"]
+        if first["type"] == "extra_forbidden":
+            msg = "unknown field"
+        value = first.get("input")
+        shown = "" if isinstance(value, dict) or first["type"] == "missing" else f" (got {value!r})"
+        raise ConfigError(f"{source}: {field}: {msg}{shown}") from None
+
+
+def load_config(path: str | os.PathLike[str]) -> RunConfig:
+    """Read and validate a YAML run config."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{line}") from None
+    return validate_config(data, source=str(path))

@@ -1,0 +1,213 @@
+"""Training data: point clouds to normalised flat batches (points + ptr + condition).
+
+Two kinds of point clouds are supported by presets of :class:`FeatureSpec`: calorimeter
+showers (``E, x, y, layer``; energy in log; condition: incident energy) and jets in the JetNet
+layout (``etarel, phirel, ptrel``; ``ptrel`` in log; condition: jet pt). The condition vector of
+a cloud is ``(log c, log n)`` standardised, with ``n`` its number of points.
+
+Batches group clouds of similar size (sorted by point count, then the batches shuffled), so a
+step processes similar amounts of work; the order depends only on ``(seed, epoch)``, which is
+what makes resuming exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from pointcalo.showers import PointBatch
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Names of the point features, which of them are modelled in log, the integer feature
+    (dequantised with uniform noise in training, floored when sampling) and its range."""
+
+    features: tuple[str, ...]
+    log_features: tuple[str, ...] = ()
+    integer_feature: str | None = None
+    integer_max: int = 0
+    condition: str = "incident_energy"
+
+
+SHOWERS = FeatureSpec(("E", "x", "y", "layer"), ("E",), "layer", 29, "incident_energy")
+JETS = FeatureSpec(("etarel", "phirel", "ptrel"), ("ptrel",), None, 0, "jet_pt")
+
+
+@dataclass
+class Normalizer:
+    """Per-feature standardisation of points and conditions, saved with every checkpoint."""
+
+    spec: FeatureSpec
+    mean: np.ndarray
+    std: np.ndarray
+    cond_mean: np.ndarray
+    cond_std: np.ndarray
+
+    @classmethod
+    def fit(
+        cls, spec: FeatureSpec, points: dict[str, np.ndarray], cond: np.ndarray, counts: np.ndarray
+    ) -> Normalizer:
+        cols = _transform(spec, points, dequantise=None)
+        c = _cond(cond, counts)
+        std = cols.std(0)
+        c_std = c.std(0)
+        return cls(
+            spec,
+            cols.mean(0),
+            np.where(std > 0, std, 1.0),
+            c.mean(0),
+            np.where(c_std > 0, c_std, 1.0),
+        )
+
+    def encode_points(
+        self, points: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> np.ndarray:
+        """``[P, F]`` float32 normalised features (integer feature dequantised with ``rng``)."""
+        return ((_transform(self.spec, points, rng) - self.mean) / self.std).astype(np.float32)
+
+    def decode_points(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Physical features from normalised ``x [P, F]``."""
+        x = x.astype(np.float64) * self.std + self.mean
+        out: dict[str, np.ndarray] = {}
+        for j, name in enumerate(self.spec.features):
+            col = x[:, j]
+            if name in self.spec.log_features:
+                col = np.exp(col)
+            if name == self.spec.integer_feature:
+                col = np.clip(np.floor(col), 0, self.spec.integer_max).astype(np.int32)
+            out[name] = col if col.dtype == np.int32 else col.astype(np.float32)
+        return out
+
+    def encode_cond(self, cond: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        return ((_cond(cond, counts) - self.cond_mean) / self.cond_std).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "spec": {**self.spec.__dict__},
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "cond_mean": self.cond_mean.tolist(),
+            "cond_std": self.cond_std.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Normalizer:
+        spec = dict(d["spec"])
+        spec["features"] = tuple(spec["features"])
+        spec["log_features"] = tuple(spec["log_features"])
+        return cls(
+            FeatureSpec(**spec),
+            np.asarray(d["mean"]),
+            np.asarray(d["std"]),
+            np.asarray(d["cond_mean"]),
+            np.asarray(d["cond_std"]),
+        )
+
+
+def _transform(
+    spec: FeatureSpec, points: dict[str, np.ndarray], dequantise: np.random.Generator | None
+) -> np.ndarray:
+    cols = []
+    for name in spec.features:
+        col = np.asarray(points[name], dtype=np.float64)
+        if name in spec.log_features:
+            col = np.log(np.maximum(col, 1e-12))
+        if name == spec.integer_feature:
+            col = col + (dequantise.random(len(col)) if dequantise is not None else 0.5)
+        cols.append(col)
+    return np.stack(cols, 1) if cols else np.zeros((0, 0))
+
+
+def _cond(cond: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    return np.stack(
+        [
+            np.log(np.asarray(cond, np.float64)),
+            np.log(np.maximum(np.asarray(counts, np.float64), 1.0)),
+        ],
+        1,
+    )
+
+
+@dataclass
+class PointCloudData:
+    """Point clouds as flat columns with offsets, a condition per cloud and a normaliser."""
+
+    spec: FeatureSpec
+    offsets: np.ndarray
+    points: dict[str, np.ndarray]
+    condition: np.ndarray
+    normalizer: Normalizer | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def subset(self, index: np.ndarray) -> PointCloudData:
+        """Clouds ``index`` (in that order), sharing the normaliser."""
+        counts = self.counts[index]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        gather = _gather_index(self.offsets, index, counts)
+        return PointCloudData(
+            self.spec,
+            offsets,
+            {k: v[gather] for k, v in self.points.items()},
+            self.condition[index],
+            self.normalizer,
+            dict(self.meta),
+        )
+
+    def batch(self, index: np.ndarray, rng: np.random.Generator | None = None) -> PointBatch:
+        """A normalised :class:`PointBatch` of clouds ``index``; ``rng`` dequantises."""
+        if self.normalizer is None:
+            raise RuntimeError("fit or set a normalizer first")
+        sub = self.subset(np.asarray(index))
+        pts = self.normalizer.encode_points(sub.points, rng)
+        cond = self.normalizer.encode_cond(sub.condition, sub.counts)
+        return PointBatch(
+            torch.from_numpy(pts),
+            torch.from_numpy(sub.offsets),
+            torch.from_numpy(cond),
+            self.spec.features,
+            ("log_c", "log_n"),
+        )
+
+
+def _gather_index(offsets: np.ndarray, index: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Positions of the points of clouds ``index`` in the flat columns, in order."""
+    starts = offsets[index]
+    total = int(counts.sum())
+    shift = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    return np.arange(total, dtype=np.int64) + shift
+
+
+def batch_order(counts: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """Batches of similar point counts for one epoch, in a shuffled order (last partial batch
+    dropped so every step has ``batch_size`` clouds)."""
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(len(counts))
+    order = perm[np.argsort(counts[perm], kind="stable")]
+    n_batches = len(order) // batch_size
+    batches = [order[i * batch_size : (i + 1) * batch_size] for i in range(n_batches)]
+    rng.shuffle(batches)
+    return batches
+
+
+def from_showers(showers, spec: FeatureSpec = SHOWERS) -> PointCloudData:
+    """Training data from awkward showers (the data model)."""
+    from pointcalo.showers import flatten
+
+    flat = flatten(showers)
+    return PointCloudData(
+        spec,
+        flat.offsets,
+        {k: flat.points[k] for k in spec.features},
+        flat.fields[spec.condition].astype(np.float64),
+    )

@@ -1,0 +1,343 @@
+"""The training loop every model uses (nanoGPT-style: one readable loop).
+
+Warm-up then cosine learning rate, EMA of the generator's weights, gradient clipping, a
+progress bar with losses and throughput, JSON-lines statistics (``out/log.jsonl``), a periodic
+evaluation hook (:mod:`pointcalo.metrics` on held-out clouds), and atomic checkpoints
+(``out/checkpoint.pt``) holding config, weights, EMA, optimisers, RNG state, step and data
+normalisation. All randomness of a step is derived from ``(seed, step, cloud)``, so a run
+killed at any point resumes exactly from its last checkpoint, and data-parallel training
+(torchrun; gloo on CPU, nccl on GPU) with the batch split across processes gives the same
+result as one process with the whole batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pointcalo.config import RunConfig
+from pointcalo.errors import PointcaloError
+from pointcalo.models.epic_gan import EPiCGAN, cloud_generators, cloud_noise
+from pointcalo.showers import PointBatch
+from pointcalo.train.checkpoint import load_checkpoint, save_checkpoint
+from pointcalo.train.data import Normalizer, PointCloudData, batch_order
+from pointcalo.train.datasets import load_training_data
+
+Log = Callable[[str], None]
+
+
+def lr_factor(step: int, warmup: int, total: int, min_fraction: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_fraction``."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_fraction + (1 - min_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """``ema = decay * ema + (1 - decay) * model`` for every parameter and buffer."""
+    for e, p in zip(ema.state_dict().values(), model.state_dict().values(), strict=True):
+        if e.dtype.is_floating_point:
+            e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        else:
+            e.copy_(p)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PointcaloError("train.device: cuda requested but no CUDA device is available")
+    return torch.device(name)
+
+
+class _Dist:
+    """torch.distributed set-up from torchrun's environment (a no-op for one process)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if device.type == "cuda" else "gloo"
+            torch.distributed.init_process_group(backend)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        if self.world == 1:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(module)
+
+    def close(self) -> None:
+        if self.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
+
+
+def train(
+    cfg: RunConfig,
+    *,
+    data: PointCloudData | None = None,
+    resume: bool = False,
+    log: Log | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train an EPiC-GAN as configured; returns the checkpoint path (``cfg.train.out``)."""
+    t = cfg.train
+    out = Path(t.out)
+    ckpt_path = out / "checkpoint.pt"
+    device = resolve_device(t.device)
+    dist = _Dist(device)
+    log = log or (print if dist.main else (lambda msg: None))
+    state = None
+    if resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        log(f"resuming from {ckpt_path} at step {state['step']}")
+    elif resume:
+        log(f"no checkpoint at {ckpt_path}: starting from step 0")
+
+    data = data if data is not None else load_training_data(cfg.data, seed=t.seed)
+    n_val = round(len(data) * cfg.data.val_fraction)
+    perm = np.random.default_rng([t.seed, 99]).permutation(len(data))
+    val, train_data = data.subset(np.sort(perm[:n_val])), data.subset(np.sort(perm[n_val:]))
+    if state is not None:
+        normalizer = Normalizer.from_dict(state["normalizer"])
+    else:
+        normalizer = Normalizer.fit(
+            data.spec, train_data.points, train_data.condition, train_data.counts
+        )
+    train_data.normalizer = val.normalizer = normalizer
+    if len(train_data) < t.batch_size:
+        raise PointcaloError(
+            f"train.batch_size: {t.batch_size} is more than the {len(train_data)} training clouds"
+        )
+    if t.batch_size % dist.world:
+        raise PointcaloError(
+            f"train.batch_size: {t.batch_size} does not split over {dist.world} processes"
+        )
+
+    torch.manual_seed(t.seed)
+    mean_points = float(train_data.counts.mean())
+    model = EPiCGAN(cfg.model, len(data.spec.features), mean_points).to(device)
+    ema = copy.deepcopy(model.generator).requires_grad_(False)
+    opts = {
+        "generator": torch.optim.Adam(model.generator.parameters(), lr=t.lr, betas=t.betas),
+        "critic": torch.optim.Adam(model.critic.parameters(), lr=t.lr_critic, betas=t.betas),
+        "count": torch.optim.Adam(model.count.parameters(), lr=1e-3),
+    }
+    base_lr = {"generator": t.lr, "critic": t.lr_critic, "count": 1e-3}
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        for name, opt in opts.items():
+            opt.load_state_dict(state["optimizers"][name])
+        torch.set_rng_state(state["rng"]["torch"])
+        start = int(state["step"])
+    gen, critic, count = (dist.wrap(m) for m in (model.generator, model.critic, model.count))
+    amp = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if t.amp and device.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    per_epoch = len(train_data) // t.batch_size
+    per_rank = t.batch_size // dist.world
+    meta = {
+        "mean_points": mean_points,
+        "n_features": len(data.spec.features),
+        "n_train": len(train_data),
+        "n_val": len(val),
+        "source": data.meta.get("source"),
+    }
+
+    def checkpoint(step: int) -> None:
+        if dist.main:
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "config": cfg.model_dump(mode="json"),
+                    "step": step,
+                    "model": model.state_dict(),
+                    "ema": ema.state_dict(),
+                    "optimizers": {k: o.state_dict() for k, o in opts.items()},
+                    "rng": {"torch": torch.get_rng_state()},
+                    "normalizer": normalizer.to_dict(),
+                    "meta": meta,
+                },
+            )
+
+    def clip(module: nn.Module) -> None:
+        if t.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), t.grad_clip)
+
+    if dist.main:
+        out.mkdir(parents=True, exist_ok=True)
+    log_file = (out / "log.jsonl").open("a") if dist.main else None
+    bar = _progress(t.steps, start, enabled=progress and dist.main)
+    t_last, clouds_since = time.perf_counter(), 0
+    try:
+        for step in range(start, t.steps):
+            for name, opt in opts.items():
+                for group in opt.param_groups:
+                    group["lr"] = base_lr[name] * lr_factor(
+                        step, t.warmup_steps, t.steps, t.min_lr_fraction
+                    )
+            epoch, i = divmod(step, per_epoch)
+            index = batch_order(train_data.counts, t.batch_size, t.seed, epoch)[i]
+            # the whole batch with one step-seeded stream, then this process's share
+            whole = train_data.batch(index, rng=np.random.default_rng([t.seed, step, 7]))
+            batch = slice_batch(whole, dist.rank * per_rank, (dist.rank + 1) * per_rank)
+            counts = batch.counts.numpy()
+            gens = cloud_generators(
+                [(t.seed, step, dist.rank * per_rank + j) for j in range(per_rank)]
+            )
+            z, zg = cloud_noise(gens, counts, cfg.model.z_dim, cfg.model.g_dim)
+            real, cond, ptr = (batch.points.to(device), batch.cond.to(device), batch.ptr.to(device))
+            z, zg = z.to(device), zg.to(device)
+
+            with amp:
+                fake = gen(z, zg, cond, ptr).detach()
+                loss_d = EPiCGAN.critic_loss(critic(real, cond, ptr), critic(fake, cond, ptr))
+            opts["critic"].zero_grad(set_to_none=True)
+            loss_d.backward()
+            clip(model.critic)
+            opts["critic"].step()
+
+            with amp:
+                loss_g = EPiCGAN.generator_loss(critic(gen(z, zg, cond, ptr), cond, ptr))
+            opts["generator"].zero_grad(set_to_none=True)
+            loss_g.backward()
+            clip(model.generator)
+            opts["generator"].step()
+            ema_update(ema, model.generator, t.ema)
+
+            stats = {
+                "step": step + 1,
+                "loss_critic": loss_d.item(),
+                "loss_generator": loss_g.item(),
+                "lr": opts["generator"].param_groups[0]["lr"],
+            }
+            if step < t.count_model_steps:
+                loss_n = (count.module if hasattr(count, "module") else count).nll(cond.float())
+                opts["count"].zero_grad(set_to_none=True)
+                loss_n.backward()
+                if dist.world > 1:  # count model is outside DDP's hooks: average by hand
+                    for p in model.count.parameters():
+                        if p.grad is not None:
+                            torch.distributed.all_reduce(p.grad)
+                            p.grad /= dist.world
+                opts["count"].step()
+                stats["loss_count"] = loss_n.item()
+            clouds_since += t.batch_size
+            if dist.main and ((step + 1) % t.log_every == 0 or step + 1 == t.steps):
+                now = time.perf_counter()
+                stats["clouds_per_s"] = clouds_since / max(now - t_last, 1e-9)
+                t_last, clouds_since = now, 0
+                log_file.write(json.dumps(stats) + "\n")
+                log_file.flush()
+                bar.update(step + 1, stats)
+            if t.eval_every and (step + 1) % t.eval_every == 0 and dist.main and len(val):
+                ev = evaluate_hook(ema, model.count, normalizer, val, cfg, device, step + 1)
+                log_file.write(json.dumps({"step": step + 1, "eval": ev}) + "\n")
+                log_file.flush()
+            if (step + 1) % t.checkpoint_every == 0 or step + 1 == t.steps:
+                checkpoint(step + 1)
+    finally:
+        bar.close()
+        if log_file is not None:
+            log_file.close()
+        dist.close()
+    return ckpt_path
+
+
+def slice_batch(batch: PointBatch, first: int, stop: int) -> PointBatch:
+    """Clouds ``first:stop`` of a :class:`PointBatch`."""
+    lo, hi = int(batch.ptr[first]), int(batch.ptr[stop])
+    return PointBatch(
+        batch.points[lo:hi],
+        batch.ptr[first : stop + 1] - lo,
+        batch.cond[first:stop],
+        batch.features,
+        batch.cond_names,
+    )
+
+
+def evaluate_hook(
+    generator: nn.Module,
+    count: nn.Module,
+    normalizer: Normalizer,
+    val: PointCloudData,
+    cfg: RunConfig,
+    device: torch.device,
+    step: int,
+) -> dict[str, Any]:
+    """W1 (x100) of held-out against generated clouds for a few observables."""
+    from pointcalo.metrics.distances import w1
+    from pointcalo.models.generate import generate_clouds
+
+    gen = generate_clouds(
+        generator, count, normalizer, val.condition, cfg.model, seed=10_000 + step, device=device
+    )
+    out: dict[str, Any] = {}
+    real_n, gen_n = val.counts.astype(float), np.diff(gen.offsets).astype(float)
+    k = max(1, min(5, len(val) // 20))
+    with contextlib.suppress(PointcaloError):
+        out["w1x100_points_per_cloud"] = w1(real_n, gen_n, k=k, seed=step)
+        feat = normalizer.spec.features[0]
+        real_e = np.add.reduceat(val.points[feat].astype(float), val.offsets[:-1])
+        gen_e = np.add.reduceat(gen.points[feat].astype(float), gen.offsets[:-1])
+        out[f"w1x100_sum_{feat}"] = w1(real_e, gen_e, k=k, seed=step)
+    return out
+
+
+class _progress:
+    """A rich progress bar showing the losses and throughput (silent when disabled)."""
+
+    def __init__(self, total: int, start: int, enabled: bool) -> None:
+        self.enabled = enabled
+        if enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.p = Progress(
+                TextColumn("training"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+            )
+            self.p.start()
+            self.task = self.p.add_task("train", total=total, completed=start, info="")
+
+    def update(self, step: int, stats: dict[str, float]) -> None:
+        if self.enabled:
+            info = (
+                f"D {stats['loss_critic']:.3f} G {stats['loss_generator']:.3f} "
+                f"{stats.get('clouds_per_s', 0):.0f} clouds/s"
+            )
+            self.p.update(self.task, completed=step, info=info)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.p.stop()
