@@ -240,7 +240,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
     from rich.progress import Progress
 
     from pointcalo import io
@@ -254,7 +253,6 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     lo, hi = (energy, energy) if isinstance(energy, float) else energy
     if normalizer.spec.condition != "incident_energy":
         lo, hi = lo / 1e3, hi / 1e3  # jets: --energy is the jet pt in GeV
-    torch.set_grad_enabled(False)
     chunk = max(args.batch_size, 1) * 8
     with Progress(transient=True, disable=args.quiet) as bar, io.open_writer(args.output) as w:
         task = bar.add_task("sampling", total=args.n)

@@ -212,8 +212,16 @@ def train(
             z, zg = z.to(device), zg.to(device)
 
             with amp:
-                fake = gen(z, zg, cond, ptr).detach()
-                loss_d = EPiCGAN.critic_loss(critic(real, cond, ptr), critic(fake, cond, ptr))
+                with torch.no_grad():
+                    fake = gen(z, zg, cond, ptr)
+                # real and generated clouds in one critic pass (one forward per backward)
+                both = critic(
+                    torch.cat([real, fake.to(real.dtype)]),
+                    torch.cat([cond, cond]),
+                    torch.cat([ptr, ptr[1:] + ptr[-1]]),
+                )
+                n_b = len(cond)
+                loss_d = EPiCGAN.critic_loss(both[:n_b], both[n_b:])
             opts["critic"].zero_grad(set_to_none=True)
             loss_d.backward()
             clip(model.critic)

@@ -1,0 +1,361 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from pointcalo import io
+from pointcalo.cli import main
+from pointcalo.config import EPiCGANConfig, RunConfig, load_config, validate_config
+from pointcalo.errors import ConfigError
+from pointcalo.models.epic_gan import EPiCGAN, cloud_generators, cloud_noise
+from pointcalo.models.generate import generate_clouds, load_generator
+from pointcalo.nn import EPiCLayer, batch_index, segment_mean, segment_sum
+from pointcalo.train.data import SHOWERS, Normalizer, PointCloudData, batch_order, from_showers
+from pointcalo.train.engine import ema_update, lr_factor, train
+from tests.conftest import random_showers
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {
+    "point_dim": 8,
+    "global_dim": 4,
+    "hidden": 16,
+    "layers": 2,
+    "z_dim": 3,
+    "g_dim": 4,
+    "critic_layers": 1,
+}
+
+
+def tiny_config(tmp_path: Path, **train) -> RunConfig:
+    return validate_config(
+        {
+            "model": TINY,
+            "train": {
+                "steps": 6,
+                "batch_size": 8,
+                "log_every": 1,
+                "checkpoint_every": 3,
+                "warmup_steps": 2,
+                "device": "cpu",
+                "out": str(tmp_path / "run"),
+                **train,
+            },
+            "data": {"val_fraction": 0.0},
+        }
+    )
+
+
+@pytest.fixture
+def clouds() -> PointCloudData:
+    return from_showers(random_showers(64, seed=4))
+
+
+def _ragged(counts, dim, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ptr = torch.tensor(np.concatenate([[0], np.cumsum(counts)]))
+    return torch.randn(int(ptr[-1]), dim, generator=g), ptr
+
+
+def test_segment_pooling_matches_loops():
+    x, ptr = _ragged([3, 0, 5, 1], 4)
+    s, m = segment_sum(x, ptr), segment_mean(x, ptr)
+    for b in range(4):
+        part = x[ptr[b] : ptr[b + 1]]
+        torch.testing.assert_close(s[b], part.sum(0))
+        torch.testing.assert_close(m[b], part.mean(0) if len(part) else torch.zeros(4))
+
+
+def test_epic_layer_is_permutation_equivariant():
+    torch.manual_seed(0)
+    layer = EPiCLayer(6, 5, 16, 2, 0.1)
+    x, ptr = _ragged([4, 7, 2], 6)
+    g, cond = torch.randn(3, 5), torch.randn(3, 2)
+    perm = torch.cat([torch.randperm(int(ptr[b + 1] - ptr[b])) + ptr[b] for b in range(3)])
+    y, h = layer(x, g, cond, ptr, batch_index(ptr))
+    y_p, h_p = layer(x[perm], g, cond, ptr, batch_index(ptr))
+    torch.testing.assert_close(y_p, y[perm])  # points permute with the input
+    torch.testing.assert_close(h_p, h)  # pooled / global outputs unchanged
+
+
+def _model(mean_points=10.0) -> EPiCGAN:
+    torch.manual_seed(1)
+    return EPiCGAN(EPiCGANConfig(**TINY), 4, mean_points)
+
+
+def test_ragged_batch_equals_showers_one_by_one():
+    model = _model()
+    counts = np.array([5, 1, 9])
+    gens = cloud_generators([(0, i) for i in range(3)])
+    z, zg = cloud_noise(gens, counts, 3, 4)
+    cond = torch.randn(3, 2)
+    ptr = torch.tensor([0, 5, 6, 15])
+    x = model.generator(z, zg, cond, ptr)
+    scores = model.critic(x, cond, ptr)
+    for b in range(3):
+        sl = slice(int(ptr[b]), int(ptr[b + 1]))
+        one = torch.tensor([0, int(counts[b])])
+        xb = model.generator(z[sl], zg[b : b + 1], cond[b : b + 1], one)
+        torch.testing.assert_close(xb, x[sl], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            model.critic(xb, cond[b : b + 1], one), scores[b : b + 1], rtol=1e-5, atol=1e-6
+        )
+
+
+def test_every_parameter_receives_a_gradient():
+    model = _model()
+    counts = np.array([4, 6])
+    z, zg = cloud_noise(cloud_generators([(0, 0), (0, 1)]), counts, 3, 4)
+    cond, ptr = torch.randn(2, 2), torch.tensor([0, 4, 10])
+    fake = model.generator(z, zg, cond, ptr)
+    loss = model.critic(fake, cond, ptr).pow(2).mean() + model.count.nll(cond)
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    assert not missing
+
+
+def test_losses_decrease_on_a_toy_set():
+    """Least-squares critic against a fixed generator, the generator against a fixed critic,
+    and the point-count flow's likelihood: each goes down in a few steps."""
+    model = _model()
+    counts = np.full(16, 6)
+    ptr = torch.tensor(np.concatenate([[0], np.cumsum(counts)]))
+    real = torch.randn(int(ptr[-1]), 4) + 2.0
+    cond = torch.randn(16, 2)
+    z, zg = cloud_noise(cloud_generators([(0, i) for i in range(16)]), counts, 3, 4)
+    opt_d = torch.optim.Adam(model.critic.parameters(), 1e-2)
+    opt_g = torch.optim.Adam(model.generator.parameters(), 1e-2)
+    opt_n = torch.optim.Adam(model.count.parameters(), 1e-2)
+
+    def d_loss():
+        fake = model.generator(z, zg, cond, ptr).detach()
+        return EPiCGAN.critic_loss(model.critic(real, cond, ptr), model.critic(fake, cond, ptr))
+
+    def g_loss():
+        return EPiCGAN.generator_loss(model.critic(model.generator(z, zg, cond, ptr), cond, ptr))
+
+    for loss_fn, opt in ((d_loss, opt_d), (g_loss, opt_g), (lambda: model.count.nll(cond), opt_n)):
+        first = loss_fn().item()
+        for _ in range(30):
+            opt.zero_grad()
+            loss_fn().backward()
+            opt.step()
+        assert loss_fn().item() < 0.8 * first
+
+
+def test_normalizer_round_trip_and_batches(clouds):
+    norm = Normalizer.fit(SHOWERS, clouds.points, clouds.condition, clouds.counts)
+    enc = norm.encode_points(clouds.points)
+    dec = norm.decode_points(enc)
+    np.testing.assert_allclose(dec["E"], clouds.points["E"], rtol=1e-4)
+    np.testing.assert_array_equal(dec["layer"], clouds.points["layer"])  # dequantised at +0.5
+    assert Normalizer.from_dict(norm.to_dict()).to_dict() == norm.to_dict()
+    batches = batch_order(clouds.counts, 8, seed=0, epoch=0)
+    assert len(batches) == 8 and len(np.unique(np.concatenate(batches))) == 64
+    spans = [np.ptp(clouds.counts[b]) for b in batches]  # similar point counts in a batch
+    assert np.mean(spans) < 0.5 * np.ptp(clouds.counts)
+    again = batch_order(clouds.counts, 8, seed=0, epoch=0)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+
+
+def test_lr_schedule_and_ema():
+    assert lr_factor(0, 10, 100, 0.1) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100, 0.1) == pytest.approx(1.0)
+    assert lr_factor(100, 10, 100, 0.1) == pytest.approx(0.1)
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    before = a.weight.clone()
+    ema_update(a, b, 0.9)
+    torch.testing.assert_close(a.weight, 0.9 * before + 0.1 * b.weight)
+
+
+def test_config_errors_name_the_field(tmp_path):
+    with pytest.raises(ConfigError, match=r"train\.lr: Input should be greater than 0"):
+        validate_config({"train": {"lr": -1}})
+    with pytest.raises(ConfigError, match=r"model\.hiden: unknown field"):
+        validate_config({"model": {"hiden": 3}})
+    bad = tmp_path / "c.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    assert load_config(REPO / "configs" / "epic_gan.yaml").model.name == "epic_gan"
+    assert main(["train", str(bad)]) == 2
+
+
+def test_train_save_load_and_reproducible_sampling(tmp_path, clouds):
+    cfg = tiny_config(tmp_path)
+    ckpt = train(cfg, data=clouds, progress=False, log=lambda m: None)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
+    assert all(np.isfinite(r["loss_critic"]) for r in log)
+    gen, count, norm, cfg2 = load_generator(ckpt)
+    assert cfg2 == cfg
+    energy = np.array([20e3, 50e3, 80e3, 30e3, 60e3])
+    a = generate_clouds(gen, count, norm, energy, cfg.model, seed=3, batch_size=2)
+    b = generate_clouds(gen, count, norm, energy, cfg.model, seed=3, batch_size=5)
+    c = generate_clouds(gen, count, norm, energy, cfg.model, seed=4, batch_size=5)
+    np.testing.assert_array_equal(a.offsets, b.offsets)  # a cloud does not depend on its batch
+    for k in a.points:
+        np.testing.assert_allclose(a.points[k], b.points[k], rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(a.points["x"][:5], c.points["x"][:5])
+
+
+def test_sample_command(tmp_path, clouds):
+    ckpt = train(tiny_config(tmp_path), data=clouds, progress=False, log=lambda m: None)
+    out = tmp_path / "gen.h5"
+    assert (
+        main(
+            [
+                "sample",
+                str(ckpt),
+                "--n",
+                "9",
+                "--energy",
+                "20:60",
+                "-o",
+                str(out),
+                "-q",
+                "--batch-size",
+                "4",
+            ]
+        )
+        == 0
+    )
+    showers = io.read(out)
+    assert len(showers) == 9
+    e = np.asarray(showers.incident_energy)
+    assert e.min() >= 20e3 and e.max() <= 60e3
+    assert main(["sample", str(tmp_path / "nope.pt"), "-o", str(tmp_path / "x.h5")]) == 2
+
+
+def _write_cli_config(tmp_path: Path, steps: int, **train) -> Path:
+    cfg = {
+        "model": TINY,
+        "data": {"val_fraction": 0.0},
+        "train": {
+            "steps": steps,
+            "batch_size": 16,
+            "log_every": 1,
+            "checkpoint_every": 4,
+            "device": "cpu",
+            "warmup_steps": 2,
+            **train,
+        },
+    }
+    path = tmp_path / f"cfg_{steps}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    return torch.load(ckpt, weights_only=True)["model"]
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_is_exact(tmp_path):
+    data = io.write(random_showers(256, seed=9), tmp_path / "train.h5")
+    cfg = _write_cli_config(tmp_path, steps=120)
+    cmd = [sys.executable, "-m", "pointcalo.cli", "train", str(cfg), "--data", str(data), "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, "--out", str(killed)], env=env)
+    log = killed / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (
+            (killed / "checkpoint.pt").exists()
+            and log.exists()
+            and len(log.read_text().splitlines()) >= 10
+        ):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(log.read_text().splitlines())
+    assert done < 120, "training finished before it could be killed"
+    assert not list(killed.glob(".*.tmp"))  # no half-written checkpoint left behind
+    first_ckpt = torch.load(killed / "checkpoint.pt", weights_only=True)["step"]
+    assert 4 <= first_ckpt <= done
+    subprocess.run([*cmd, "--out", str(killed), "--resume"], env=env, check=True)
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps[-1] == 120 and steps[done] == first_ckpt + 1  # continued from the checkpoint
+    clean = tmp_path / "clean"
+    subprocess.run([*cmd, "--out", str(clean)], env=env, check=True)
+    a, b = _weights(killed / "checkpoint.pt"), _weights(clean / "checkpoint.pt")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)  # exact
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_process_with_the_combined_batch(tmp_path):
+    if shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("torchrun not available")
+    data = io.write(random_showers(128, seed=10), tmp_path / "train.h5")
+    cfg = _write_cli_config(tmp_path, steps=8, count_model_steps=8)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    base = ["-m", "pointcalo.cli", "train", str(cfg), "--data", str(data), "-q"]
+    subprocess.run([sys.executable, *base, "--out", str(tmp_path / "one")], env=env, check=True)
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            *base,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        env=env,
+        check=True,
+        cwd=REPO,
+    )
+    a, b = (
+        _weights(tmp_path / "one" / "checkpoint.pt"),
+        _weights(tmp_path / "two" / "checkpoint.pt"),
+    )
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
+def test_trains_on_jetnet_layout(tmp_path):
+    from pointcalo.io.jetnet import read_jetnet, write_jetnet
+
+    rng = np.random.default_rng(0)
+    counts = rng.integers(5, 30, 48)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    pts = {
+        "etarel": rng.normal(0, 0.1, offsets[-1]),
+        "phirel": rng.normal(0, 0.1, offsets[-1]),
+        "ptrel": rng.dirichlet(np.ones(3), offsets[-1])[:, 0] + 1e-3,
+    }
+    path = write_jetnet(tmp_path / "jets.h5", offsets, pts, rng.uniform(500, 1500, 48), 30)
+    jets = read_jetnet(path)
+    assert len(jets) == 48 and np.array_equal(jets.counts, counts)
+    np.testing.assert_allclose(jets.points["etarel"], pts["etarel"], rtol=1e-6)
+    cfg = validate_config(
+        {
+            "model": TINY,
+            "data": {"format": "jetnet", "path": str(path), "val_fraction": 0.0},
+            "train": {
+                "steps": 4,
+                "batch_size": 8,
+                "device": "cpu",
+                "out": str(tmp_path / "jetrun"),
+                "checkpoint_every": 2,
+            },
+        }
+    )
+    ckpt = train(cfg, progress=False, log=lambda m: None)
+    gen, count, norm, _ = load_generator(ckpt)
+    out = generate_clouds(gen, count, norm, np.array([800.0, 1200.0]), cfg.model, seed=0)
+    assert set(out.points) == {"etarel", "phirel", "ptrel"} and np.all(out.points["ptrel"] > 0)
