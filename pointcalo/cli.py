@@ -282,7 +282,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pointcalo.demo import run_demo
 
-    run_demo(args.out, data=args.data, n_showers=args.n, seed=args.seed)
+    run_demo(
+        args.out, data=args.data, n_showers=args.n, seed=args.seed, train_steps=args.train_steps
+    )
     return 0
 
 
@@ -388,6 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="shower file (default: simulate showers)")
     p.add_argument("--n", type=int, default=1000, help="showers to simulate without --data")
     p.add_argument("--seed", type=int, default=1, help="seed of the simulation")
+    p.add_argument(
+        "--train-steps",
+        type=int,
+        default=100,
+        help="steps of the small EPiC-GAN trained in the demo (0: skip)",
+    )
     p.set_defaults(func=_cmd_demo)
     return parser
 

@@ -125,3 +125,11 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
         line = f" (line {where.line + 1})" if where is not None else ""
         raise ConfigError(f"{path}: not valid YAML{line}") from None
     return validate_config(data, source=str(path))
+
+
+def preset_path(name: str) -> Path:
+    """Path of a preset config ``configs/<name>.yaml`` of the pointcalo checkout."""
+    path = Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml"
+    if not path.exists():
+        raise ConfigError(f"no preset config {name!r} (looked for {path})")
+    return path

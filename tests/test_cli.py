@@ -78,7 +78,7 @@ def test_bad_output_extension(tmp_path, capsys):
 
 
 def test_demo_writes_report(tmp_path):
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--n", "120"]) == 0
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--n", "120", "--train-steps", "3"]) == 0
     report = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert report["root_round_trip_exact"] is True
     assert report["summary"]["n_showers"] == 120
@@ -90,10 +90,22 @@ def test_demo_writes_report(tmp_path):
     text = (tmp_path / "demo" / "report.md").read_text()
     assert "| showers | 120 |" in text and "pointcalo simulate against Geant4" in text
     assert (tmp_path / "demo" / "evaluate" / "metrics.json").exists()
+    assert report["model"]["steps"] == 3
+    assert len(io.read(tmp_path / "demo" / "epic_gan" / "generated.h5")) == 200
+    assert "A small EPiC-GAN (3 training steps" in text
 
 
 def test_demo_on_a_given_file(tmp_path):
-    assert main(["demo", "--out", str(tmp_path / "d"), "--data", str(example_path())]) == 0
+    args = [
+        "demo",
+        "--out",
+        str(tmp_path / "d"),
+        "--data",
+        str(example_path()),
+        "--train-steps",
+        "0",
+    ]
+    assert main(args) == 0
     report = json.loads((tmp_path / "d" / "summary.json").read_text())
     assert report["summary"]["n_showers"] == 160
     assert report["evaluate"]["labels"] == ["even showers", "odd showers"]

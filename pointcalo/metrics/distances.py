@@ -18,6 +18,8 @@ Every function takes an explicit ``seed``; the same seed gives the same numbers.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 from scipy.optimize import curve_fit
@@ -109,7 +111,12 @@ def _select(showers: np.ndarray, owner: np.ndarray | None, n: int) -> np.ndarray
 
 def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
     """Frechet distance between two Gaussians: ``|mu1 - mu2|^2 + tr(C1 + C2 - 2 sqrt(C1 C2))``."""
-    covmean = linalg.sqrtm(cov1 @ cov2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(cov1 @ cov2)
+        if not np.all(np.isfinite(covmean)):  # singular product: offset the diagonals
+            eps = 1e-6 * np.eye(len(cov1))
+            covmean = linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
     if np.iscomplexobj(covmean):
         covmean = covmean.real
     diff = mu1 - mu2
