@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voxelize.atomic import AtomicWriter, temporary_path
 from voxelize.grids import Grid, GridError, load_grid
 
 
@@ -60,7 +61,7 @@ def read_calochallenge(
     return energy, showers
 
 
-class CaloChallengeWriter:
+class CaloChallengeWriter(AtomicWriter):
     """Streaming, atomic writer of CaloChallenge files: append ``(energies, showers)`` chunks;
     the file appears under its name only when closed without error."""
 
@@ -68,8 +69,7 @@ class CaloChallengeWriter:
         import h5py
 
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._tmp = temporary_path(self.path)
         self._file = h5py.File(self._tmp, "w")
         rows = max(1, min(1024, (1 << 22) // max(n_voxels, 1)))
         self._e = self._file.create_dataset(
@@ -107,28 +107,6 @@ class CaloChallengeWriter:
         self._e[n:] = energy
         self._s[n:] = showers
         self.n_showers += len(energy)
-
-    def close(self) -> None:
-        if self._file is None:
-            return
-        self._file.close()
-        self._file = None
-        os.replace(self._tmp, self.path)
-
-    def abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> CaloChallengeWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def write_calochallenge(

@@ -1,4 +1,8 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename."""
+"""Atomic file writes: write to a temporary file beside the target, then rename.
+
+``temporary_path`` and the :class:`AtomicWriter` base live in :mod:`voxelize.atomic` (voxelize
+must not import pointcalo, pointcalo may import voxelize) and are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from voxelize.atomic import AtomicWriter, temporary_path
 
-def temporary_path(target: Path) -> Path:
-    """A hidden temporary name beside ``target`` (same file system, so rename is atomic).
-
-    The parent directory is created if needed.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
+__all__ = ["AtomicWriter", "atomic_path", "temporary_path"]
 
 
 @contextlib.contextmanager

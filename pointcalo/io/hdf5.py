@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from pointcalo.errors import ShowerFormatError
-from pointcalo.io.atomic import temporary_path
+from pointcalo.io.atomic import AtomicWriter, temporary_path
 from pointcalo.showers import (
     OPTIONAL_POINT_FIELDS,
     REQUIRED_POINT_FIELDS,
@@ -232,7 +232,7 @@ def iter_hdf5(
         yield from reader.iter_chunks(chunk_size)
 
 
-class HDF5ShowerWriter:
+class HDF5ShowerWriter(AtomicWriter):
     """Streaming writer of the native format; the file appears only when closed successfully.
 
     Example::
@@ -339,42 +339,16 @@ class HDF5ShowerWriter:
         self.n_showers += flat.n_showers
         self.n_points += flat.n_points
 
-    def close(self) -> None:
-        """Finish the file and move it into place under its final name."""
-        if self._file is None:
-            return
-        try:
-            if self._schema is None:  # nothing written: an empty but valid file
-                self._create(FlatShowers.empty())
-            attrs = self._file.attrs
-            for k, v in self._attrs.items():
-                attrs[k] = v
-            attrs["format"] = FORMAT_NAME
-            attrs["format_version"] = FORMAT_VERSION
-            attrs["units"] = UNITS
-            attrs["n_showers"] = self.n_showers
-            self._file.close()
-            self._file = None
-            os.replace(self._tmp, self.path)
-        except BaseException:
-            self.abort()
-            raise
-
-    def abort(self) -> None:
-        """Discard everything written; no file appears under the final name."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> HDF5ShowerWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+    def _finish(self) -> None:
+        if self._schema is None:  # nothing written: an empty but valid file
+            self._create(FlatShowers.empty())
+        attrs = self._file.attrs
+        for k, v in self._attrs.items():
+            attrs[k] = v
+        attrs["format"] = FORMAT_NAME
+        attrs["format_version"] = FORMAT_VERSION
+        attrs["units"] = UNITS
+        attrs["n_showers"] = self.n_showers
 
 
 def write_hdf5(

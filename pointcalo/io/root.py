@@ -25,7 +25,7 @@ import awkward as ak
 import numpy as np
 
 from pointcalo.errors import ShowerFormatError
-from pointcalo.io.atomic import temporary_path
+from pointcalo.io.atomic import AtomicWriter, temporary_path
 from pointcalo.showers import (
     OPTIONAL_POINT_FIELDS,
     REQUIRED_POINT_FIELDS,
@@ -180,7 +180,7 @@ def read_root(
         return reader.read(start, stop)
 
 
-class RootShowerWriter:
+class RootShowerWriter(AtomicWriter):
     """Streaming TTree writer in the default layout; the file appears only when closed."""
 
     def __init__(self, path: str | os.PathLike[str], *, tree: str = "showers") -> None:
@@ -214,33 +214,9 @@ class RootShowerWriter:
         self._tree.extend(data)
         self.n_showers += flat.n_showers
 
-    def close(self) -> None:
-        if self._file is None:
-            return
-        try:
-            if self._tree is None:
-                self.write(FlatShowers.empty())
-            self._file.close()
-            self._file = None
-            os.replace(self._tmp, self.path)
-        except BaseException:
-            self.abort()
-            raise
-
-    def abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> RootShowerWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+    def _finish(self) -> None:
+        if self._tree is None:  # nothing written: an empty tree
+            self.write(FlatShowers.empty())
 
 
 def write_root(showers: ak.Array, path: str | os.PathLike[str], *, tree: str = "showers") -> Path:
