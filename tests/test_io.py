@@ -254,3 +254,29 @@ def test_newer_format_version_is_refused(tmp_path):
         f.attrs["format_version"] = FORMAT_VERSION + 1
     with pytest.raises(ShowerFormatError, match=r"format_version: .* newer"):
         io.read(path)
+
+
+def test_caloclouds_layout_round_trip_and_shared_sample(tmp_path, shared_dir):
+    from pointcalo.io.caloclouds import read_caloclouds, write_caloclouds
+    from voxelize.presets import ILD_LAYER_DEPTH_MM
+
+    s = random_showers(12, seed=5)
+    path = write_caloclouds(s, tmp_path / "cc.hdf5")
+    with h5py.File(path) as f:
+        assert f["events"].shape[:2] == (12, 4) and f["energy"].shape == (12, 1)
+    back = read_caloclouds(path, layer_depth=ILD_LAYER_DEPTH_MM)
+    np.testing.assert_array_equal(
+        ak.to_numpy(ak.flatten(back.points.layer)), ak.to_numpy(ak.flatten(s.points.layer))
+    )
+    np.testing.assert_allclose(
+        ak.to_numpy(ak.flatten(back.points.E)), ak.to_numpy(ak.flatten(s.points.E)), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        ak.to_numpy(back.incident_energy), ak.to_numpy(s.incident_energy), rtol=1e-6
+    )
+    # the shared two-shower fixture of the CaloClouds family: [N, 6000, 4], GeV, zero padding
+    mini = read_caloclouds(shared_dir / "caloclouds" / "mini_data_sample.hdf5")
+    assert len(mini) == 2
+    assert ak.to_list(ak.num(mini.points)) == [163, 236]
+    np.testing.assert_allclose(ak.to_numpy(mini.incident_energy), [15620.06, 41926.82], rtol=1e-5)
+    assert ak.min(mini.points.E) > 0 and "z" in mini.points.fields
