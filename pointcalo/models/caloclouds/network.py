@@ -1,0 +1,53 @@
+"""Per-point denoiser network with global context (EPiC layers over each shower).
+
+Input per point: the noisy, scaled features ``x_in [P, F]`` and ``c_noise [P, 1]``; per shower:
+the condition ``c [B, C]`` (standardised log incident energy and log number of points). The
+noise level and condition enter every EPiC layer through the global vector, and the layers pool
+over the shower (mean and sum over ``ptr``), so points are not denoised independently
+(CaloClouds II, Buhmann et al., arXiv 2309.05704, uses an EPiC-style network for this).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pointcalo.nn import EPiCLayer, batch_index
+
+
+class PointDenoiserNet(nn.Module):
+    """``net(x_in [P, F], c_noise [P, 1], (cond [B, C], ptr [B + 1])) -> [P, F]``."""
+
+    def __init__(
+        self,
+        n_features: int,
+        cond_dim: int = 2,
+        point_dim: int = 64,
+        global_dim: int = 16,
+        hidden: int = 128,
+        layers: int = 4,
+        sum_scale: float = 1e-3,
+    ) -> None:
+        super().__init__()
+        ctx = cond_dim + 1  # condition and c_noise
+        self.local_in = nn.Linear(n_features + 1, point_dim)
+        self.global_in = nn.Linear(ctx, global_dim)
+        self.layers = nn.ModuleList(
+            EPiCLayer(point_dim, global_dim, hidden, ctx, sum_scale) for _ in range(layers)
+        )
+        self.out = nn.Linear(point_dim, n_features)
+        self.act = nn.SiLU()
+
+    def forward(
+        self, x: torch.Tensor, c_noise: torch.Tensor, cond: tuple[torch.Tensor, torch.Tensor]
+    ) -> torch.Tensor:
+        c, ptr = cond
+        batch = batch_index(ptr)
+        # one noise level per shower: take it from the shower's first point
+        first = ptr[:-1].clamp(max=max(len(x) - 1, 0))
+        ctx = torch.cat([c, c_noise[first]], 1)
+        h = self.act(self.local_in(torch.cat([x, c_noise], 1)))
+        g = self.act(self.global_in(ctx))
+        for layer in self.layers:
+            h, g = layer(h, g, ctx, ptr, batch)
+        return self.out(h)
