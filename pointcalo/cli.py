@@ -243,12 +243,13 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from pointcalo import io
-    from pointcalo.models.generate import generate_clouds, load_generator, sample_conditions
+    from pointcalo.models.generate import generate, load_model, sample_conditions
     from pointcalo.showers import make_showers
     from pointcalo.train.engine import resolve_device
 
     device = resolve_device(args.device)
-    generator, count, normalizer, cfg = load_generator(args.checkpoint, device)
+    loaded = load_model(args.checkpoint, device)
+    normalizer, cfg = loaded.normalizer, loaded.cfg
     energy = _parse_energy(args.energy)
     lo, hi = (energy, energy) if isinstance(energy, float) else energy
     if normalizer.spec.condition != "incident_energy":
@@ -259,16 +260,18 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         for start in range(0, args.n, chunk):
             stop = min(start + chunk, args.n)
             cond = sample_conditions(args.n, lo, hi, args.seed)[start:stop]
-            clouds = generate_clouds(
-                generator,
-                count,
+            clouds = generate(
+                loaded.model,
+                loaded.net,
                 normalizer,
                 cond,
-                cfg.model,
+                cfg,
                 seed=args.seed,
                 first_index=start,
                 device=device,
                 batch_size=args.batch_size,
+                sampler=args.sampler,
+                steps=args.steps,
             )
             if normalizer.spec.condition != "incident_energy":
                 raise PointcaloError("sample: writing jets is done with pointcalo.io.jetnet")
@@ -382,6 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument(
+        "--sampler",
+        default=None,
+        choices=["euler", "heun", "heun_churn", "ode"],
+        help="diffusion models: sampler (default: the model's config)",
+    )
+    p.add_argument("--steps", type=int, default=None, help="diffusion models: sampler steps")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_sample)
 

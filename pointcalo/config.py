@@ -51,6 +51,27 @@ class EPiCGANConfig(_Strict):
     critic_layers: int = Field(3, ge=1)
 
 
+class CaloCloudsConfig(_Strict):
+    """CaloClouds-style point diffusion (arXiv 2305.04847, 2309.05704) in the EDM formulation
+    (arXiv 2206.00364): EPiC-style denoiser sizes, EDM noise distribution and schedule, the
+    default sampler, and the shower-level flow."""
+
+    name: Literal["caloclouds"] = "caloclouds"
+    point_dim: int = Field(64, ge=1)
+    global_dim: int = Field(16, ge=1)
+    hidden: int = Field(128, ge=1)
+    layers: int = Field(4, ge=1)
+    p_mean: float = -1.2
+    p_std: float = Field(1.2, gt=0)
+    sigma_min: float = Field(0.002, gt=0)
+    sigma_max: float = Field(80.0, gt=0)
+    rho: float = Field(7.0, gt=0)
+    sampler: Literal["euler", "heun", "heun_churn", "ode"] = "heun"
+    steps: int = Field(13, ge=1)
+    flow_transforms: int = Field(3, ge=1)
+    flow_hidden: int = Field(128, ge=1)
+
+
 class TrainConfig(_Strict):
     """Optimisation and bookkeeping of a run."""
 
@@ -77,7 +98,7 @@ class RunConfig(_Strict):
     """A whole run: data, model and training."""
 
     data: DataConfig = DataConfig()
-    model: EPiCGANConfig = EPiCGANConfig()
+    model: EPiCGANConfig | CaloCloudsConfig = Field(EPiCGANConfig(), discriminator="name")
     train: TrainConfig = TrainConfig()
 
     def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
@@ -88,8 +109,15 @@ class RunConfig(_Strict):
         return validate_config(data, source="<overrides>")
 
 
+_MODEL_NAMES = {"epic_gan", "caloclouds"}
+
+
 def _field_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p.startswith("function")))
+    """``model.epic_gan.hidden`` -> ``model.hidden`` (drop pydantic's union tags)."""
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p.startswith("function"))]
+    if len(parts) > 1 and parts[0] == "model" and parts[1] in _MODEL_NAMES:
+        parts.pop(1)
+    return ".".join(parts)
 
 
 def validate_config(data: Any, source: str = "<config>") -> RunConfig:
@@ -98,6 +126,9 @@ def validate_config(data: Any, source: str = "<config>") -> RunConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a run config must be a mapping with data/model/train")
+    model = data.get("model")
+    if isinstance(model, dict) and "name" not in model:
+        data = {**data, "model": {**model, "name": "epic_gan"}}
     try:
         return RunConfig.model_validate(data)
     except ValidationError as err:

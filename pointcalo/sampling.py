@@ -16,6 +16,7 @@ later models shares the signature.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -137,21 +138,22 @@ def sample_ode(
     atol: float = 1e-5,
     method: str = "dopri5",
 ) -> torch.Tensor:
-    """The probability-flow ODE solved with torchdiffeq's adaptive solver (``method``) from
-    ``sigmas[0]`` to the smallest non-zero sigma, then one final denoising step to 0. Only the
-    end points of ``sigmas`` matter."""
+    """The probability-flow ODE solved with torchdiffeq's adaptive solver (``method``) in
+    ``t = ln sigma`` from ``sigmas[0]`` to the smallest non-zero sigma, then one final
+    denoising step to 0. Only the end points of ``sigmas`` matter."""
     from torchdiffeq import odeint
 
     nonzero = sigmas[sigmas > 0]
     s_start, s_end = float(nonzero[0]), float(nonzero[-1])
     evals = [0]
 
-    def flow(sigma: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def flow(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # in t = ln(sigma): dx/dt = sigma dx/dsigma = x - D(x; sigma), well conditioned
         evals[0] += 1
-        s = float(sigma)
-        return (y - _denoise(denoiser, y, s, cond)) / s
+        d = _denoise(denoiser, y.to(x.dtype), float(torch.exp(t)), cond).to(y.dtype)
+        return y - d
 
-    grid = torch.tensor([s_start, s_end], dtype=torch.float64)
+    grid = torch.tensor([math.log(s_start), math.log(s_end)], dtype=torch.float64)
     y = odeint(flow, x.double(), grid, rtol=rtol, atol=atol, method=method)[-1].to(x.dtype)
     if float(sigmas[-1]) == 0.0:
         d = _denoise(denoiser, y, s_end, cond)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from pointcalo.models.caloclouds import EDMPrecond, PointDenoiserNet, edm_loss, sample_ln_sigma
@@ -93,3 +94,123 @@ def test_edm_loss_decreases_and_sampling_runs():
     x = torch.randn(x0.shape, generator=g) * sigmas[0]
     out = sample_heun(lambda xx, s, cond: model(xx, s, cond), x, sigmas, cond=(c, ptr))
     assert out.shape == x0.shape and torch.isfinite(out).all()
+
+
+def _tiny_run(tmp_path, steps=4):
+    import numpy as np
+
+    from pointcalo.config import validate_config
+    from pointcalo.train.data import from_showers
+    from pointcalo.train.engine import train
+    from tests.conftest import random_showers
+
+    cfg = validate_config(
+        {
+            "model": {
+                "name": "caloclouds",
+                "point_dim": 8,
+                "global_dim": 4,
+                "hidden": 16,
+                "layers": 1,
+                "flow_transforms": 1,
+                "flow_hidden": 16,
+                "steps": 3,
+            },
+            "train": {
+                "steps": steps,
+                "batch_size": 8,
+                "device": "cpu",
+                "checkpoint_every": 2,
+                "out": str(tmp_path / "cc"),
+                "warmup_steps": 1,
+            },
+            "data": {"val_fraction": 0.0},
+        }
+    )
+    data = from_showers(random_showers(48, seed=3))
+    return train(cfg, data=data, progress=False, log=lambda m: None), data, np
+
+
+def test_shower_features_by_hand():
+    import numpy as np
+
+    from pointcalo.models.caloclouds.task import N_SCALARS, shower_features
+    from pointcalo.showers import make_showers
+    from pointcalo.train.data import from_showers
+
+    s = make_showers(
+        [100.0],
+        {"E": [1.0, 3.0, 4.0], "x": [0.0, 2.0, 2.0], "y": [0.0, 0.0, 1.0], "layer": [0, 2, 2]},
+        counts=[3],
+    )
+    f = shower_features(from_showers(s))[0]
+    assert f[0] == np.log(3) and np.isclose(f[1], np.log(8 / 100))
+    assert np.isclose(f[2], 14 / 8) and np.isclose(f[3], 4 / 8) and np.isclose(f[4], 14 / 8)
+    frac_n, frac_e = f[N_SCALARS : N_SCALARS + 30], f[N_SCALARS + 30 :]
+    np.testing.assert_allclose(frac_n[[0, 2]], [1 / 3, 2 / 3])
+    np.testing.assert_allclose(frac_e[[0, 2]], [1 / 8, 7 / 8])
+    assert np.isclose(frac_n.sum(), 1) and np.isclose(frac_e.sum(), 1)
+
+
+def test_trains_samples_and_calibrates(tmp_path):
+    from pointcalo.models.caloclouds.task import N_SCALARS
+    from pointcalo.models.generate import generate, load_model
+
+    ckpt, _, np = _tiny_run(tmp_path)
+    loaded = load_model(ckpt)
+    energy = np.array([20e3, 60e3, 40e3])
+    a = generate(
+        loaded.model, loaded.net, loaded.normalizer, energy, loaded.cfg, seed=1, batch_size=1
+    )
+    b = generate(
+        loaded.model, loaded.net, loaded.normalizer, energy, loaded.cfg, seed=1, batch_size=3
+    )
+    np.testing.assert_array_equal(a.offsets, b.offsets)  # a shower ignores its batch
+    np.testing.assert_allclose(a.points["E"], b.points["E"], rtol=1e-4, atol=1e-6)
+    # the calibration reproduces the flow's per-layer energies exactly
+    from pointcalo.models.epic_gan import cloud_generators
+
+    flow = loaded.model.flow
+    gens = cloud_generators([(1, i) for i in range(3)])
+    base = torch.stack([torch.randn(flow.mean.shape[0], generator=g) for g in gens])
+    log_c = loaded.normalizer.encode_cond(energy, np.ones(3))[:, 0]
+    feats = flow.sample(torch.as_tensor(log_c), base).double().numpy()
+    frac_e = np.clip(feats[:, N_SCALARS + 30 :], 0, None)
+    e_vis = np.exp(feats[:, 1]) * energy
+    target = frac_e / frac_e.sum(1, keepdims=True) * e_vis[:, None]
+    for i in range(3):
+        sl = slice(a.offsets[i], a.offsets[i + 1])
+        got = np.bincount(a.points["layer"][sl], a.points["E"][sl].astype(float), 30)
+        assert got.sum() == pytest.approx(e_vis[i], rel=1e-4)  # the flow's visible energy
+        occupied = got > 0  # layers with points carry the flow's shares, renormalised
+        np.testing.assert_allclose(
+            got[occupied] / got.sum(), target[i][occupied] / target[i][occupied].sum(), rtol=1e-3
+        )
+
+
+def test_sample_command_with_samplers(tmp_path):
+    from pointcalo import io
+    from pointcalo.cli import main
+
+    ckpt, _, _ = _tiny_run(tmp_path)
+    for sampler in ("euler", "heun", "ode"):
+        out = tmp_path / f"{sampler}.h5"
+        assert (
+            main(
+                [
+                    "sample",
+                    str(ckpt),
+                    "--n",
+                    "3",
+                    "--sampler",
+                    sampler,
+                    "--steps",
+                    "3",
+                    "-o",
+                    str(out),
+                    "-q",
+                ]
+            )
+            == 0
+        )
+        assert len(io.read(out, allow_empty=True)) == 3

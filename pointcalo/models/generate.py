@@ -84,3 +84,83 @@ def sample_conditions(n: int, low: float, high: float, seed: int) -> np.ndarray:
         return np.full(n, float(low))
     u = np.array([np.random.default_rng([seed, i, 3]).random() for i in range(n)])
     return low + (high - low) * u
+
+
+@dataclass
+class LoadedModel:
+    """A trained model from its checkpoint alone: config, modules (sampling network with its
+    EMA weights), normalisation."""
+
+    cfg: Any
+    model: nn.Module
+    net: nn.Module
+    normalizer: Normalizer
+
+
+def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> LoadedModel:
+    """Rebuild any pointcalo model from a checkpoint (EMA weights for sampling)."""
+    state = load_checkpoint(path)
+    cfg = validate_config(state["config"], source=str(path))
+    meta = state["meta"]
+    normalizer = Normalizer.from_dict(state["normalizer"])
+    if cfg.model.name == "caloclouds":
+        from pointcalo.models.caloclouds.task import CaloClouds
+
+        model = CaloClouds(
+            cfg.model,
+            int(meta["n_features"]),
+            float(meta["mean_points"]),
+            normalizer.spec.integer_max + 1,
+        )
+        net = model.denoiser
+    else:
+        model = EPiCGAN(cfg.model, int(meta["n_features"]), float(meta["mean_points"]))
+        net = model.generator
+    model.load_state_dict(state["model"])
+    net.load_state_dict(state["ema"])
+    model.to(device).eval()
+    return LoadedModel(cfg, model, net, normalizer)
+
+
+def generate(
+    model: nn.Module,
+    net: nn.Module,
+    normalizer: Normalizer,
+    condition: np.ndarray,
+    cfg: Any,
+    *,
+    seed: int = 0,
+    first_index: int = 0,
+    device: Any = "cpu",
+    batch_size: int = 256,
+    sampler: str | None = None,
+    steps: int | None = None,
+) -> GeneratedClouds:
+    """Clouds from any model family (``net`` is the sampling network, e.g. the EMA copy)."""
+    if cfg.model.name == "caloclouds":
+        from pointcalo.models.caloclouds.task import generate_caloclouds
+
+        return generate_caloclouds(
+            model,
+            net,
+            normalizer,
+            condition,
+            cfg.model,
+            seed=seed,
+            first_index=first_index,
+            device=device,
+            batch_size=batch_size,
+            sampler=sampler,
+            steps=steps,
+        )
+    return generate_clouds(
+        net,
+        model.count.cpu(),
+        normalizer,
+        condition,
+        cfg.model,
+        seed=seed,
+        first_index=first_index,
+        device=device,
+        batch_size=batch_size,
+    )

@@ -28,11 +28,11 @@ from torch import nn
 
 from pointcalo.config import RunConfig
 from pointcalo.errors import PointcaloError
-from pointcalo.models.epic_gan import EPiCGAN, cloud_generators, cloud_noise
 from pointcalo.showers import PointBatch
 from pointcalo.train.checkpoint import load_checkpoint, save_checkpoint
 from pointcalo.train.data import Normalizer, PointCloudData, batch_order
 from pointcalo.train.datasets import load_training_data
+from pointcalo.train.task import StepContext, Task
 
 Log = Callable[[str], None]
 
@@ -98,7 +98,7 @@ def train(
     log: Log | None = None,
     progress: bool = True,
 ) -> Path:
-    """Train an EPiC-GAN as configured; returns the checkpoint path (``cfg.train.out``)."""
+    """Train the configured model; returns the checkpoint path (``cfg.train.out``)."""
     t = cfg.train
     out = Path(t.out)
     ckpt_path = out / "checkpoint.pt"
@@ -134,14 +134,12 @@ def train(
 
     torch.manual_seed(t.seed)
     mean_points = float(train_data.counts.mean())
-    model = EPiCGAN(cfg.model, len(data.spec.features), mean_points).to(device)
-    ema = copy.deepcopy(model.generator).requires_grad_(False)
-    opts = {
-        "generator": torch.optim.Adam(model.generator.parameters(), lr=t.lr, betas=t.betas),
-        "critic": torch.optim.Adam(model.critic.parameters(), lr=t.lr_critic, betas=t.betas),
-        "count": torch.optim.Adam(model.count.parameters(), lr=1e-3),
-    }
-    base_lr = {"generator": t.lr, "critic": t.lr_critic, "count": 1e-3}
+    task = make_task(cfg, len(data.spec.features), mean_points, train_data)
+    model = task.model.to(device)
+    ema = copy.deepcopy(task.ema_target()).requires_grad_(False)
+    named = task.optimizers()
+    opts = {name: opt for name, (opt, _) in named.items()}
+    base_lr = {name: lr for name, (_, lr) in named.items()}
     start = 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -150,7 +148,7 @@ def train(
             opt.load_state_dict(state["optimizers"][name])
         torch.set_rng_state(state["rng"]["torch"])
         start = int(state["step"])
-    gen, critic, count = (dist.wrap(m) for m in (model.generator, model.critic, model.count))
+    task.wrap(dist.wrap)
     amp = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if t.amp and device.type == "cuda"
@@ -203,55 +201,19 @@ def train(
             # the whole batch with one step-seeded stream, then this process's share
             whole = train_data.batch(index, rng=np.random.default_rng([t.seed, step, 7]))
             batch = slice_batch(whole, dist.rank * per_rank, (dist.rank + 1) * per_rank)
-            counts = batch.counts.numpy()
-            gens = cloud_generators(
-                [(t.seed, step, dist.rank * per_rank + j) for j in range(per_rank)]
+            first = dist.rank * per_rank
+            ctx = StepContext(
+                step=step,
+                keys=[(t.seed, step, first + j) for j in range(per_rank)],
+                index=index[first : first + per_rank],
+                device=device,
+                amp=amp,
+                clip=clip,
+                world=dist.world,
             )
-            z, zg = cloud_noise(gens, counts, cfg.model.z_dim, cfg.model.g_dim)
-            real, cond, ptr = (batch.points.to(device), batch.cond.to(device), batch.ptr.to(device))
-            z, zg = z.to(device), zg.to(device)
-
-            with amp:
-                with torch.no_grad():
-                    fake = gen(z, zg, cond, ptr)
-                # real and generated clouds in one critic pass (one forward per backward)
-                both = critic(
-                    torch.cat([real, fake.to(real.dtype)]),
-                    torch.cat([cond, cond]),
-                    torch.cat([ptr, ptr[1:] + ptr[-1]]),
-                )
-                n_b = len(cond)
-                loss_d = EPiCGAN.critic_loss(both[:n_b], both[n_b:])
-            opts["critic"].zero_grad(set_to_none=True)
-            loss_d.backward()
-            clip(model.critic)
-            opts["critic"].step()
-
-            with amp:
-                loss_g = EPiCGAN.generator_loss(critic(gen(z, zg, cond, ptr), cond, ptr))
-            opts["generator"].zero_grad(set_to_none=True)
-            loss_g.backward()
-            clip(model.generator)
-            opts["generator"].step()
-            ema_update(ema, model.generator, t.ema)
-
-            stats = {
-                "step": step + 1,
-                "loss_critic": loss_d.item(),
-                "loss_generator": loss_g.item(),
-                "lr": opts["generator"].param_groups[0]["lr"],
-            }
-            if step < t.count_model_steps:
-                loss_n = (count.module if hasattr(count, "module") else count).nll(cond.float())
-                opts["count"].zero_grad(set_to_none=True)
-                loss_n.backward()
-                if dist.world > 1:  # count model is outside DDP's hooks: average by hand
-                    for p in model.count.parameters():
-                        if p.grad is not None:
-                            torch.distributed.all_reduce(p.grad)
-                            p.grad /= dist.world
-                opts["count"].step()
-                stats["loss_count"] = loss_n.item()
+            stats = {"step": step + 1, **task.step(batch, ctx, opts)}
+            ema_update(ema, task.ema_target(), t.ema)
+            stats["lr"] = next(iter(opts.values())).param_groups[0]["lr"]
             clouds_since += t.batch_size
             if dist.main and ((step + 1) % t.log_every == 0 or step + 1 == t.steps):
                 now = time.perf_counter()
@@ -261,7 +223,7 @@ def train(
                 log_file.flush()
                 bar.update(step + 1, stats)
             if t.eval_every and (step + 1) % t.eval_every == 0 and dist.main and len(val):
-                ev = evaluate_hook(ema, model.count, normalizer, val, cfg, device, step + 1)
+                ev = evaluate_hook(task, ema, normalizer, val, cfg, device, step + 1)
                 log_file.write(json.dumps({"step": step + 1, "eval": ev}) + "\n")
                 log_file.flush()
             if (step + 1) % t.checkpoint_every == 0 or step + 1 == t.steps:
@@ -287,20 +249,21 @@ def slice_batch(batch: PointBatch, first: int, stop: int) -> PointBatch:
 
 
 def evaluate_hook(
-    generator: nn.Module,
-    count: nn.Module,
+    task: Task,
+    ema: nn.Module,
     normalizer: Normalizer,
     val: PointCloudData,
     cfg: RunConfig,
     device: torch.device,
     step: int,
 ) -> dict[str, Any]:
-    """W1 (x100) of held-out against generated clouds for a few observables."""
+    """W1 (x100) of held-out against generated clouds: points per cloud and summed first
+    feature (visible energy for showers)."""
     from pointcalo.metrics.distances import w1
-    from pointcalo.models.generate import generate_clouds
+    from pointcalo.models.generate import generate
 
-    gen = generate_clouds(
-        generator, count, normalizer, val.condition, cfg.model, seed=10_000 + step, device=device
+    gen = generate(
+        task.model, ema, normalizer, val.condition, cfg, seed=10_000 + step, device=device
     )
     out: dict[str, Any] = {}
     real_n, gen_n = val.counts.astype(float), np.diff(gen.offsets).astype(float)
@@ -312,6 +275,17 @@ def evaluate_hook(
         gen_e = np.add.reduceat(gen.points[feat].astype(float), gen.offsets[:-1])
         out[f"w1x100_sum_{feat}"] = w1(real_e, gen_e, k=k, seed=step)
     return out
+
+
+def make_task(cfg: RunConfig, n_features: int, mean_points: float, data: PointCloudData) -> Task:
+    """The training task of ``cfg.model.name``."""
+    if cfg.model.name == "caloclouds":
+        from pointcalo.models.caloclouds.task import CaloCloudsTask
+
+        return CaloCloudsTask(cfg, n_features, mean_points, data)
+    from pointcalo.models.epic_gan import EPiCGANTask
+
+    return EPiCGANTask(cfg, n_features, mean_points, data)
 
 
 class _progress:
@@ -340,10 +314,8 @@ class _progress:
 
     def update(self, step: int, stats: dict[str, float]) -> None:
         if self.enabled:
-            info = (
-                f"D {stats['loss_critic']:.3f} G {stats['loss_generator']:.3f} "
-                f"{stats.get('clouds_per_s', 0):.0f} clouds/s"
-            )
+            losses = " ".join(f"{k[5:]} {v:.3f}" for k, v in stats.items() if k.startswith("loss_"))
+            info = f"{losses} {stats.get('clouds_per_s', 0):.0f} clouds/s"
             self.p.update(self.task, completed=step, info=info)
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ def edm_loss(
     """
     counts = ptr[1:] - ptr[:-1]
     sigma = torch.repeat_interleave(ln_sigma.exp(), counts)[:, None].to(x0.dtype)
-    sd = denoiser.sigma_data
+    sd = getattr(denoiser, "module", denoiser).sigma_data  # also through DDP
     weight = (sigma**2 + sd**2) / (sigma * sd) ** 2
     d = denoiser(x0 + sigma * noise, sigma, cond)
     return (weight * (d - x0) ** 2).mean()

@@ -1,0 +1,277 @@
+"""CaloClouds: shower-level flow + point diffusion, trained by the engine and sampled.
+
+Generation follows CaloClouds II (Buhmann et al., arXiv 2309.05704): the shower flow gives the
+number of points, the visible energy, the centre of gravity and the fraction of points and of
+energy in every layer for an incident energy; the diffusion model generates that many points;
+the points are then assigned to layers in order of their generated depth so each layer gets
+its share of points, each layer's energies are scaled to the flow's energy in that layer (the
+energy of a layer left without points goes to the others in proportion, so the shower keeps
+the flow's visible energy), and the shower is shifted to the flow's transverse centre of
+gravity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pointcalo.models.caloclouds.loss import edm_loss
+from pointcalo.models.caloclouds.network import PointDenoiserNet
+from pointcalo.models.caloclouds.precond import EDMPrecond
+from pointcalo.models.epic_gan import cloud_generators
+from pointcalo.train.data import Normalizer, PointCloudData
+
+N_SCALARS = 5  # log n, log(E_vis / E_inc), cog x, cog y, mean layer
+
+
+def shower_features(data: PointCloudData) -> np.ndarray:
+    """``[N, 5 + 2 L]``: log points, log(E_vis/E_inc), energy-weighted x, y and layer, and the
+    fraction of points and of energy in each of the ``L`` layers."""
+    spec = data.spec
+    if spec.integer_feature is None:
+        raise ValueError("CaloClouds needs layered showers (features E, x, y, layer)")
+    n_layers = spec.integer_max + 1
+    counts = data.counts
+    shower = np.repeat(np.arange(len(data)), counts)
+    e = data.points["E"].astype(np.float64)
+    layer = data.points["layer"].astype(np.int64)
+    e_vis = np.bincount(shower, e, len(data))
+    safe = np.maximum(e_vis, 1e-12)
+    cog = [np.bincount(shower, e * data.points[k], len(data)) / safe for k in ("x", "y")]
+    cog_l = np.bincount(shower, e * layer, len(data)) / safe
+    key = shower * n_layers + layer
+    frac_n = np.bincount(key, minlength=len(data) * n_layers).reshape(-1, n_layers)
+    frac_e = np.bincount(key, e, len(data) * n_layers).reshape(-1, n_layers)
+    return np.concatenate(
+        [
+            np.stack(
+                [np.log(np.maximum(counts, 1)), np.log(safe / data.condition), *cog, cog_l], 1
+            ),
+            frac_n / np.maximum(counts, 1)[:, None],
+            frac_e / safe[:, None],
+        ],
+        1,
+    )
+
+
+class ShowerFlow(nn.Module):
+    """Conditional neural spline flow (zuko) of the standardised shower features given the
+    standardised log incident energy."""
+
+    def __init__(self, n_features: int, transforms: int, hidden: int) -> None:
+        super().__init__()
+        import zuko
+
+        self.flow = zuko.flows.NSF(
+            features=n_features, context=1, transforms=transforms, hidden_features=(hidden, hidden)
+        )
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+
+    def nll(self, feats: torch.Tensor, log_c: torch.Tensor) -> torch.Tensor:
+        z = (feats - self.mean) / self.std
+        return -self.flow(log_c[:, None]).log_prob(z).mean()
+
+    @torch.no_grad()
+    def sample(self, log_c: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """Features (physical units) from base noise ``[B, D]`` (each cloud's own draw)."""
+        z = self.flow(log_c[:, None]).transform.inv(base)
+        return z * self.std + self.mean
+
+
+class CaloClouds(nn.Module):
+    """Denoiser (EDM-preconditioned point network) and shower flow."""
+
+    def __init__(self, cfg, n_features: int, mean_points: float, n_layers: int) -> None:
+        super().__init__()
+        m = cfg
+        net = PointDenoiserNet(
+            n_features,
+            2,
+            m.point_dim,
+            m.global_dim,
+            m.hidden,
+            m.layers,
+            1.0 / max(mean_points, 1.0),
+        )
+        self.denoiser = EDMPrecond(net, torch.ones(n_features))  # features are standardised
+        self.flow = ShowerFlow(N_SCALARS + 2 * n_layers, m.flow_transforms, m.flow_hidden)
+        self.n_layers = n_layers
+
+
+class CaloCloudsTask:
+    """Training of CaloClouds by the engine: EDM loss for the denoiser, maximum likelihood for
+    the shower flow, both every step."""
+
+    def __init__(self, cfg, n_features: int, mean_points: float, data: PointCloudData) -> None:
+        self.cfg = cfg
+        self.model = CaloClouds(cfg.model, n_features, mean_points, data.spec.integer_max + 1)
+        feats = shower_features(data)
+        self.model.flow.mean.copy_(torch.as_tensor(feats.mean(0), dtype=torch.float32))
+        self.model.flow.std.copy_(
+            torch.as_tensor(np.maximum(feats.std(0), 1e-3), dtype=torch.float32)
+        )
+        self.feats = torch.as_tensor(feats, dtype=torch.float32)
+        self.den = self.model.denoiser
+
+    def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
+        t = self.cfg.train
+        return {
+            "denoiser": (torch.optim.Adam(self.model.denoiser.parameters(), lr=t.lr), t.lr),
+            "flow": (torch.optim.Adam(self.model.flow.parameters(), lr=1e-3), 1e-3),
+        }
+
+    def ema_target(self) -> nn.Module:
+        return self.model.denoiser
+
+    def wrap(self, wrap) -> None:
+        self.den = wrap(self.model.denoiser)
+
+    def step(self, batch, ctx, opts) -> dict[str, Any]:
+        from pointcalo.train.task import all_reduce_grads
+
+        m = self.cfg.model
+        gens = cloud_generators(ctx.keys)
+        counts = batch.counts.tolist()
+        ln_sigma = torch.stack([m.p_mean + m.p_std * torch.randn(1, generator=g)[0] for g in gens])
+        noise = torch.cat(
+            [
+                torch.randn(n, batch.points.shape[1], generator=g)
+                for g, n in zip(gens, counts, strict=True)
+            ]
+        )
+        x0, cond, ptr = (
+            batch.points.to(ctx.device),
+            batch.cond.to(ctx.device),
+            batch.ptr.to(ctx.device),
+        )
+        with ctx.amp:
+            loss = edm_loss(
+                self.den,
+                x0,
+                ptr,
+                (cond, ptr),
+                ln_sigma=ln_sigma.to(ctx.device),
+                noise=noise.to(ctx.device),
+            )
+        opts["denoiser"].zero_grad(set_to_none=True)
+        loss.backward()
+        ctx.clip(self.model.denoiser)
+        opts["denoiser"].step()
+        feats = self.feats[torch.as_tensor(ctx.index)].to(ctx.device)
+        loss_f = self.model.flow.nll(feats, cond[:, 0].float())
+        opts["flow"].zero_grad(set_to_none=True)
+        loss_f.backward()
+        all_reduce_grads(self.model.flow, ctx.world)
+        ctx.clip(self.model.flow)
+        opts["flow"].step()
+        return {"loss_edm": loss.item(), "loss_flow": loss_f.item()}
+
+
+@torch.no_grad()
+def generate_caloclouds(
+    model: CaloClouds,
+    denoiser: nn.Module,
+    normalizer: Normalizer,
+    condition: np.ndarray,
+    cfg,
+    *,
+    seed: int = 0,
+    first_index: int = 0,
+    device: Any = "cpu",
+    batch_size: int = 256,
+    sampler: str | None = None,
+    steps: int | None = None,
+    max_points: int = 20000,
+):
+    """Showers for incident energies ``condition [N]`` (MeV); see the module docstring."""
+    from pointcalo.models.generate import GeneratedClouds
+    from pointcalo.sampling import SAMPLERS, karras_sigmas
+
+    m = cfg
+    sample = SAMPLERS[sampler or m.sampler]
+    sigmas = karras_sigmas(steps or m.steps, m.sigma_min, m.sigma_max, m.rho)
+    denoiser.eval()
+    n_feat, n_layers = len(normalizer.spec.features), model.n_layers
+    layer_col = normalizer.spec.features.index("layer")
+    offsets, cols = [np.zeros(1, np.int64)], []
+    for start in range(0, len(condition), batch_size):
+        stop = min(start + batch_size, len(condition))
+        e_inc = np.asarray(condition[start:stop], dtype=np.float64)
+        gens = cloud_generators([(seed, first_index + i) for i in range(start, stop)])
+        base = torch.stack([torch.randn(model.flow.mean.shape[0], generator=g) for g in gens])
+        log_c = normalizer.encode_cond(e_inc, np.ones(len(e_inc)))[:, 0]
+        feats = model.flow.sample(torch.as_tensor(log_c), base).double().numpy()
+        counts = np.clip(np.rint(np.exp(feats[:, 0])), 1, max_points).astype(np.int64)
+        cond = torch.as_tensor(normalizer.encode_cond(e_inc, counts), device=device)
+        ptr = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]), device=device)
+        x = torch.cat(
+            [torch.randn(int(n), n_feat, generator=g) for g, n in zip(gens, counts, strict=True)]
+        )
+
+        def fresh_noise(step: int, gens=gens, counts=counts) -> torch.Tensor:
+            return torch.cat(
+                [
+                    torch.randn(int(n), n_feat, generator=g)
+                    for g, n in zip(gens, counts, strict=True)
+                ]
+            )
+
+        x0 = sample(
+            lambda xx, s, c: denoiser(xx, s, c),
+            (x * sigmas[0]).float().to(device),
+            sigmas,
+            cond=(cond, ptr),
+            generator=fresh_noise,
+        )
+        x0 = x0.float().cpu().numpy()
+        pts = normalizer.decode_points(x0)
+        depth = x0[:, layer_col]  # continuous generated depth, for the layer assignment
+        _calibrate(pts, depth, counts, feats, e_inc, n_layers)
+        cols.append(pts)
+        offsets.append(offsets[-1][-1] + np.cumsum(counts))
+    points = {k: np.concatenate([c[k] for c in cols]) for k in normalizer.spec.features}
+    return GeneratedClouds(np.concatenate(offsets), points, np.asarray(condition, np.float64))
+
+
+def _calibrate(
+    pts: dict[str, np.ndarray],
+    depth: np.ndarray,
+    counts: np.ndarray,
+    feats: np.ndarray,
+    e_inc: np.ndarray,
+    n_layers: int,
+) -> None:
+    """Layer assignment, per-layer energy and centre of gravity from the flow (in place)."""
+    frac_n = np.clip(feats[:, N_SCALARS : N_SCALARS + n_layers], 0, None)
+    frac_e = np.clip(feats[:, N_SCALARS + n_layers :], 0, None)
+    e_vis = np.exp(feats[:, 1]) * e_inc
+    start = 0
+    for i, n in enumerate(counts):
+        sl = slice(start, start + n)
+        start += n
+        fn = frac_n[i] / max(frac_n[i].sum(), 1e-12)
+        per_layer = np.floor(fn * n).astype(np.int64)
+        per_layer[np.argsort(-(fn * n - per_layer))[: n - per_layer.sum()]] += 1
+        order = np.argsort(depth[sl], kind="stable")
+        layers = np.repeat(np.arange(n_layers), per_layer)
+        assigned = np.empty(n, np.int32)
+        assigned[order] = layers
+        pts["layer"][sl] = assigned
+        e = pts["E"][sl].astype(np.float64)
+        target = frac_e[i] / max(frac_e[i].sum(), 1e-12) * e_vis[i]
+        # energy of layers that got no points goes to the occupied ones, in proportion
+        target = np.where(per_layer > 0, target, 0.0)
+        target *= e_vis[i] / target.sum() if target.sum() > 0 else 0.0
+        have = np.bincount(assigned, e, n_layers)
+        scale = np.where(have > 0, target / np.maximum(have, 1e-300), 0.0)
+        e = e * scale[assigned]
+        if e.sum() <= 0:  # nothing to calibrate against: spread E_vis evenly
+            e = np.full(n, e_vis[i] / n)
+        pts["E"][sl] = e.astype(np.float32)
+        w = e / e.sum()
+        for k, j in (("x", 2), ("y", 3)):
+            pts[k][sl] = (pts[k][sl] + (feats[i, j] - np.sum(w * pts[k][sl]))).astype(np.float32)
