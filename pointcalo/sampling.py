@@ -163,9 +163,20 @@ def sample_ode(
     return y
 
 
+def _consistency_sampler(name: str) -> Callable[..., torch.Tensor]:
+    def sample(*args: Any, **kwargs: Any) -> torch.Tensor:
+        from pointcalo.models import consistency
+
+        return getattr(consistency, name)(*args, **kwargs)
+
+    return sample
+
+
 SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
     "euler": sample_euler,
     "heun": sample_heun,
     "heun_churn": sample_heun_churn,
     "ode": sample_ode,
+    "consistency": _consistency_sampler("sample_consistency"),
+    "multistep": _consistency_sampler("sample_multistep"),
 }
