@@ -238,6 +238,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from pointcalo.config import load_config
+    from pointcalo.train.engine import train
+
+    cfg = load_config(args.config)
+    if cfg.model.name != "consistency":
+        raise PointcaloError(f"{args.config}: model.name must be consistency for distill")
+    train_over = {k: v for k, v in (("steps", args.steps), ("out", args.out)) if v is not None}
+    cfg = cfg.with_overrides(
+        model={"teacher": args.teacher},
+        data={"path": args.data} if args.data else {},
+        train=train_over,
+    )
+    path = train(cfg, resume=args.resume, progress=not args.quiet)
+    if not args.quiet:
+        print(f"checkpoint: {path}")
+    return 0
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
     from rich.progress import Progress
@@ -377,6 +396,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_train)
 
+    p = sub.add_parser("distill", help="consistency-distil a CaloClouds teacher")
+    p.add_argument("teacher", help="teacher checkpoint (caloclouds)")
+    p.add_argument("config", help="e.g. configs/consistency.yaml")
+    p.add_argument("--data", default=None, help="training file (the teacher's data)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--out", default=None)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_distill)
+
     p = sub.add_parser("sample", help="generate showers from a checkpoint")
     p.add_argument("checkpoint")
     p.add_argument("--n", type=int, default=1000)
@@ -388,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sampler",
         default=None,
-        choices=["euler", "heun", "heun_churn", "ode"],
+        choices=["euler", "heun", "heun_churn", "ode", "consistency", "multistep"],
         help="diffusion models: sampler (default: the model's config)",
     )
     p.add_argument("--steps", type=int, default=None, help="diffusion models: sampler steps")

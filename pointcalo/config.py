@@ -72,6 +72,20 @@ class CaloCloudsConfig(_Strict):
     flow_hidden: int = Field(128, ge=1)
 
 
+class ConsistencyConfig(_Strict):
+    """Consistency distillation of a trained CaloClouds teacher (arXiv 2303.01469, as in
+    CaloClouds II): ``teacher`` is the teacher's checkpoint; the student starts from its EMA
+    weights. ``n_discretisation`` Karras levels, target EMA ``target_ema``; sampling with
+    ``sampler`` in ``steps`` steps (1: one-step)."""
+
+    name: Literal["consistency"] = "consistency"
+    teacher: str
+    n_discretisation: int = Field(18, ge=2)
+    target_ema: float = Field(0.95, ge=0.0, lt=1.0)
+    sampler: Literal["consistency", "multistep"] = "consistency"
+    steps: int = Field(1, ge=1)
+
+
 class TrainConfig(_Strict):
     """Optimisation and bookkeeping of a run."""
 
@@ -98,7 +112,9 @@ class RunConfig(_Strict):
     """A whole run: data, model and training."""
 
     data: DataConfig = DataConfig()
-    model: EPiCGANConfig | CaloCloudsConfig = Field(EPiCGANConfig(), discriminator="name")
+    model: EPiCGANConfig | CaloCloudsConfig | ConsistencyConfig = Field(
+        EPiCGANConfig(), discriminator="name"
+    )
     train: TrainConfig = TrainConfig()
 
     def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
@@ -109,7 +125,7 @@ class RunConfig(_Strict):
         return validate_config(data, source="<overrides>")
 
 
-_MODEL_NAMES = {"epic_gan", "caloclouds"}
+_MODEL_NAMES = {"epic_gan", "caloclouds", "consistency"}
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

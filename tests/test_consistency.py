@@ -109,3 +109,79 @@ def test_distilled_one_step_sampler_reproduces_the_teacher():
     assert w1_one < 0.15, w1_one  # the mixture's standard deviation is 1.66
     assert w1_two < 0.15, w1_two
     assert callable(sample_multistep)
+
+
+def test_distill_command_from_a_caloclouds_teacher(tmp_path):
+    import numpy as np
+    import yaml
+
+    from pointcalo import io
+    from pointcalo.cli import main
+    from pointcalo.models.distill import build_from_teacher
+    from pointcalo.models.generate import load_model
+    from tests.conftest import random_showers
+    from tests.test_caloclouds import _tiny_run
+
+    teacher, _, _ = _tiny_run(tmp_path)
+    student_model, *_ = build_from_teacher(str(teacher))
+    for a, b in zip(
+        student_model.denoiser.parameters(), student_model.teacher.parameters(), strict=True
+    ):
+        assert torch.equal(a, b)  # the student starts from the teacher's EMA weights
+    data = io.write(random_showers(48, seed=3), tmp_path / "d.h5")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "model": {"name": "consistency", "teacher": "unused", "n_discretisation": 6},
+                "data": {"val_fraction": 0.0},
+                "train": {"steps": 3, "batch_size": 8, "device": "cpu", "checkpoint_every": 3},
+            }
+        )
+    )
+    out = tmp_path / "student"
+    assert (
+        main(["distill", str(teacher), str(cfg), "--data", str(data), "--out", str(out), "-q"]) == 0
+    )
+    loaded = load_model(out / "checkpoint.pt")  # rebuilt from its own checkpoint
+    assert loaded.cfg.model.name == "consistency"
+    x = torch.randn(5, 4)
+    ptr, c = torch.tensor([0, 5]), torch.zeros(1, 2)
+    torch.testing.assert_close(loaded.net(x, torch.tensor(0.002), (c, ptr)), x)  # boundary
+    gen = tmp_path / "gen.h5"
+    assert main(["sample", str(out / "checkpoint.pt"), "--n", "4", "-o", str(gen), "-q"]) == 0
+    assert len(io.read(gen, allow_empty=True)) == 4
+    assert np.isfinite(np.asarray(io.read(gen, allow_empty=True).incident_energy)).all()
+
+
+def test_streamed_sampling_memory_is_bounded_by_the_chunk(tmp_path):
+    import tracemalloc
+
+    from pointcalo.cli import main
+    from tests.test_caloclouds import _tiny_run
+
+    ckpt, _, _ = _tiny_run(tmp_path)
+    peaks = []
+    for n in (16, 64):
+        tracemalloc.start()
+        assert (
+            main(
+                [
+                    "sample",
+                    str(ckpt),
+                    "--n",
+                    str(n),
+                    "--batch-size",
+                    "1",
+                    "--steps",
+                    "2",
+                    "-o",
+                    str(tmp_path / f"g{n}.h5"),
+                    "-q",
+                ]
+            )
+            == 0
+        )
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 1.5 * peaks[0]  # 4x the showers, same peak: written chunk by chunk

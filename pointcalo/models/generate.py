@@ -113,6 +113,11 @@ def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> LoadedModel
             normalizer.spec.integer_max + 1,
         )
         net = model.denoiser
+    elif cfg.model.name == "consistency":
+        from pointcalo.models.distill import rebuild
+
+        model = rebuild(cfg, meta, normalizer)
+        net = model.denoiser
     else:
         model = EPiCGAN(cfg.model, int(meta["n_features"]), float(meta["mean_points"]))
         net = model.generator
@@ -137,15 +142,20 @@ def generate(
     steps: int | None = None,
 ) -> GeneratedClouds:
     """Clouds from any model family (``net`` is the sampling network, e.g. the EMA copy)."""
-    if cfg.model.name == "caloclouds":
+    if cfg.model.name in ("caloclouds", "consistency"):
         from pointcalo.models.caloclouds.task import generate_caloclouds
 
+        model_cfg = cfg.model
+        if cfg.model.name == "consistency":
+            from pointcalo.models.distill import sampling_config
+
+            model_cfg = sampling_config(model, cfg)
         return generate_caloclouds(
             model,
             net,
             normalizer,
             condition,
-            cfg.model,
+            model_cfg,
             seed=seed,
             first_index=first_index,
             device=device,

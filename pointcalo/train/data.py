@@ -69,9 +69,10 @@ class Normalizer:
         """``[P, F]`` float32 normalised features (integer feature dequantised with ``rng``)."""
         return ((_transform(self.spec, points, rng) - self.mean) / self.std).astype(np.float32)
 
-    def decode_points(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Physical features from normalised ``x [P, F]``."""
-        x = x.astype(np.float64) * self.std + self.mean
+    def decode_points(self, x: np.ndarray, clip: float = 10.0) -> dict[str, np.ndarray]:
+        """Physical features from normalised ``x [P, F]``; values beyond ``clip`` standard
+        deviations (an untrained or diverged model) are clipped so decoding never overflows."""
+        x = np.clip(np.nan_to_num(x.astype(np.float64)), -clip, clip) * self.std + self.mean
         out: dict[str, np.ndarray] = {}
         for j, name in enumerate(self.spec.features):
             col = x[:, j]

@@ -162,6 +162,7 @@ def train(
         "n_train": len(train_data),
         "n_val": len(val),
         "source": data.meta.get("source"),
+        **getattr(task, "meta", {}),
     }
 
     def checkpoint(step: int) -> None:
@@ -283,6 +284,10 @@ def make_task(cfg: RunConfig, n_features: int, mean_points: float, data: PointCl
         from pointcalo.models.caloclouds.task import CaloCloudsTask
 
         return CaloCloudsTask(cfg, n_features, mean_points, data)
+    if cfg.model.name == "consistency":
+        from pointcalo.models.distill import DistillTask
+
+        return DistillTask(cfg, n_features, mean_points, data)
     from pointcalo.models.epic_gan import EPiCGANTask
 
     return EPiCGANTask(cfg, n_features, mean_points, data)
