@@ -1,11 +1,16 @@
-"""Generation speed of a trained model on one CPU core, against Geant4 and the simulator.
+"""Generation speed of trained models on one CPU core (or a GPU), against Geant4 and the
+built-in simulator, all measured in the same run.
 
-Usage: python benchmarks/sampling_bench.py CHECKPOINT [--n 1000] [--batch-size 256]
+Usage:
+  python benchmarks/sampling_bench.py CHECKPOINT [--n 1000] [--batch-size 256]
+  python benchmarks/sampling_bench.py STUDENT --teacher TEACHER [--teacher-sampler heun
+      --teacher-steps 13]                    # consistency student vs its diffusion teacher
+  python benchmarks/sampling_bench.py CHECKPOINT --device cuda --batch-size 1000
 
-Prints showers per second for 10-90 GeV photons (each with its own random stream, points
-decoded to physical units), the ratio to the Geant4 CPU time per shower of the shared sample
-(0.42 s on average for 10-90 GeV, ../shared/data/README.md) and, measured in the same run, the
-ratio to the built-in parametrised simulator.
+Prints showers per second for 10-90 GeV photons (each with its own random stream, decoded to
+physical units and calibrated), the student/teacher ratio, the ratio to the Geant4 CPU time per
+shower of the shared sample (0.42 s on average for 10-90 GeV, ../shared/data/README.md) and to
+the built-in parametrised simulator.
 """
 
 from __future__ import annotations
@@ -20,40 +25,61 @@ import time
 import numpy as np
 import torch
 
-from pointcalo.models.generate import generate_clouds, load_generator, sample_conditions
+from pointcalo.models.generate import generate, load_model, sample_conditions
 from pointcalo.simulate import ShowerSimulator
 
 GEANT4_S_PER_SHOWER = 0.42  # uniform 10-90 GeV, one thread
 
 
+def rate(path: str, n: int, batch: int, device: torch.device, sampler=None, steps=None):
+    loaded = load_model(path, device)
+    cond = sample_conditions(n, 10e3, 90e3, seed=0)
+    kw = {"device": device, "batch_size": batch, "sampler": sampler, "steps": steps}
+    generate(loaded.model, loaded.net, loaded.normalizer, cond[:8], loaded.cfg, seed=1, **kw)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    clouds = generate(loaded.model, loaded.net, loaded.normalizer, cond, loaded.cfg, seed=0, **kw)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return n / (time.perf_counter() - t0), float(np.diff(clouds.offsets).mean())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint")
-    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--teacher", default=None)
+    ap.add_argument("--teacher-sampler", default="heun")
+    ap.add_argument("--teacher-steps", type=int, default=13)
+    ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    generator, count, normalizer, cfg = load_generator(args.checkpoint)
-    cond = sample_conditions(args.n, 10e3, 90e3, seed=0)
-    generate_clouds(generator, count, normalizer, cond[:16], cfg.model, seed=1)  # warm-up
-    t0 = time.perf_counter()
-    clouds = generate_clouds(
-        generator, count, normalizer, cond, cfg.model, seed=0, batch_size=args.batch_size
+    device = torch.device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    where = "one core" if device.type == "cpu" else str(torch.cuda.get_device_name(device))
+    r, pts = rate(args.checkpoint, args.n, args.batch_size, device)
+    print(
+        f"{args.checkpoint}: {r:.1f} showers/s on {where} ({1e3 / r:.1f} ms each, "
+        f"{pts:.0f} points on average, batch {args.batch_size})"
     )
-    t_model = time.perf_counter() - t0
+    print(f"  vs Geant4 ({GEANT4_S_PER_SHOWER} s each): x{GEANT4_S_PER_SHOWER * r:,.0f}")
+    if args.teacher:
+        rt, _ = rate(
+            args.teacher, args.n, args.batch_size, device, args.teacher_sampler, args.teacher_steps
+        )
+        print(
+            f"teacher {args.teacher} ({args.teacher_sampler}, {args.teacher_steps} steps): "
+            f"{rt:.1f} showers/s -> student / teacher = x{r / rt:.1f}; teacher vs Geant4 "
+            f"x{GEANT4_S_PER_SHOWER * rt:,.0f}"
+        )
     t0 = time.perf_counter()
     ShowerSimulator().simulate(args.n, (10e3, 90e3), seed=0)
-    t_sim = time.perf_counter() - t0
-    rate = args.n / t_model
-    points = float(np.diff(clouds.offsets).mean())
+    r_sim = args.n / (time.perf_counter() - t0)
     print(
-        f"{args.checkpoint}: {rate:.0f} showers/s on one core ({1e3 / rate:.2f} ms each, "
-        f"{points:.0f} points on average), batch {args.batch_size}"
-    )
-    print(f"  vs Geant4 ({GEANT4_S_PER_SHOWER} s each): x{GEANT4_S_PER_SHOWER * rate:,.0f}")
-    print(
-        f"  vs pointcalo simulate in the same run ({args.n / t_sim:.0f} showers/s): "
-        f"x{t_sim / t_model:.2f}"
+        f"pointcalo simulate in the same run: {r_sim:.0f} showers/s -> model / simulator = "
+        f"x{r / r_sim:.2f}"
     )
 
 

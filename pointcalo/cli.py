@@ -278,7 +278,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         task = bar.add_task("sampling", total=args.n)
         for start in range(0, args.n, chunk):
             stop = min(start + chunk, args.n)
-            cond = sample_conditions(args.n, lo, hi, args.seed)[start:stop]
+            cond = sample_conditions(stop - start, lo, hi, args.seed, first_index=start)
             clouds = generate(
                 loaded.model,
                 loaded.net,

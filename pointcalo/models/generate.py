@@ -78,11 +78,15 @@ def load_generator(path: str | os.PathLike[str], device: Any = "cpu"):
     return model.generator, model.count.cpu(), Normalizer.from_dict(state["normalizer"]), cfg
 
 
-def sample_conditions(n: int, low: float, high: float, seed: int) -> np.ndarray:
-    """Per-cloud conditions uniform in ``[low, high]``, each from the cloud's own stream."""
+def sample_conditions(
+    n: int, low: float, high: float, seed: int, first_index: int = 0
+) -> np.ndarray:
+    """Conditions of clouds ``first_index .. first_index + n - 1``, uniform in ``[low, high]``,
+    each from the cloud's own stream (so any range of clouds can be made alone)."""
     if high <= low:
         return np.full(n, float(low))
-    u = np.array([np.random.default_rng([seed, i, 3]).random() for i in range(n)])
+    idx = range(first_index, first_index + n)
+    u = np.array([np.random.default_rng([seed, i, 3]).random() for i in idx])
     return low + (high - low) * u
 
 
