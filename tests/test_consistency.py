@@ -162,7 +162,7 @@ def test_streamed_sampling_memory_is_bounded_by_the_chunk(tmp_path):
 
     ckpt, _, _ = _tiny_run(tmp_path)
     peaks = []
-    for n in (16, 64):
+    for n in (8, 32):
         tracemalloc.start()
         assert (
             main(
