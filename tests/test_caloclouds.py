@@ -168,7 +168,7 @@ def test_trains_samples_and_calibrates(tmp_path):
     np.testing.assert_array_equal(a.offsets, b.offsets)  # a shower ignores its batch
     np.testing.assert_allclose(a.points["E"], b.points["E"], rtol=1e-4, atol=1e-6)
     # the calibration reproduces the flow's per-layer energies exactly
-    from pointcalo.models.epic_gan import cloud_generators
+    from pointcalo.models.streams import cloud_generators
 
     flow = loaded.model.flow
     gens = cloud_generators([(1, i) for i in range(3)])

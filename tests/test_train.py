@@ -18,8 +18,9 @@ from pointcalo import io
 from pointcalo.cli import main
 from pointcalo.config import EPiCGANConfig, RunConfig, load_config, validate_config
 from pointcalo.errors import ConfigError
-from pointcalo.models.epic_gan import EPiCGAN, cloud_generators, cloud_noise
+from pointcalo.models.epic_gan import EPiCGAN
 from pointcalo.models.generate import generate_clouds, load_generator
+from pointcalo.models.streams import cloud_generators, cloud_noise
 from pointcalo.nn import EPiCLayer, batch_index, segment_mean, segment_sum
 from pointcalo.train.data import SHOWERS, Normalizer, PointCloudData, batch_order, from_showers
 from pointcalo.train.engine import ema_update, lr_factor, train

@@ -18,6 +18,7 @@ import numpy as np
 
 from pointcalo.errors import ShowerFormatError
 from pointcalo.io.atomic import atomic_path
+from pointcalo.io.hdf5 import open_hdf5
 from pointcalo.showers import flatten, make_showers
 
 
@@ -31,11 +32,7 @@ def read_caloclouds(
 ) -> ak.Array:
     """Showers from a CaloClouds-layout file (energies times ``energy_scale`` to MeV)."""
     path = Path(path)
-    if not path.exists():
-        raise ShowerFormatError(path, None, "no such file")
-    if not h5py.is_hdf5(path):
-        raise ShowerFormatError(path, None, "not an HDF5 file")
-    with h5py.File(path) as f:
+    with open_hdf5(path) as f:
         for key in ("events", "energy"):
             if key not in f:
                 raise ShowerFormatError(path, key, f"missing dataset (file has: {', '.join(f)})")

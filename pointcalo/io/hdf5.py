@@ -44,7 +44,8 @@ FORMAT_VERSION = 1
 _RESERVED = {"offsets", "points"}
 
 
-def _open(path: Path) -> h5py.File:
+def open_hdf5(path: Path) -> h5py.File:
+    """Open an HDF5 file for reading; one-line errors for missing, non-HDF5 or truncated files."""
     if not path.exists():
         raise ShowerFormatError(path, None, "no such file")
     if path.is_dir():
@@ -72,7 +73,7 @@ class HDF5ShowerReader:
     def __init__(self, path: str | os.PathLike[str], *, allow_empty: bool = False) -> None:
         self.path = Path(path)
         self.allow_empty = allow_empty
-        self._file = _open(self.path)
+        self._file = open_hdf5(self.path)
         try:
             self._check_layout()
         except BaseException:

@@ -15,6 +15,7 @@ import numpy as np
 
 from pointcalo.errors import ShowerFormatError
 from pointcalo.io.atomic import atomic_path
+from pointcalo.io.hdf5 import open_hdf5
 
 FEATURES = ("etarel", "phirel", "ptrel")
 
@@ -25,11 +26,7 @@ def read_jetnet(path: str | os.PathLike[str], max_jets: int | None = None):
     from pointcalo.train.data import JETS, PointCloudData
 
     path = Path(path)
-    if not path.exists():
-        raise ShowerFormatError(path, None, "no such file")
-    if not h5py.is_hdf5(path):
-        raise ShowerFormatError(path, None, "not an HDF5 file")
-    with h5py.File(path) as f:
+    with open_hdf5(path) as f:
         for key in ("particle_features", "jet_features"):
             if key not in f:
                 raise ShowerFormatError(path, key, f"missing dataset (file has: {', '.join(f)})")

@@ -24,7 +24,7 @@ from pointcalo.models.consistency import (
     ema_target_update,
     karras_discretisation,
 )
-from pointcalo.models.epic_gan import cloud_generators
+from pointcalo.models.streams import cloud_generators, point_noise
 from pointcalo.train.checkpoint import load_checkpoint
 from pointcalo.train.data import Normalizer
 
@@ -118,12 +118,7 @@ class DistillTask:
         counts = batch.counts.tolist()
         n_levels = len(self.levels)
         level = torch.stack([torch.randint(0, n_levels - 1, (1,), generator=g)[0] for g in gens])
-        noise = torch.cat(
-            [
-                torch.randn(n, batch.points.shape[1], generator=g)
-                for g, n in zip(gens, counts, strict=True)
-            ]
-        )
+        noise = point_noise(gens, counts, batch.points.shape[1])
         x0, cond, ptr = (
             batch.points.to(ctx.device),
             batch.cond.to(ctx.device),

@@ -12,34 +12,15 @@ the paper. The number of points of a cloud is drawn from a learned conditional d
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from pointcalo.config import EPiCGANConfig
+from pointcalo.models.streams import cloud_generators, cloud_noise
 from pointcalo.nn import EPiCLayer, batch_index, segment_mean, segment_sum
 
 COND_DIM = 2
-
-
-def cloud_generators(keys: list[tuple[int, ...]]) -> list[torch.Generator]:
-    """One torch random generator per cloud, seeded from its key (e.g. ``(seed, index)``)."""
-    gens = []
-    for key in keys:
-        state = np.random.SeedSequence(list(key)).generate_state(1, dtype=np.uint64)[0]
-        gens.append(torch.Generator().manual_seed(int(state & 0x7FFFFFFFFFFFFFFF)))
-    return gens
-
-
-def cloud_noise(
-    gens: list[torch.Generator], counts: np.ndarray, z_dim: int, g_dim: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-point noise ``[P, z_dim]`` and per-cloud noise ``[B, g_dim]``, cloud by cloud."""
-    z = [torch.randn(int(n), z_dim, generator=g) for g, n in zip(gens, counts, strict=True)]
-    zg = [torch.randn(g_dim, generator=g) for g in gens]
-    z_all = torch.cat(z) if z else torch.zeros(0, z_dim)
-    return z_all, torch.stack(zg) if zg else torch.zeros(0, g_dim)
 
 
 class Generator(nn.Module):

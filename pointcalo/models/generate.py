@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from pointcalo.config import EPiCGANConfig, validate_config
-from pointcalo.models.epic_gan import EPiCGAN, cloud_generators, cloud_noise
+from pointcalo.models.epic_gan import EPiCGAN
+from pointcalo.models.streams import cloud_generators, cloud_noise
 from pointcalo.train.checkpoint import load_checkpoint
 from pointcalo.train.data import Normalizer
 

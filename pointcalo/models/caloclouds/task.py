@@ -21,7 +21,7 @@ from torch import nn
 from pointcalo.models.caloclouds.loss import edm_loss
 from pointcalo.models.caloclouds.network import PointDenoiserNet
 from pointcalo.models.caloclouds.precond import EDMPrecond
-from pointcalo.models.epic_gan import cloud_generators
+from pointcalo.models.streams import cloud_generators, point_noise
 from pointcalo.train.data import Normalizer, PointCloudData
 
 N_SCALARS = 5  # log n, log(E_vis / E_inc), cog x, cog y, mean layer
@@ -137,12 +137,7 @@ class CaloCloudsTask:
         gens = cloud_generators(ctx.keys)
         counts = batch.counts.tolist()
         ln_sigma = torch.stack([m.p_mean + m.p_std * torch.randn(1, generator=g)[0] for g in gens])
-        noise = torch.cat(
-            [
-                torch.randn(n, batch.points.shape[1], generator=g)
-                for g, n in zip(gens, counts, strict=True)
-            ]
-        )
+        noise = point_noise(gens, counts, batch.points.shape[1])
         x0, cond, ptr = (
             batch.points.to(ctx.device),
             batch.cond.to(ctx.device),
@@ -208,17 +203,10 @@ def generate_caloclouds(
         counts = np.clip(np.rint(np.exp(feats[:, 0])), 1, max_points).astype(np.int64)
         cond = torch.as_tensor(normalizer.encode_cond(e_inc, counts), device=device)
         ptr = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]), device=device)
-        x = torch.cat(
-            [torch.randn(int(n), n_feat, generator=g) for g, n in zip(gens, counts, strict=True)]
-        )
+        x = point_noise(gens, counts, n_feat)
 
         def fresh_noise(step: int, gens=gens, counts=counts) -> torch.Tensor:
-            return torch.cat(
-                [
-                    torch.randn(int(n), n_feat, generator=g)
-                    for g, n in zip(gens, counts, strict=True)
-                ]
-            )
+            return point_noise(gens, counts, n_feat)
 
         x0 = sample(
             lambda xx, s, c: denoiser(xx, s, c),
