@@ -1,6 +1,8 @@
 """The training loop every model uses (nanoGPT-style: one readable loop).
 
-Warm-up then cosine learning rate, EMA of the generator's weights, gradient clipping, a
+Model families plug in through a small task interface (:mod:`pointcalo.train.task`: EPiC-GAN,
+CaloClouds, consistency distillation). Warm-up then cosine learning rate, EMA of the sampling
+network's weights, gradient clipping, a
 progress bar with losses and throughput, JSON-lines statistics (``out/log.jsonl``), a periodic
 evaluation hook (:mod:`pointcalo.metrics` on held-out clouds), and atomic checkpoints
 (``out/checkpoint.pt``) holding config, weights, EMA, optimisers, RNG state, step and data
