@@ -137,14 +137,18 @@ def sample_ode(
     rtol: float = 1e-5,
     atol: float = 1e-5,
     method: str = "dopri5",
+    sigma_min: float = 0.002,
 ) -> torch.Tensor:
     """The probability-flow ODE solved with torchdiffeq's adaptive solver (``method``) in
     ``t = ln sigma`` from ``sigmas[0]`` to the smallest non-zero sigma, then one final
-    denoising step to 0. Only the end points of ``sigmas`` matter."""
+    denoising step to 0. Only the end points of ``sigmas`` matter (a schedule with a single
+    non-zero level integrates down to ``sigma_min``)."""
     from torchdiffeq import odeint
 
     nonzero = sigmas[sigmas > 0]
     s_start, s_end = float(nonzero[0]), float(nonzero[-1])
+    if s_end >= s_start:  # a one-level schedule: integrate down to sigma_min
+        s_end = min(sigma_min, s_start / 2)
     evals = [0]
 
     def flow(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

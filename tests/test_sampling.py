@@ -77,3 +77,10 @@ def test_callback_and_per_cloud_noise():
     )
     assert seen == [0, 1, 2, 3, 4]
     assert calls  # the stochastic sampler asked for fresh noise
+
+
+def test_ode_with_a_one_level_schedule():
+    x = torch.randn(2000, 1, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * 80
+    one = sample_ode(gmm_denoiser, x, karras_sigmas(1))
+    many = sample_ode(gmm_denoiser, x, karras_sigmas(13))
+    torch.testing.assert_close(one, many, rtol=1e-3, atol=1e-3)  # same end points
