@@ -258,44 +258,35 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    import numpy as np
     from rich.progress import Progress
 
     from pointcalo import io
-    from pointcalo.models.generate import generate, load_model, sample_conditions
-    from pointcalo.showers import make_showers
+    from pointcalo.models.generate import generate_to_file, load_model
     from pointcalo.train.engine import resolve_device
 
     device = resolve_device(args.device)
     loaded = load_model(args.checkpoint, device)
-    normalizer, cfg = loaded.normalizer, loaded.cfg
+    normalizer = loaded.normalizer
     energy = _parse_energy(args.energy)
     lo, hi = (energy, energy) if isinstance(energy, float) else energy
     if normalizer.spec.condition != "incident_energy":
         lo, hi = lo / 1e3, hi / 1e3  # jets: --energy is the jet pt in GeV
-    chunk = max(args.batch_size, 1) * 8
     with Progress(transient=True, disable=args.quiet) as bar, io.open_writer(args.output) as w:
         task = bar.add_task("sampling", total=args.n)
-        for start in range(0, args.n, chunk):
-            stop = min(start + chunk, args.n)
-            cond = sample_conditions(stop - start, lo, hi, args.seed, first_index=start)
-            clouds = generate(
-                loaded.model,
-                loaded.net,
-                normalizer,
-                cond,
-                cfg,
-                seed=args.seed,
-                first_index=start,
-                device=device,
-                batch_size=args.batch_size,
-                sampler=args.sampler,
-                steps=args.steps,
-            )
-            if normalizer.spec.condition != "incident_energy":
-                raise PointcaloError("sample: writing jets is done with pointcalo.io.jetnet")
-            w.write(make_showers(cond.astype(np.float32), clouds.points, offsets=clouds.offsets))
-            bar.update(task, completed=stop)
+        generate_to_file(
+            loaded,
+            w,
+            args.n,
+            lo,
+            hi,
+            seed=args.seed,
+            device=device,
+            batch_size=args.batch_size,
+            chunk=max(args.batch_size, 1) * 8,
+            sampler=args.sampler,
+            steps=args.steps,
+            progress=lambda done: bar.update(task, completed=done),
+        )
     if not args.quiet:
         print(f"wrote {args.n} showers to {args.output}")
     return 0

@@ -14,13 +14,11 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from pointcalo import io
-from pointcalo.models.generate import generate, load_model, sample_conditions
-from pointcalo.showers import make_showers
+from pointcalo.models.generate import generate_to_file, load_model
 
 
 class _Autocast(torch.nn.Module):
@@ -61,28 +59,21 @@ def main() -> None:
     columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns) as bar, io.open_writer(args.output) as writer, torch.no_grad():
         task = bar.add_task("sampling", total=args.n)
-        for start in range(0, args.n, args.chunk):
-            stop = min(start + args.chunk, args.n)
-            cond = sample_conditions(stop - start, lo, hi, args.seed, first_index=start)
-            clouds = generate(
-                loaded.model,
-                net,
-                loaded.normalizer,
-                cond,
-                loaded.cfg,
-                seed=args.seed,
-                first_index=start,
-                device=device,
-                batch_size=args.batch_size,
-                sampler=args.sampler,
-                steps=args.steps,
-            )
-            writer.write(
-                make_showers(
-                    cond.astype(np.float32), clouds.points, offsets=clouds.offsets, allow_empty=True
-                )
-            )
-            bar.update(task, completed=stop)
+        generate_to_file(
+            loaded,
+            writer,
+            args.n,
+            lo,
+            hi,
+            seed=args.seed,
+            device=device,
+            batch_size=args.batch_size,
+            chunk=args.chunk,
+            sampler=args.sampler,
+            steps=args.steps,
+            net=net,
+            progress=lambda done: bar.update(task, completed=done),
+        )
     dt = time.perf_counter() - t0
     print(
         f"{args.n} showers in {dt:.1f} s: {args.n / dt:.0f} showers/s on {device} "

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from pointcalo.config import validate_config
-from pointcalo.models.caloclouds.network import PointDenoiserNet
+from pointcalo.models.caloclouds.network import denoiser_net
 from pointcalo.models.caloclouds.task import CaloClouds
 from pointcalo.models.consistency import (
     ConsistencyPrecond,
@@ -38,16 +38,7 @@ class DistilledCaloClouds(CaloClouds):
         super().__init__(teacher_cfg, n_features, mean_points, n_layers)
         self.teacher_cfg = teacher_cfg
         self.teacher = self.denoiser
-        m = teacher_cfg
-        net = PointDenoiserNet(
-            n_features,
-            2,
-            m.point_dim,
-            m.global_dim,
-            m.hidden,
-            m.layers,
-            1.0 / max(mean_points, 1.0),
-        )
+        net = denoiser_net(teacher_cfg, n_features, mean_points)
         self.denoiser = ConsistencyPrecond(net, torch.ones(n_features), sigma_min)
         self.target = copy.deepcopy(self.denoiser)
         self.teacher.requires_grad_(False)

@@ -179,3 +179,56 @@ def generate(
         device=device,
         batch_size=batch_size,
     )
+
+
+def generate_to_file(
+    loaded: LoadedModel,
+    writer: Any,
+    n: int,
+    low: float,
+    high: float,
+    *,
+    seed: int = 0,
+    device: Any = "cpu",
+    batch_size: int = 256,
+    chunk: int = 2048,
+    sampler: str | None = None,
+    steps: int | None = None,
+    net: nn.Module | None = None,
+    progress: Any = None,
+) -> int:
+    """Generate ``n`` showers (conditions uniform in ``[low, high]`` MeV) chunk by chunk into a
+    shower ``writer`` (:func:`pointcalo.io.open_writer`), so memory is bounded by the chunk.
+
+    ``net`` replaces the sampling network (e.g. wrapped for autocast or compiled);
+    ``progress(done)`` is called after every chunk. Returns the number written.
+    """
+    from pointcalo.errors import PointcaloError
+    from pointcalo.showers import make_showers
+
+    if loaded.normalizer.spec.condition != "incident_energy":
+        raise PointcaloError("writing generated jets is done with pointcalo.io.jetnet")
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        cond = sample_conditions(stop - start, low, high, seed, first_index=start)
+        clouds = generate(
+            loaded.model,
+            net if net is not None else loaded.net,
+            loaded.normalizer,
+            cond,
+            loaded.cfg,
+            seed=seed,
+            first_index=start,
+            device=device,
+            batch_size=batch_size,
+            sampler=sampler,
+            steps=steps,
+        )
+        writer.write(
+            make_showers(
+                cond.astype(np.float32), clouds.points, offsets=clouds.offsets, allow_empty=True
+            )
+        )
+        if progress is not None:
+            progress(stop)
+    return n

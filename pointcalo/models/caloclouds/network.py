@@ -51,3 +51,17 @@ class PointDenoiserNet(nn.Module):
         for layer in self.layers:
             h, g = layer(h, g, ctx, ptr, batch)
         return self.out(h)
+
+
+def denoiser_net(cfg, n_features: int, mean_points: float) -> PointDenoiserNet:
+    """The point network of a CaloClouds config (``cfg.model`` section), sum pooling scaled
+    by the mean number of points."""
+    return PointDenoiserNet(
+        n_features,
+        2,
+        cfg.point_dim,
+        cfg.global_dim,
+        cfg.hidden,
+        cfg.layers,
+        1.0 / max(mean_points, 1.0),
+    )

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from pointcalo.models.caloclouds.loss import edm_loss
-from pointcalo.models.caloclouds.network import PointDenoiserNet
+from pointcalo.models.caloclouds.network import denoiser_net
 from pointcalo.models.caloclouds.precond import EDMPrecond
 from pointcalo.models.streams import cloud_generators, point_noise
 from pointcalo.train.data import Normalizer, PointCloudData
@@ -87,18 +87,9 @@ class CaloClouds(nn.Module):
 
     def __init__(self, cfg, n_features: int, mean_points: float, n_layers: int) -> None:
         super().__init__()
-        m = cfg
-        net = PointDenoiserNet(
-            n_features,
-            2,
-            m.point_dim,
-            m.global_dim,
-            m.hidden,
-            m.layers,
-            1.0 / max(mean_points, 1.0),
-        )
+        net = denoiser_net(cfg, n_features, mean_points)
         self.denoiser = EDMPrecond(net, torch.ones(n_features))  # features are standardised
-        self.flow = ShowerFlow(N_SCALARS + 2 * n_layers, m.flow_transforms, m.flow_hidden)
+        self.flow = ShowerFlow(N_SCALARS + 2 * n_layers, cfg.flow_transforms, cfg.flow_hidden)
         self.n_layers = n_layers
 
 
