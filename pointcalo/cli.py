@@ -164,7 +164,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_energy(text: str) -> float | tuple[float, float]:
+def parse_energy(text: str) -> float | tuple[float, float]:
     """'10:90' (GeV, uniform) or '50' (GeV) -> MeV."""
     from pointcalo.errors import PointcaloError
 
@@ -187,7 +187,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from pointcalo import io
     from pointcalo.simulate import ShowerSimulator
 
-    energy = _parse_energy(args.energy)
+    energy = parse_energy(args.energy)
     sim = ShowerSimulator()
     attrs = {
         "particle": args.particle,
@@ -267,7 +267,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     loaded = load_model(args.checkpoint, device)
     normalizer = loaded.normalizer
-    energy = _parse_energy(args.energy)
+    energy = parse_energy(args.energy)
     lo, hi = (energy, energy) if isinstance(energy, float) else energy
     if normalizer.spec.condition != "incident_energy":
         lo, hi = lo / 1e3, hi / 1e3  # jets: --energy is the jet pt in GeV

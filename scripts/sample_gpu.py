@@ -18,6 +18,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from pointcalo import io
+from pointcalo.cli import parse_energy
 from pointcalo.models.generate import generate_to_file, load_model
 
 
@@ -54,7 +55,8 @@ def main() -> None:
         net = _Autocast(net, device)
     if args.compile:
         net = torch.compile(net)
-    lo, hi = (float(v) * 1e3 for v in (args.energy.split(":") * 2)[:2])
+    energy = parse_energy(args.energy)
+    lo, hi = (energy, energy) if isinstance(energy, float) else energy
     t0 = time.perf_counter()
     columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns) as bar, io.open_writer(args.output) as writer, torch.no_grad():

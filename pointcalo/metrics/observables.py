@@ -189,6 +189,7 @@ def compute(
     n_rings = len(r_edges) - 1
     ring = np.where(ring < n_rings, ring, n_rings - 1)
     L = grid.n_layers
+    by_layer, by_ring = _onehot(cl, L), _onehot(ring, n_rings)
 
     acc: dict[str, list[np.ndarray]] = {k: [] for k in (*SCALARS, *PROFILES)}
     cells, owners = [], []
@@ -217,12 +218,12 @@ def compute(
         acc["cog_x"].append(v @ cx / safe)
         acc["cog_y"].append(v @ cy / safe)
         acc["cog_z"].append(v @ depth / safe)
-        per_layer = _group_sum(v, cl, L)
+        per_layer = v @ by_layer
         acc["layer_energy"].append(per_layer)
-        acc["radial_energy"].append(_group_sum(v, ring, n_rings))
+        acc["radial_energy"].append(v @ by_ring)
         lw = np.maximum(per_layer, 1e-300)
-        mx, my = _group_sum(v * cx, cl, L) / lw, _group_sum(v * cy, cl, L) / lw
-        var = _group_sum(v * (cx**2 + cy**2), cl, L) / lw - mx**2 - my**2
+        mx, my = (v * cx) @ by_layer / lw, (v * cy) @ by_layer / lw
+        var = (v * (cx**2 + cy**2)) @ by_layer / lw - mx**2 - my**2
         width = np.sqrt(np.clip(var, 0.0, None)) * (per_layer > 0)
         acc["layer_width"].append(width)
         acc["width"].append((width * per_layer).sum(1) / safe)
@@ -253,11 +254,11 @@ def compute(
     )
 
 
-def _group_sum(v: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
-    """``[N, n_groups]`` sums of the columns of ``v [N, V]`` by ``group [V]``."""
+def _onehot(group: np.ndarray, n_groups: int) -> np.ndarray:
+    """``[V, n_groups]`` membership matrix: ``v @ onehot`` sums the columns of ``v`` by group."""
     onehot = np.zeros((len(group), n_groups))
     onehot[np.arange(len(group)), group] = 1.0
-    return v @ onehot
+    return onehot
 
 
 def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:

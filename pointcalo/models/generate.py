@@ -68,15 +68,9 @@ def generate_clouds(
 
 
 def load_generator(path: str | os.PathLike[str], device: Any = "cpu"):
-    """(EMA generator, point-count model, normaliser, config) from a checkpoint."""
-    state = load_checkpoint(path)
-    cfg = validate_config(state["config"], source=str(path))
-    meta = state["meta"]
-    model = EPiCGAN(cfg.model, int(meta["n_features"]), float(meta["mean_points"]))
-    model.load_state_dict(state["model"])
-    model.generator.load_state_dict(state["ema"])
-    model.to(device).eval()
-    return model.generator, model.count.cpu(), Normalizer.from_dict(state["normalizer"]), cfg
+    """(EMA generator, point-count model, normaliser, config) of an EPiC-GAN checkpoint."""
+    loaded = load_model(path, device)
+    return loaded.net, loaded.model.count.cpu(), loaded.normalizer, loaded.cfg
 
 
 def sample_conditions(

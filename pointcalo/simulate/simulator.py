@@ -49,7 +49,6 @@ from pointcalo.simulate.gflash import (
 
 PARTICLES = ("photon", "electron")
 MOYAL_CAP = 40.0  # single deposits are capped at this many MPVs (delta rays leave the cell)
-EULER_GAMMA = 0.5772156649015329
 
 
 @dataclass(frozen=True)
@@ -91,12 +90,6 @@ class Calibration:
     mip_mpv: float = 0.22652
     mip_width: float = 0.11625
     partial_fraction: float = 0.34656
-
-    @property
-    def mean_deposit(self) -> float:
-        """Mean deposit of one crossing (MeV), ignoring the cap of the Moyal tail."""
-        moyal_mean = self.mip_mpv + self.mip_width * (EULER_GAMMA + math.log(2.0))
-        return (1 - self.partial_fraction) * moyal_mean + self.partial_fraction * self.mip_mpv / 2
 
 
 @dataclass(eq=False)
