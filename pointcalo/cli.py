@@ -292,6 +292,22 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_split(args: argparse.Namespace) -> int:
+    from pointcalo.io.split import split_file
+
+    try:
+        fractions = [float(v) for v in args.fractions.split(",")]
+    except ValueError:
+        raise PointcaloError(
+            f"--fractions: expected e.g. 0.75,0.10,0.15, got {args.fractions!r}"
+        ) from None
+    written = split_file(args.file, args.out, fractions, args.seed)
+    if not args.quiet:
+        for name, path in written.items():
+            print(f"{name}: {path}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pointcalo.demo import run_demo
 
@@ -414,6 +430,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="diffusion models: sampler steps")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser(
+        "split", help="fixed train / validation / test split of a shower file (seeded)"
+    )
+    p.add_argument("file")
+    p.add_argument("--out", required=True, help="folder for train.h5, val.h5, test.h5, split.json")
+    p.add_argument("--fractions", default="0.75,0.10,0.15", help="train,val,test fractions")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_split)
 
     p = sub.add_parser("demo", help="run the main job on the built-in default data")
     p.add_argument("--out", default="runs/demo", help="output directory")

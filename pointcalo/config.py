@@ -26,10 +26,13 @@ class DataConfig(_Strict):
 
     ``path``: a shower file (HDF5/ROOT; JetNet-layout HDF5 with ``format: jetnet``). Without a
     path, ``simulate`` showers of the built-in simulator are used. ``max_showers`` caps the
-    number read; ``val_fraction`` is held out for the evaluation hook.
+    number read; ``val_fraction`` is held out for the evaluation hook, unless ``val_path`` names
+    a validation file (e.g. the validation part of ``pointcalo split``), which is then used
+    instead and the whole of ``path`` is trained on.
     """
 
     path: str | None = None
+    val_path: str | None = None
     format: Literal["showers", "jetnet"] = "showers"
     simulate: int = Field(2000, ge=1)
     energy_GeV: tuple[float, float] = (10.0, 90.0)
@@ -68,8 +71,11 @@ class CaloCloudsConfig(_Strict):
     rho: float = Field(7.0, gt=0)
     sampler: Literal["euler", "heun", "heun_churn", "ode"] = "heun"
     steps: int = Field(13, ge=1)
+    noise_embedding: int = Field(16, ge=0)
     flow_transforms: int = Field(3, ge=1)
     flow_hidden: int = Field(128, ge=1)
+    flow_widths: bool = True
+    flow_lr: float = Field(1e-3, gt=0)
 
 
 class ConsistencyConfig(_Strict):
@@ -87,7 +93,14 @@ class ConsistencyConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    """Optimisation and bookkeeping of a run."""
+    """Optimisation and bookkeeping of a run.
+
+    ``ema``: the EMA decay of the sampling weights; with ``ema_warmup`` the decay at step ``t``
+    is ``min(ema, 1 - (1 + t)^(-2/3))`` (k-diffusion, CaloClouds II), so early weights are
+    forgotten instead of lingering as ``ema^t`` of the initialisation. ``snapshot_every``: keep
+    a small copy of the sampling weights every so many steps (``snapshots/step_N.pt``), for
+    learning curves.
+    """
 
     steps: int = Field(2000, ge=1)
     batch_size: int = Field(32, ge=1)
@@ -97,11 +110,13 @@ class TrainConfig(_Strict):
     warmup_steps: int = Field(50, ge=0)
     min_lr_fraction: float = Field(0.1, ge=0.0, le=1.0)
     ema: float = Field(0.999, ge=0.0, lt=1.0)
+    ema_warmup: bool = True
     grad_clip: float | None = Field(5.0, gt=0)
     count_model_steps: int = Field(300, ge=0)
     log_every: int = Field(10, ge=1)
     eval_every: int = Field(0, ge=0)
     checkpoint_every: int = Field(100, ge=1)
+    snapshot_every: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
     seed: int = 0

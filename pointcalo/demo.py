@@ -12,7 +12,6 @@ against the Geant4 showers shipped with pointcalo, each metric beside the Geant4
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import time
 from pathlib import Path
@@ -22,16 +21,9 @@ import awkward as ak
 
 from pointcalo import io
 from pointcalo.data import example_path
-from pointcalo.io.atomic import atomic_path
+from pointcalo.io.atomic import atomic_path, write_json
 from pointcalo.plots import plot_overview
 from pointcalo.showers import summary
-
-
-def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``obj`` as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    return Path(path)
 
 
 def run_demo(

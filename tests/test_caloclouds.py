@@ -134,7 +134,8 @@ def _tiny_run(tmp_path, steps=4):
 def test_shower_features_by_hand():
     import numpy as np
 
-    from pointcalo.models.caloclouds.task import N_SCALARS, shower_features
+    from pointcalo.models.caloclouds.features import N_SCALARS
+    from pointcalo.models.caloclouds.task import data_features as shower_features
     from pointcalo.showers import make_showers
     from pointcalo.train.data import from_showers
 
@@ -146,14 +147,14 @@ def test_shower_features_by_hand():
     f = shower_features(from_showers(s))[0]
     assert f[0] == np.log(3) and np.isclose(f[1], np.log(8 / 100))
     assert np.isclose(f[2], 14 / 8) and np.isclose(f[3], 4 / 8) and np.isclose(f[4], 14 / 8)
-    frac_n, frac_e = f[N_SCALARS : N_SCALARS + 30], f[N_SCALARS + 30 :]
+    frac_n, frac_e = f[N_SCALARS : N_SCALARS + 30], f[N_SCALARS + 30 : N_SCALARS + 60]
     np.testing.assert_allclose(frac_n[[0, 2]], [1 / 3, 2 / 3])
     np.testing.assert_allclose(frac_e[[0, 2]], [1 / 8, 7 / 8])
     assert np.isclose(frac_n.sum(), 1) and np.isclose(frac_e.sum(), 1)
 
 
 def test_trains_samples_and_calibrates(tmp_path):
-    from pointcalo.models.caloclouds.task import N_SCALARS
+    from pointcalo.models.caloclouds.features import N_SCALARS
     from pointcalo.models.generate import generate, load_model
 
     ckpt, _, np = _tiny_run(tmp_path)
@@ -175,7 +176,7 @@ def test_trains_samples_and_calibrates(tmp_path):
     base = torch.stack([torch.randn(flow.mean.shape[0], generator=g) for g in gens])
     log_c = loaded.normalizer.encode_cond(energy, np.ones(3))[:, 0]
     feats = flow.sample(torch.as_tensor(log_c), base).double().numpy()
-    frac_e = np.clip(feats[:, N_SCALARS + 30 :], 0, None)
+    frac_e = np.clip(feats[:, N_SCALARS + 30 : N_SCALARS + 60], 0, None)
     e_vis = np.exp(feats[:, 1]) * energy
     target = frac_e / frac_e.sum(1, keepdims=True) * e_vis[:, None]
     for i in range(3):

@@ -7,13 +7,15 @@ must not import pointcalo, pointcalo may import voxelize) and are re-exported he
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from voxelize.atomic import AtomicWriter, temporary_path
 
-__all__ = ["AtomicWriter", "atomic_path", "temporary_path"]
+__all__ = ["AtomicWriter", "atomic_path", "temporary_path", "write_json"]
 
 
 @contextlib.contextmanager
@@ -31,3 +33,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    return Path(path)

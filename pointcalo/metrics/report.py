@@ -169,7 +169,7 @@ def evaluate(
         if name in vs_gen:
             metrics[name] = {"generated": list(vs_gen[name]), "floor": list(floor[name])}
     if out is not None:
-        from pointcalo.demo import write_json
+        from pointcalo.io.atomic import write_json
         from pointcalo.metrics.plots import all_plots
 
         out = Path(out)

@@ -13,7 +13,9 @@ from pointcalo.errors import PointcaloError
 from pointcalo.io.atomic import atomic_path
 
 FORMAT = "pointcalo.checkpoint"
-VERSION = 1
+#: 2: noise-level embedding and per-layer widths in CaloClouds, EMA warm-up, lattice
+#: dequantisation; format-1 checkpoints are read with those switched off (:func:`migrate`).
+VERSION = 2
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
@@ -40,4 +42,25 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
             f"{path}: checkpoint version {state['version']} is newer than "
             f"this pointcalo reads ({VERSION})"
         )
+    return migrate(state)
+
+
+def migrate(state: dict[str, Any]) -> dict[str, Any]:
+    """Fill the fields added since a checkpoint's version with the values that rebuild the
+    model it was written with."""
+    if int(state.get("version", 1)) < 2:
+        legacy = {"noise_embedding": 0, "flow_widths": False}
+        configs = [state.get("config", {}).get("model", {})]
+        configs.append(state.get("meta", {}).get("teacher_config", {}).get("model", {}))
+        for model in configs:
+            if model.get("name") == "caloclouds":
+                for key, value in legacy.items():
+                    model.setdefault(key, value)
+        train = state.get("config", {}).get("train")
+        if isinstance(train, dict):
+            train.setdefault("ema_warmup", False)
+        spec = state.get("normalizer", {}).get("spec")
+        if isinstance(spec, dict):
+            spec.setdefault("lattice_features", [])
+            spec.setdefault("lattice_pitch", 0.0)
     return state

@@ -24,16 +24,25 @@ from pointcalo.showers import PointBatch
 @dataclass(frozen=True)
 class FeatureSpec:
     """Names of the point features, which of them are modelled in log, the integer feature
-    (dequantised with uniform noise in training, floored when sampling) and its range."""
+    (dequantised with uniform noise in training, floored when sampling) and its range, and the
+    features that sit on a lattice of pitch ``lattice_pitch`` with cells centred on
+    ``(k + 1/2) pitch`` (Geant4's 0.848 mm sub-cells: dequantised with uniform noise over a
+    cell in training, snapped to cell centres when sampling)."""
 
     features: tuple[str, ...]
     log_features: tuple[str, ...] = ()
     integer_feature: str | None = None
     integer_max: int = 0
     condition: str = "incident_energy"
+    lattice_features: tuple[str, ...] = ()
+    lattice_pitch: float = 0.0
 
 
-SHOWERS = FeatureSpec(("E", "x", "y", "layer"), ("E",), "layer", 29, "incident_energy")
+#: ILD-like showers: sub-cell pitch 5.088 mm / 6 of the shared Geant4 sample.
+SUBCELL_PITCH = 5.088 / 6
+SHOWERS = FeatureSpec(
+    ("E", "x", "y", "layer"), ("E",), "layer", 29, "incident_energy", ("x", "y"), SUBCELL_PITCH
+)
 JETS = FeatureSpec(("etarel", "phirel", "ptrel"), ("ptrel",), None, 0, "jet_pt")
 
 
@@ -80,6 +89,9 @@ class Normalizer:
                 col = np.exp(col)
             if name == self.spec.integer_feature:
                 col = np.clip(np.floor(col), 0, self.spec.integer_max).astype(np.int32)
+            elif name in self.spec.lattice_features and self.spec.lattice_pitch > 0:
+                p = self.spec.lattice_pitch
+                col = (np.floor(col / p) + 0.5) * p
             out[name] = col if col.dtype == np.int32 else col.astype(np.float32)
         return out
 
@@ -100,6 +112,7 @@ class Normalizer:
         spec = dict(d["spec"])
         spec["features"] = tuple(spec["features"])
         spec["log_features"] = tuple(spec["log_features"])
+        spec["lattice_features"] = tuple(spec.get("lattice_features", ()))
         return cls(
             FeatureSpec(**spec),
             np.asarray(d["mean"]),
@@ -119,6 +132,8 @@ def _transform(
             col = np.log(np.maximum(col, 1e-12))
         if name == spec.integer_feature:
             col = col + (dequantise.random(len(col)) if dequantise is not None else 0.5)
+        elif name in spec.lattice_features and dequantise is not None:
+            col = col + (dequantise.random(len(col)) - 0.5) * spec.lattice_pitch
         cols.append(col)
     return np.stack(cols, 1) if cols else np.zeros((0, 0))
 

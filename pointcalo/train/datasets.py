@@ -6,8 +6,11 @@ from pointcalo.config import DataConfig
 from pointcalo.train.data import PointCloudData, from_showers
 
 
-def load_training_data(cfg: DataConfig, seed: int = 0) -> PointCloudData:
-    """Read or simulate the training clouds described by ``cfg``."""
+def load_training_data(cfg: DataConfig, seed: int = 0, path: str | None = None) -> PointCloudData:
+    """Read or simulate the training clouds described by ``cfg`` (``path`` replaces
+    ``cfg.path``, e.g. for the validation file)."""
+    if path is not None:
+        cfg = cfg.model_copy(update={"path": path})
     if cfg.format == "jetnet":
         from pointcalo.errors import ConfigError
         from pointcalo.io.jetnet import read_jetnet

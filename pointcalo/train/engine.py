@@ -47,6 +47,13 @@ def lr_factor(step: int, warmup: int, total: int, min_fraction: float) -> float:
     return min_fraction + (1 - min_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def ema_decay(step: int, decay: float, warmup: bool) -> float:
+    """EMA decay at ``step`` (0-based): ``decay``, or with ``warmup`` the k-diffusion /
+    CaloClouds II schedule ``min(decay, 1 - (1 + step)^(-2/3))`` (0 at step 0: the EMA starts
+    at the first trained weights, not at the initialisation)."""
+    return min(decay, 1.0 - (1.0 + step) ** (-2.0 / 3.0)) if warmup else decay
+
+
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """``ema = decay * ema + (1 - decay) * model`` for every parameter and buffer."""
@@ -115,9 +122,12 @@ def train(
         log(f"no checkpoint at {ckpt_path}: starting from step 0")
 
     data = data if data is not None else load_training_data(cfg.data, seed=t.seed)
-    n_val = round(len(data) * cfg.data.val_fraction)
-    perm = np.random.default_rng([t.seed, 99]).permutation(len(data))
-    val, train_data = data.subset(np.sort(perm[:n_val])), data.subset(np.sort(perm[n_val:]))
+    if cfg.data.val_path is not None:
+        val, train_data = load_training_data(cfg.data, seed=t.seed, path=cfg.data.val_path), data
+    else:
+        n_val = round(len(data) * cfg.data.val_fraction)
+        perm = np.random.default_rng([t.seed, 99]).permutation(len(data))
+        val, train_data = data.subset(np.sort(perm[:n_val])), data.subset(np.sort(perm[n_val:]))
     if state is not None:
         normalizer = Normalizer.from_dict(state["normalizer"])
     else:
@@ -150,6 +160,8 @@ def train(
             opt.load_state_dict(state["optimizers"][name])
         torch.set_rng_state(state["rng"]["torch"])
         start = int(state["step"])
+    cpu_before = float(state.get("cpu_s", 0.0)) if state is not None else 0.0
+    cpu_start = time.process_time()
     task.wrap(dist.wrap)
     amp = (
         torch.autocast("cuda", dtype=torch.bfloat16)
@@ -167,21 +179,33 @@ def train(
         **getattr(task, "meta", {}),
     }
 
-    def checkpoint(step: int) -> None:
-        if dist.main:
-            save_checkpoint(
-                ckpt_path,
-                {
-                    "config": cfg.model_dump(mode="json"),
-                    "step": step,
-                    "model": model.state_dict(),
-                    "ema": ema.state_dict(),
-                    "optimizers": {k: o.state_dict() for k, o in opts.items()},
-                    "rng": {"torch": torch.get_rng_state()},
-                    "normalizer": normalizer.to_dict(),
-                    "meta": meta,
-                },
-            )
+    def cpu_s() -> float:
+        """CPU seconds of this run so far (all its threads, earlier sessions included)."""
+        return cpu_before + time.process_time() - cpu_start
+
+    def checkpoint(step: int, snapshot: bool = False) -> None:
+        if not dist.main:
+            return
+        weights = {
+            "config": cfg.model_dump(mode="json"),
+            "step": step,
+            "cpu_s": cpu_s(),
+            "model": model.state_dict(),
+            "ema": ema.state_dict(),
+            "normalizer": normalizer.to_dict(),
+            "meta": meta,
+        }
+        if snapshot:  # sampling weights only: small, for learning curves
+            save_checkpoint(out / "snapshots" / f"step_{step:07d}.pt", weights)
+            return
+        save_checkpoint(
+            ckpt_path,
+            {
+                **weights,
+                "optimizers": {k: o.state_dict() for k, o in opts.items()},
+                "rng": {"torch": torch.get_rng_state()},
+            },
+        )
 
     def clip(module: nn.Module) -> None:
         if t.grad_clip is not None:
@@ -215,12 +239,13 @@ def train(
                 world=dist.world,
             )
             stats = {"step": step + 1, **task.step(batch, ctx, opts)}
-            ema_update(ema, task.ema_target(), t.ema)
+            ema_update(ema, task.ema_target(), ema_decay(step, t.ema, t.ema_warmup))
             stats["lr"] = next(iter(opts.values())).param_groups[0]["lr"]
             clouds_since += t.batch_size
             if dist.main and ((step + 1) % t.log_every == 0 or step + 1 == t.steps):
                 now = time.perf_counter()
                 stats["clouds_per_s"] = clouds_since / max(now - t_last, 1e-9)
+                stats["cpu_h"] = cpu_s() / 3600
                 t_last, clouds_since = now, 0
                 log_file.write(json.dumps(stats) + "\n")
                 log_file.flush()
@@ -229,6 +254,8 @@ def train(
                 ev = evaluate_hook(task, ema, normalizer, val, cfg, device, step + 1)
                 log_file.write(json.dumps({"step": step + 1, "eval": ev}) + "\n")
                 log_file.flush()
+            if t.snapshot_every and (step + 1) % t.snapshot_every == 0:
+                checkpoint(step + 1, snapshot=True)
             if (step + 1) % t.checkpoint_every == 0 or step + 1 == t.steps:
                 checkpoint(step + 1)
     finally:

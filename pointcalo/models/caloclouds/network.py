@@ -2,9 +2,11 @@
 
 Input per point: the noisy, scaled features ``x_in [P, F]`` and ``c_noise [P, 1]``; per shower:
 the condition ``c [B, C]`` (standardised log incident energy and log number of points). The
-noise level and condition enter every EPiC layer through the global vector, and the layers pool
-over the shower (mean and sum over ``ptr``), so points are not denoised independently
-(CaloClouds II, Buhmann et al., arXiv 2309.05704, uses an EPiC-style network for this).
+noise level, embedded by Fourier features and a linear layer (:class:`FourierEmbedding`, as in
+EDM and CaloClouds II; ``noise_dim = 0`` feeds the raw scalar, as checkpoints of format 1 did),
+and the condition enter every EPiC layer through the global vector, and the layers pool over
+the shower (mean and sum over ``ptr``), so points are not denoised independently (CaloClouds
+II, Buhmann et al., arXiv 2309.05704, uses an EPiC-style network for this).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch
 from torch import nn
 
 from pointcalo.nn import EPiCLayer, batch_index
+from pointcalo.nn.embedding import FourierEmbedding
 
 
 class PointDenoiserNet(nn.Module):
@@ -27,9 +30,11 @@ class PointDenoiserNet(nn.Module):
         hidden: int = 128,
         layers: int = 4,
         sum_scale: float = 1e-3,
+        noise_dim: int = 0,
     ) -> None:
         super().__init__()
-        ctx = cond_dim + 1  # condition and c_noise
+        self.embed = FourierEmbedding(noise_dim) if noise_dim > 0 else None
+        ctx = cond_dim + (noise_dim or 1)  # condition and the (embedded) noise level
         self.local_in = nn.Linear(n_features + 1, point_dim)
         self.global_in = nn.Linear(ctx, global_dim)
         self.layers = nn.ModuleList(
@@ -45,7 +50,8 @@ class PointDenoiserNet(nn.Module):
         batch = batch_index(ptr)
         # one noise level per shower: take it from the shower's first point
         first = ptr[:-1].clamp(max=max(len(x) - 1, 0))
-        ctx = torch.cat([c, c_noise[first]], 1)
+        noise = c_noise[first]
+        ctx = torch.cat([c, self.embed(noise) if self.embed is not None else noise], 1)
         h = self.act(self.local_in(torch.cat([x, c_noise], 1)))
         g = self.act(self.global_in(ctx))
         for layer in self.layers:
@@ -64,4 +70,5 @@ def denoiser_net(cfg, n_features: int, mean_points: float) -> PointDenoiserNet:
         cfg.hidden,
         cfg.layers,
         1.0 / max(mean_points, 1.0),
+        cfg.noise_embedding,
     )

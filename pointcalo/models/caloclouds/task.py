@@ -18,68 +18,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from pointcalo.models.caloclouds.calibrate import calibrate
+from pointcalo.models.caloclouds.features import (
+    ShowerFlow,
+    n_shower_features,
+    shower_features,
+)
 from pointcalo.models.caloclouds.loss import edm_loss
 from pointcalo.models.caloclouds.network import denoiser_net
 from pointcalo.models.caloclouds.precond import EDMPrecond
 from pointcalo.models.streams import cloud_generators, point_noise
 from pointcalo.train.data import Normalizer, PointCloudData
-
-N_SCALARS = 5  # log n, log(E_vis / E_inc), cog x, cog y, mean layer
-
-
-def shower_features(data: PointCloudData) -> np.ndarray:
-    """``[N, 5 + 2 L]``: log points, log(E_vis/E_inc), energy-weighted x, y and layer, and the
-    fraction of points and of energy in each of the ``L`` layers."""
-    spec = data.spec
-    if spec.integer_feature is None:
-        raise ValueError("CaloClouds needs layered showers (features E, x, y, layer)")
-    n_layers = spec.integer_max + 1
-    counts = data.counts
-    shower = np.repeat(np.arange(len(data)), counts)
-    e = data.points["E"].astype(np.float64)
-    layer = data.points["layer"].astype(np.int64)
-    e_vis = np.bincount(shower, e, len(data))
-    safe = np.maximum(e_vis, 1e-12)
-    cog = [np.bincount(shower, e * data.points[k], len(data)) / safe for k in ("x", "y")]
-    cog_l = np.bincount(shower, e * layer, len(data)) / safe
-    key = shower * n_layers + layer
-    frac_n = np.bincount(key, minlength=len(data) * n_layers).reshape(-1, n_layers)
-    frac_e = np.bincount(key, e, len(data) * n_layers).reshape(-1, n_layers)
-    return np.concatenate(
-        [
-            np.stack(
-                [np.log(np.maximum(counts, 1)), np.log(safe / data.condition), *cog, cog_l], 1
-            ),
-            frac_n / np.maximum(counts, 1)[:, None],
-            frac_e / safe[:, None],
-        ],
-        1,
-    )
-
-
-class ShowerFlow(nn.Module):
-    """Conditional neural spline flow (zuko) of the standardised shower features given the
-    standardised log incident energy."""
-
-    def __init__(self, n_features: int, transforms: int, hidden: int) -> None:
-        super().__init__()
-        import zuko
-
-        self.flow = zuko.flows.NSF(
-            features=n_features, context=1, transforms=transforms, hidden_features=(hidden, hidden)
-        )
-        self.register_buffer("mean", torch.zeros(n_features))
-        self.register_buffer("std", torch.ones(n_features))
-
-    def nll(self, feats: torch.Tensor, log_c: torch.Tensor) -> torch.Tensor:
-        z = (feats - self.mean) / self.std
-        return -self.flow(log_c[:, None]).log_prob(z).mean()
-
-    @torch.no_grad()
-    def sample(self, log_c: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-        """Features (physical units) from base noise ``[B, D]`` (each cloud's own draw)."""
-        z = self.flow(log_c[:, None]).transform.inv(base)
-        return z * self.std + self.mean
 
 
 class CaloClouds(nn.Module):
@@ -89,7 +38,10 @@ class CaloClouds(nn.Module):
         super().__init__()
         net = denoiser_net(cfg, n_features, mean_points)
         self.denoiser = EDMPrecond(net, torch.ones(n_features))  # features are standardised
-        self.flow = ShowerFlow(N_SCALARS + 2 * n_layers, cfg.flow_transforms, cfg.flow_hidden)
+        self.widths = getattr(cfg, "flow_widths", False)
+        self.flow = ShowerFlow(
+            n_shower_features(n_layers, self.widths), cfg.flow_transforms, cfg.flow_hidden
+        )
         self.n_layers = n_layers
 
 
@@ -100,11 +52,8 @@ class CaloCloudsTask:
     def __init__(self, cfg, n_features: int, mean_points: float, data: PointCloudData) -> None:
         self.cfg = cfg
         self.model = CaloClouds(cfg.model, n_features, mean_points, data.spec.integer_max + 1)
-        feats = shower_features(data)
-        self.model.flow.mean.copy_(torch.as_tensor(feats.mean(0), dtype=torch.float32))
-        self.model.flow.std.copy_(
-            torch.as_tensor(np.maximum(feats.std(0), 1e-3), dtype=torch.float32)
-        )
+        feats = data_features(data, self.model.widths)
+        self.model.flow.fit_scaling(feats)
         self.feats = torch.as_tensor(feats, dtype=torch.float32)
         self.den = self.model.denoiser
 
@@ -112,7 +61,10 @@ class CaloCloudsTask:
         t = self.cfg.train
         return {
             "denoiser": (torch.optim.Adam(self.model.denoiser.parameters(), lr=t.lr), t.lr),
-            "flow": (torch.optim.Adam(self.model.flow.parameters(), lr=1e-3), 1e-3),
+            "flow": (
+                torch.optim.Adam(self.model.flow.parameters(), lr=self.cfg.model.flow_lr),
+                self.cfg.model.flow_lr,
+            ),
         }
 
     def ema_target(self) -> nn.Module:
@@ -209,48 +161,17 @@ def generate_caloclouds(
         x0 = x0.float().cpu().numpy()
         pts = normalizer.decode_points(x0)
         depth = x0[:, layer_col]  # continuous generated depth, for the layer assignment
-        _calibrate(pts, depth, counts, feats, e_inc, n_layers)
+        calibrate(pts, depth, counts, feats, e_inc, n_layers, model.widths)
         cols.append(pts)
         offsets.append(offsets[-1][-1] + np.cumsum(counts))
     points = {k: np.concatenate([c[k] for c in cols]) for k in normalizer.spec.features}
     return GeneratedClouds(np.concatenate(offsets), points, np.asarray(condition, np.float64))
 
 
-def _calibrate(
-    pts: dict[str, np.ndarray],
-    depth: np.ndarray,
-    counts: np.ndarray,
-    feats: np.ndarray,
-    e_inc: np.ndarray,
-    n_layers: int,
-) -> None:
-    """Layer assignment, per-layer energy and centre of gravity from the flow (in place)."""
-    frac_n = np.clip(feats[:, N_SCALARS : N_SCALARS + n_layers], 0, None)
-    frac_e = np.clip(feats[:, N_SCALARS + n_layers :], 0, None)
-    e_vis = np.exp(feats[:, 1]) * e_inc
-    start = 0
-    for i, n in enumerate(counts):
-        sl = slice(start, start + n)
-        start += n
-        fn = frac_n[i] / max(frac_n[i].sum(), 1e-12)
-        per_layer = np.floor(fn * n).astype(np.int64)
-        per_layer[np.argsort(-(fn * n - per_layer))[: n - per_layer.sum()]] += 1
-        order = np.argsort(depth[sl], kind="stable")
-        layers = np.repeat(np.arange(n_layers), per_layer)
-        assigned = np.empty(n, np.int32)
-        assigned[order] = layers
-        pts["layer"][sl] = assigned
-        e = pts["E"][sl].astype(np.float64)
-        target = frac_e[i] / max(frac_e[i].sum(), 1e-12) * e_vis[i]
-        # energy of layers that got no points goes to the occupied ones, in proportion
-        target = np.where(per_layer > 0, target, 0.0)
-        target *= e_vis[i] / target.sum() if target.sum() > 0 else 0.0
-        have = np.bincount(assigned, e, n_layers)
-        scale = np.where(have > 0, target / np.maximum(have, 1e-300), 0.0)
-        e = e * scale[assigned]
-        if e.sum() <= 0:  # nothing to calibrate against: spread E_vis evenly
-            e = np.full(n, e_vis[i] / n)
-        pts["E"][sl] = e.astype(np.float32)
-        w = e / e.sum()
-        for k, j in (("x", 2), ("y", 3)):
-            pts[k][sl] = (pts[k][sl] + (feats[i, j] - np.sum(w * pts[k][sl]))).astype(np.float32)
+def data_features(data: PointCloudData, widths: bool = False) -> np.ndarray:
+    """Shower features (:func:`.features.shower_features`) of layered training clouds."""
+    if data.spec.integer_feature is None:
+        raise ValueError("CaloClouds needs layered showers (features E, x, y, layer)")
+    return shower_features(
+        data.offsets, data.points, data.condition, data.spec.integer_max + 1, widths
+    )

@@ -1,0 +1,74 @@
+"""A fixed train / validation / test split of a shower file.
+
+Showers are assigned by a permutation drawn from ``seed`` alone (numpy's PCG64 through
+``default_rng(seed)``), so the split of a file of ``N`` showers is the same on every machine:
+the first ``round(f_train N)`` permuted indices are the training showers, the next
+``round(f_val N)`` the validation showers and the rest the test showers; each part keeps the
+file's order. Test showers are for final figures only: never for training, early stopping or
+tuning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pointcalo.errors import PointcaloError
+
+PARTS = ("train", "val", "test")
+
+
+def split_indices(
+    n: int, fractions: Sequence[float] = (0.75, 0.10, 0.15), seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Sorted shower indices of the train, validation and test parts of ``n`` showers."""
+    fr = np.asarray(fractions, dtype=np.float64)
+    if len(fr) != 3 or np.any(fr < 0) or not np.isclose(fr.sum(), 1.0):
+        raise PointcaloError(
+            f"--fractions: three non-negative fractions summing to 1 expected, got {list(fr)}"
+        )
+    perm = np.random.default_rng(seed).permutation(n)
+    n_train, n_val = round(fr[0] * n), round(fr[1] * n)
+    cuts = (perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :])
+    return {name: np.sort(part) for name, part in zip(PARTS, cuts, strict=True)}
+
+
+def split_file(
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    fractions: Sequence[float] = (0.75, 0.10, 0.15),
+    seed: int = 0,
+) -> dict[str, Path]:
+    """Write ``out/{train,val,test}.h5`` and ``out/split.json`` (the indices, fractions,
+    seed and source) for the shower file ``path``; returns the written paths."""
+    from pointcalo import io
+    from pointcalo.io.atomic import write_json
+
+    with io.open_reader(path) as reader:
+        n = reader.n_showers
+        parts = split_indices(n, fractions, seed)
+        showers = reader.read(0, n)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, index in parts.items():
+        written[name] = io.write(showers[index], out / f"{name}.h5")
+    record = {
+        "source": str(path),
+        "n_showers": n,
+        "fractions": [float(f) for f in fractions],
+        "seed": seed,
+        **{name: index.tolist() for name, index in parts.items()},
+    }
+    written["index"] = write_json(record, out / "split.json")
+    return written
+
+
+def load_split(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The indices of a ``split.json`` (as written by :func:`split_file`)."""
+    record = json.loads(Path(path).read_text())
+    return {name: np.asarray(record[name], dtype=np.int64) for name in PARTS}

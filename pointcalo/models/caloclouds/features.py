@@ -1,0 +1,90 @@
+"""Shower-level features and their conditional flow (CaloClouds II's "ShowerFlow",
+Buhmann et al., arXiv 2309.05704).
+
+Per shower: ``log n`` (points), ``log(E_vis / E_inc)``, the energy-weighted ``x``, ``y`` and
+layer, the fraction of points and of energy in each of the ``L`` layers and, optionally, each
+layer's energy-weighted transverse width (mm; ``sqrt(var x + var y)`` about the layer's centre,
+0 for layers with fewer than two points). Generation draws them from a conditional neural spline
+flow (zuko) given the incident energy and then calibrates the generated points to them
+(:mod:`.calibrate`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+N_SCALARS = 5  # log n, log(E_vis / E_inc), cog x, cog y, mean layer
+
+
+def n_shower_features(n_layers: int, widths: bool) -> int:
+    return N_SCALARS + (3 if widths else 2) * n_layers
+
+
+def shower_features(
+    offsets: np.ndarray,
+    points: dict[str, np.ndarray],
+    incident_energy: np.ndarray,
+    n_layers: int,
+    widths: bool = False,
+) -> np.ndarray:
+    """``[N, n_shower_features(L, widths)]`` features of showers given as flat columns."""
+    counts = np.diff(offsets)
+    n = len(counts)
+    shower = np.repeat(np.arange(n), counts)
+    e = points["E"].astype(np.float64)
+    x, y = points["x"].astype(np.float64), points["y"].astype(np.float64)
+    layer = points["layer"].astype(np.int64)
+    e_vis = np.bincount(shower, e, n)
+    safe = np.maximum(e_vis, 1e-12)
+    cog = [np.bincount(shower, e * c, n) / safe for c in (x, y)]
+    cog_l = np.bincount(shower, e * layer, n) / safe
+    key = shower * n_layers + layer
+    n_l = np.bincount(key, minlength=n * n_layers)
+    e_l = np.bincount(key, e, n * n_layers)
+    cols = [
+        np.stack([np.log(np.maximum(counts, 1)), np.log(safe / incident_energy), *cog, cog_l], 1),
+        n_l.reshape(-1, n_layers) / np.maximum(counts, 1)[:, None],
+        e_l.reshape(-1, n_layers) / safe[:, None],
+    ]
+    if widths:
+        el = np.maximum(e_l, 1e-300)
+        cx, cy = (
+            np.bincount(key, e * x, n * n_layers) / el,
+            np.bincount(key, e * y, n * n_layers) / el,
+        )
+        var = np.bincount(key, e * ((x - cx[key]) ** 2 + (y - cy[key]) ** 2), n * n_layers) / el
+        width = np.where(n_l > 1, np.sqrt(np.clip(var, 0, None)), 0.0)
+        cols.append(width.reshape(-1, n_layers))
+    return np.concatenate(cols, 1)
+
+
+class ShowerFlow(nn.Module):
+    """Conditional neural spline flow (zuko) of the standardised shower features given the
+    standardised log incident energy."""
+
+    def __init__(self, n_features: int, transforms: int, hidden: int) -> None:
+        super().__init__()
+        import zuko
+
+        self.flow = zuko.flows.NSF(
+            features=n_features, context=1, transforms=transforms, hidden_features=(hidden, hidden)
+        )
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+
+    def fit_scaling(self, feats: np.ndarray) -> None:
+        """Standardise with the training features' mean and std (std floored at 1e-3)."""
+        self.mean.copy_(torch.as_tensor(feats.mean(0), dtype=torch.float32))
+        self.std.copy_(torch.as_tensor(np.maximum(feats.std(0), 1e-3), dtype=torch.float32))
+
+    def nll(self, feats: torch.Tensor, log_c: torch.Tensor) -> torch.Tensor:
+        z = (feats - self.mean) / self.std
+        return -self.flow(log_c[:, None]).log_prob(z).mean()
+
+    @torch.no_grad()
+    def sample(self, log_c: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """Features (physical units) from base noise ``[B, D]`` (each cloud's own draw)."""
+        z = self.flow(log_c[:, None]).transform.inv(base)
+        return z * self.std + self.mean
