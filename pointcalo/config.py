@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from pointcalo.errors import ConfigError
 
@@ -41,55 +41,11 @@ class DataConfig(_Strict):
     dequantise_layer: bool = True
 
 
-class EPiCGANConfig(_Strict):
-    """EPiC-GAN sizes (Buhmann, Kasieczka, Thaler, arXiv 2301.08128)."""
+class ModelConfig(_Strict):
+    """Base of every family's ``model:`` section; each family defines its own subclass with a
+    ``name`` literal (:mod:`pointcalo.models.registry` finds it by that name)."""
 
-    name: Literal["epic_gan"] = "epic_gan"
-    point_dim: int = Field(32, ge=1)
-    global_dim: int = Field(16, ge=1)
-    hidden: int = Field(64, ge=1)
-    layers: int = Field(4, ge=1)
-    z_dim: int = Field(8, ge=1)
-    g_dim: int = Field(16, ge=1)
-    critic_layers: int = Field(3, ge=1)
-
-
-class CaloCloudsConfig(_Strict):
-    """CaloClouds-style point diffusion (arXiv 2305.04847, 2309.05704) in the EDM formulation
-    (arXiv 2206.00364): EPiC-style denoiser sizes, EDM noise distribution and schedule, the
-    default sampler, and the shower-level flow."""
-
-    name: Literal["caloclouds"] = "caloclouds"
-    point_dim: int = Field(64, ge=1)
-    global_dim: int = Field(16, ge=1)
-    hidden: int = Field(128, ge=1)
-    layers: int = Field(4, ge=1)
-    p_mean: float = -1.2
-    p_std: float = Field(1.2, gt=0)
-    sigma_min: float = Field(0.002, gt=0)
-    sigma_max: float = Field(80.0, gt=0)
-    rho: float = Field(7.0, gt=0)
-    sampler: Literal["euler", "heun", "heun_churn", "ode"] = "heun"
-    steps: int = Field(13, ge=1)
-    noise_embedding: int = Field(16, ge=0)
-    flow_transforms: int = Field(3, ge=1)
-    flow_hidden: int = Field(128, ge=1)
-    flow_widths: bool = True
-    flow_lr: float = Field(1e-3, gt=0)
-
-
-class ConsistencyConfig(_Strict):
-    """Consistency distillation of a trained CaloClouds teacher (arXiv 2303.01469, as in
-    CaloClouds II): ``teacher`` is the teacher's checkpoint; the student starts from its EMA
-    weights. ``n_discretisation`` Karras levels, target EMA ``target_ema``; sampling with
-    ``sampler`` in ``steps`` steps (1: one-step)."""
-
-    name: Literal["consistency"] = "consistency"
-    teacher: str
-    n_discretisation: int = Field(18, ge=2)
-    target_ema: float = Field(0.95, ge=0.0, lt=1.0)
-    sampler: Literal["consistency", "multistep"] = "consistency"
-    steps: int = Field(1, ge=1)
+    name: str
 
 
 class TrainConfig(_Strict):
@@ -127,9 +83,7 @@ class RunConfig(_Strict):
     """A whole run: data, model and training."""
 
     data: DataConfig = DataConfig()
-    model: EPiCGANConfig | CaloCloudsConfig | ConsistencyConfig = Field(
-        EPiCGANConfig(), discriminator="name"
-    )
+    model: SerializeAsAny[ModelConfig]
     train: TrainConfig = TrainConfig()
 
     def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
@@ -139,38 +93,55 @@ class RunConfig(_Strict):
             data[section].update(values)
         return validate_config(data, source="<overrides>")
 
+    @property
+    def family(self):
+        """This run's model family (:class:`pointcalo.models.registry.Family`)."""
+        from pointcalo.models import registry
 
-_MODEL_NAMES = {"epic_gan", "caloclouds", "consistency"}
+        return registry.get(self.model.name)
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    """``model.epic_gan.hidden`` -> ``model.hidden`` (drop pydantic's union tags)."""
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p.startswith("function"))]
-    if len(parts) > 1 and parts[0] == "model" and parts[1] in _MODEL_NAMES:
-        parts.pop(1)
-    return ".".join(parts)
+def _error(source: str, err: ValidationError, prefix: str = "") -> ConfigError:
+    """The first problem of a pydantic error as a one-line ConfigError naming the field."""
+    first = err.errors()[0]
+    parts = [str(p) for p in first["loc"] if not (isinstance(p, str) and p.startswith("function"))]
+    field = ".".join([prefix, *parts] if prefix else parts) or "(top level)"
+    msg = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) or first["type"] == "missing" else f" (got {value!r})"
+    return ConfigError(f"{source}: {field}: {msg}{shown}")
 
 
 def validate_config(data: Any, source: str = "<config>") -> RunConfig:
-    """A :class:`RunConfig` from a dict; the first problem becomes a one-line ConfigError."""
+    """A :class:`RunConfig` from a dict; the first problem becomes a one-line ConfigError.
+
+    The ``model`` section is validated by its family's config class, found in the model
+    registry by ``model.name`` (default ``epic_gan``); an unknown name lists the known ones.
+    """
+    from pointcalo.models import registry
+
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a run config must be a mapping with data/model/train")
-    model = data.get("model")
-    if isinstance(model, dict) and "name" not in model:
-        data = {**data, "model": {**model, "name": "epic_gan"}}
+    model = data.get("model", {})
+    if isinstance(model, BaseModel):
+        model = model.model_dump()
+    if not isinstance(model, dict):
+        raise ConfigError(f"{source}: model: a mapping with the model's name and sizes expected")
+    model = {"name": "epic_gan", **model}
     try:
-        return RunConfig.model_validate(data)
+        family = registry.get(str(model["name"]))
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    try:
+        model_cfg = family.config.model_validate(model)
     except ValidationError as err:
-        first = err.errors()[0]
-        field = _field_path(first["loc"]) or "(top level)"
-        msg = first["msg"]
-        if first["type"] == "extra_forbidden":
-            msg = "unknown field"
-        value = first.get("input")
-        shown = "" if isinstance(value, dict) or first["type"] == "missing" else f" (got {value!r})"
-        raise ConfigError(f"{source}: {field}: {msg}{shown}") from None
+        raise _error(source, err, "model") from None
+    try:
+        return RunConfig.model_validate({**data, "model": model_cfg})
+    except ValidationError as err:
+        raise _error(source, err) from None
 
 
 def load_config(path: str | os.PathLike[str]) -> RunConfig:

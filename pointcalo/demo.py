@@ -125,7 +125,7 @@ def model_step(src: Path, out: Path, steps: int, seed: int, log) -> dict[str, An
 
     from pointcalo.config import load_config, preset_path
     from pointcalo.metrics.report import evaluate, markdown_table
-    from pointcalo.models.generate import generate_clouds, load_generator, sample_conditions
+    from pointcalo.models.generate import generate, load_model, sample_conditions
     from pointcalo.showers import make_showers
     from pointcalo.train.engine import train
 
@@ -144,11 +144,11 @@ def model_step(src: Path, out: Path, steps: int, seed: int, log) -> dict[str, An
     t0 = time.perf_counter()
     ckpt = train(cfg, log=log, progress=False)
     train_s = time.perf_counter() - t0
-    generator, count, normalizer, _ = load_generator(ckpt)
+    loaded = load_model(ckpt)
     n = 200
     cond = sample_conditions(n, 10e3, 90e3, seed)
     t0 = time.perf_counter()
-    clouds = generate_clouds(generator, count, normalizer, cond, cfg.model, seed=seed)
+    clouds = generate(loaded.model, loaded.net, loaded.normalizer, cond, loaded.cfg, seed=seed)
     sample_s = time.perf_counter() - t0
     generated = make_showers(cond.astype(np.float32), clouds.points, offsets=clouds.offsets)
     io.write(generated, out / "epic_gan" / "generated.h5")

@@ -10,8 +10,13 @@
   callable ``noise(step) -> tensor like x`` (how per-shower random streams are passed).
 - ``callback(step, sigma, x, denoised)`` is called after every step.
 
-Schedules are free functions, as in k-diffusion (Crowson); the one-step consistency sampler of
-later models shares the signature.
+Schedules are free functions, as in k-diffusion (Crowson): :func:`karras_levels` is the one
+Karras ramp behind the sampling schedule :func:`karras_sigmas` and the consistency
+discretisation :func:`karras_discretisation`; :func:`schedule` gives each sampler its levels
+for a number of steps. One Heun step (:func:`heun_step`) serves the Heun samplers and the
+teacher of consistency distillation. The consistency samplers (Song et al., arXiv 2303.01469)
+share the signature: :func:`sample_consistency` (one step) and :func:`sample_multistep`.
+This module imports no model: a sampler never knows which model made the denoiser.
 """
 
 from __future__ import annotations
@@ -27,16 +32,55 @@ Generator = torch.Generator | Callable[[int], torch.Tensor] | None
 Callback = Callable[[int, float, torch.Tensor, torch.Tensor], None] | None
 
 
+def karras_levels(
+    n: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0
+) -> torch.Tensor:
+    """``[n]`` increasing noise levels ``sigma_min = s_1 < ... < s_n = sigma_max``, evenly
+    spaced in ``sigma^(1/rho)`` (Karras et al. eq. 5; ``n = 1`` gives ``[sigma_max]``)."""
+    if n < 1:
+        raise ValueError(f"number of levels must be >= 1, got {n}")
+    if n == 1:
+        return torch.tensor([sigma_max], dtype=torch.float64)
+    ramp = torch.linspace(0, 1, n, dtype=torch.float64)
+    lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    return (lo + ramp * (hi - lo)) ** rho
+
+
 def karras_sigmas(
     n: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0
 ) -> torch.Tensor:
-    """EDM noise levels ``[n + 1]``: ``n`` steps from ``sigma_max`` to ``sigma_min``, then 0
-    (Karras et al. eq. 5)."""
+    """EDM sampling schedule ``[n + 1]``: ``n`` steps from ``sigma_max`` to ``sigma_min``, then
+    0 (Karras et al. eq. 5)."""
     if n < 1:
         raise ValueError(f"number of steps must be >= 1, got {n}")
-    ramp = torch.linspace(0, 1, n, dtype=torch.float64)
-    inv = sigma_max ** (1 / rho) + ramp * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))
-    return torch.cat([inv**rho, torch.zeros(1, dtype=torch.float64)])
+    levels = karras_levels(n, sigma_min, sigma_max, rho).flip(0)
+    return torch.cat([levels, torch.zeros(1, dtype=torch.float64)])
+
+
+def karras_discretisation(
+    n: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0
+) -> torch.Tensor:
+    """The ``N`` increasing levels ``t_1 = sigma_min < ... < t_N = sigma_max`` of consistency
+    distillation (Song et al. 2023, as CaloClouds II)."""
+    if n < 2:
+        raise ValueError(f"consistency distillation needs >= 2 levels, got {n}")
+    return karras_levels(n, sigma_min, sigma_max, rho)
+
+
+def schedule(
+    sampler: str, steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0
+) -> torch.Tensor:
+    """The noise levels ``sampler`` needs for ``steps`` network steps.
+
+    ``consistency``: ``[sigma_max, 0]``; ``multistep``: ``steps`` levels above ``sigma_min``
+    (where the consistency model is the identity), then ``sigma_min`` and 0; the ODE and
+    Heun/Euler samplers: :func:`karras_sigmas`.
+    """
+    if sampler == "consistency":
+        return karras_sigmas(1, sigma_min, sigma_max, rho)
+    if sampler == "multistep":
+        return karras_sigmas(steps + 1, sigma_min, sigma_max, rho)
+    return karras_sigmas(steps, sigma_min, sigma_max, rho)
 
 
 def _noise(generator: Generator, step: int, like: torch.Tensor) -> torch.Tensor:
@@ -45,8 +89,30 @@ def _noise(generator: Generator, step: int, like: torch.Tensor) -> torch.Tensor:
     return torch.randn(like.shape, generator=generator, dtype=like.dtype).to(like.device)
 
 
+def _level(sigma: float, like: torch.Tensor) -> torch.Tensor:
+    return torch.full((1,), float(sigma), dtype=like.dtype, device=like.device)
+
+
 def _denoise(denoiser: Denoiser, x: torch.Tensor, sigma: float, cond: Any) -> torch.Tensor:
-    return denoiser(x, torch.full((1,), float(sigma), dtype=x.dtype, device=x.device), cond)
+    return denoiser(x, _level(sigma, x), cond)
+
+
+def heun_step(
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    sigma: torch.Tensor,
+    sigma_next: torch.Tensor,
+    cond: Any,
+    denoised: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """One Heun step of ``dx/dsigma = (x - D(x; sigma)) / sigma`` from ``sigma`` to
+    ``sigma_next > 0`` (tensors broadcastable to ``x``: one level, or one per row); an Euler
+    step corrected by the slope at its end. ``denoised``: ``D(x; sigma)`` if already known."""
+    d = denoiser(x, sigma, cond) if denoised is None else denoised
+    slope = (x - d) / sigma
+    x_euler = x + (sigma_next - sigma) * slope
+    slope_next = (x_euler - denoiser(x_euler, sigma_next, cond)) / sigma_next
+    return x + (sigma_next - sigma) * 0.5 * (slope + slope_next)
 
 
 @torch.no_grad()
@@ -114,12 +180,10 @@ def sample_heun_churn(
         if gamma > 0:
             x = x + (s_hat**2 - s**2) ** 0.5 * s_noise * _noise(generator, i, x)
         d = _denoise(denoiser, x, s_hat, cond)
-        slope = (x - d) / s_hat
-        x_next = x + (s_next - s_hat) * slope
         if s_next > 0:
-            d_next = _denoise(denoiser, x_next, s_next, cond)
-            x_next = x + (s_next - s_hat) * 0.5 * (slope + (x_next - d_next) / s_next)
-        x = x_next
+            x = heun_step(denoiser, x, _level(s_hat, x), _level(s_next, x), cond, denoised=d)
+        else:
+            x = x + (s_next - s_hat) * (x - d) / s_hat
         if callback is not None:
             callback(i, s, x, d)
     return x
@@ -167,13 +231,49 @@ def sample_ode(
     return y
 
 
-def _consistency_sampler(name: str) -> Callable[..., torch.Tensor]:
-    def sample(*args: Any, **kwargs: Any) -> torch.Tensor:
-        from pointcalo.models import consistency
+@torch.no_grad()
+def sample_consistency(
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    *,
+    cond: Any = None,
+    generator: Generator = None,
+    callback: Callback = None,
+) -> torch.Tensor:
+    """One-step generation with a consistency model: ``f(x, sigmas[0])`` (one network
+    evaluation)."""
+    out = _denoise(denoiser, x, float(sigmas[0]), cond)
+    if callback is not None:
+        callback(0, float(sigmas[0]), out, out)
+    return out
 
-        return getattr(consistency, name)(*args, **kwargs)
 
-    return sample
+@torch.no_grad()
+def sample_multistep(
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    *,
+    cond: Any = None,
+    generator: Generator = None,
+    callback: Callback = None,
+    sigma_min: float = 0.002,
+) -> torch.Tensor:
+    """Multistep consistency sampling (Song et al. algorithm 1): denoise from ``sigmas[0]``,
+    then for every further level above ``sigma_min`` (the model's own; at ``sigma_min`` it is
+    the identity) re-noise to it and denoise again: one network evaluation per such level
+    (:func:`schedule` gives ``steps`` of them)."""
+    levels = [float(s) for s in sigmas if float(s) > sigma_min * (1 + 1e-6)]
+    out = _denoise(denoiser, x, levels[0], cond)
+    if callback is not None:
+        callback(0, levels[0], x, out)
+    for i, s in enumerate(levels[1:], start=1):
+        x_i = out + (s**2 - sigma_min**2) ** 0.5 * _noise(generator, i, out)
+        out = _denoise(denoiser, x_i, s, cond)
+        if callback is not None:
+            callback(i, s, x_i, out)
+    return out
 
 
 SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
@@ -181,6 +281,8 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
     "heun": sample_heun,
     "heun_churn": sample_heun_churn,
     "ode": sample_ode,
-    "consistency": _consistency_sampler("sample_consistency"),
-    "multistep": _consistency_sampler("sample_multistep"),
+    "consistency": sample_consistency,
+    "multistep": sample_multistep,
 }
+#: Samplers that take the model's ``sigma_min`` as a keyword.
+TAKES_SIGMA_MIN = frozenset({"ode", "multistep"})

@@ -210,10 +210,10 @@ import numpy as np
 
 from pointcalo.config import load_config, preset_path
 from pointcalo.metrics import evaluate
-from pointcalo.models.generate import generate_clouds, load_generator, sample_conditions
+from pointcalo.models.generate import generate, load_model, sample_conditions
 from pointcalo.showers import make_showers
 from pointcalo.simulate import ShowerSimulator
-from pointcalo.train.data import from_showers
+from pointcalo.clouds import from_showers
 from pointcalo.train.engine import train
 
 work = Path(tempfile.mkdtemp())
@@ -242,11 +242,11 @@ print(log[-1])""",
         ),
         (
             "code",
-            """generator, count, normalizer, cfg = load_generator(checkpoint)
+            """m = load_model(checkpoint)
 energy = sample_conditions(200, 10e3, 20e3, seed=2)
-clouds = generate_clouds(generator, count, normalizer, energy, cfg.model, seed=2)
+clouds = generate(m.model, m.net, m.normalizer, energy, m.cfg, seed=2)
 generated = make_showers(energy.astype(np.float32), clouds.points, offsets=clouds.offsets)
-again = generate_clouds(generator, count, normalizer, energy[:10], cfg.model, seed=2, batch_size=3)
+again = generate(m.model, m.net, m.normalizer, energy[:10], m.cfg, seed=2, batch_size=3)
 assert np.array_equal(again.offsets, clouds.offsets[:11])
 generated.type.show()""",
         ),

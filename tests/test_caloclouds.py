@@ -99,8 +99,8 @@ def test_edm_loss_decreases_and_sampling_runs():
 def _tiny_run(tmp_path, steps=4):
     import numpy as np
 
+    from pointcalo.clouds import from_showers
     from pointcalo.config import validate_config
-    from pointcalo.train.data import from_showers
     from pointcalo.train.engine import train
     from tests.conftest import random_showers
 
@@ -134,10 +134,10 @@ def _tiny_run(tmp_path, steps=4):
 def test_shower_features_by_hand():
     import numpy as np
 
+    from pointcalo.clouds import from_showers
     from pointcalo.models.caloclouds.features import N_SCALARS
     from pointcalo.models.caloclouds.task import data_features as shower_features
     from pointcalo.showers import make_showers
-    from pointcalo.train.data import from_showers
 
     s = make_showers(
         [100.0],
@@ -169,7 +169,7 @@ def test_trains_samples_and_calibrates(tmp_path):
     np.testing.assert_array_equal(a.offsets, b.offsets)  # a shower ignores its batch
     np.testing.assert_allclose(a.points["E"], b.points["E"], rtol=1e-4, atol=1e-6)
     # the calibration reproduces the flow's per-layer energies exactly
-    from pointcalo.models.streams import cloud_generators
+    from pointcalo.streams import cloud_generators
 
     flow = loaded.model.flow
     gens = cloud_generators([(1, i) for i in range(3)])

@@ -7,16 +7,16 @@ import torch
 from scipy.stats import wasserstein_distance
 from torch import nn
 
-from pointcalo.models.consistency import (
-    ConsistencyPrecond,
-    distillation_loss,
-    ema_target_update,
+from pointcalo.models.consistency import ConsistencyPrecond, distillation_loss, ema_target_update
+from pointcalo.sampling import (
+    SAMPLERS,
+    heun_step,
     karras_discretisation,
+    karras_sigmas,
     sample_consistency,
+    sample_heun,
     sample_multistep,
-    teacher_heun_step,
 )
-from pointcalo.sampling import SAMPLERS, karras_sigmas, sample_heun
 from tests.test_sampling import gmm_denoiser
 
 
@@ -55,7 +55,7 @@ def test_karras_discretisation():
 def test_teacher_heun_step_matches_heun_sampler():
     x = torch.randn(50, 1, dtype=torch.float64) * 5
     sig = torch.tensor([5.0, 2.0, 0.0], dtype=torch.float64)
-    step = teacher_heun_step(
+    step = heun_step(
         gmm_denoiser,
         x,
         torch.full((50, 1), 5.0, dtype=torch.float64),
@@ -108,7 +108,33 @@ def test_distilled_one_step_sampler_reproduces_the_teacher():
     w1_two = wasserstein_distance(two[:, 0].numpy(), teacher_samples[:, 0].numpy())
     assert w1_one < 0.15, w1_one  # the mixture's standard deviation is 1.66
     assert w1_two < 0.15, w1_two
-    assert callable(sample_multistep)
+
+
+def test_multistep_takes_steps_real_steps_and_the_models_sigma_min():
+    from pointcalo.sampling import schedule
+
+    calls, renoised = [], []
+
+    def zero(x, sigma, cond):  # a denoiser that always answers 0
+        calls.append(float(sigma.reshape(-1)[0]))
+        return torch.zeros_like(x)
+
+    x = torch.randn(20000, 1) * 80.0
+    for steps in (1, 2, 3):
+        calls.clear()
+        sample_multistep(zero, x, schedule("multistep", steps), sigma_min=0.002)
+        assert len(calls) == steps  # steps=2 is not one step: sigma_min is not a step
+    calls.clear()
+    sample_multistep(
+        zero,
+        x,
+        torch.tensor([80.0, 2.0, 0.4, 0.0]),
+        sigma_min=0.5,
+        generator=torch.Generator().manual_seed(0),
+        callback=lambda i, s, xi, d: renoised.append(xi.std().item()),
+    )
+    assert calls == [80.0, 2.0]  # 0.4 lies below this model's sigma_min: no step there
+    assert abs(renoised[1] - (2.0**2 - 0.5**2) ** 0.5) < 0.03  # re-noised with its sigma_min
 
 
 def test_distill_command_from_a_caloclouds_teacher(tmp_path):
@@ -117,7 +143,7 @@ def test_distill_command_from_a_caloclouds_teacher(tmp_path):
 
     from pointcalo import io
     from pointcalo.cli import main
-    from pointcalo.models.distill import build_from_teacher
+    from pointcalo.models.consistency import build_from_teacher
     from pointcalo.models.generate import load_model
     from tests.conftest import random_showers
     from tests.test_caloclouds import _tiny_run

@@ -68,15 +68,23 @@ def test_callback_and_per_cloud_noise():
     x = torch.randn(10, 1, dtype=torch.float64) * sigmas[0]
     calls = []
 
+    fresh = torch.randn(10, 1, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+
     def noise(step: int) -> torch.Tensor:
         calls.append(step)
-        return torch.zeros_like(x)
+        return fresh
 
-    SAMPLERS["heun_churn"](
+    churned = SAMPLERS["heun_churn"](
         gmm_denoiser, x, sigmas, generator=noise, callback=lambda i, s, xi, d: seen.append(i)
     )
     assert seen == [0, 1, 2, 3, 4]
-    assert calls  # the stochastic sampler asked for fresh noise
+    # fresh noise is asked for at every step inside [s_tmin, s_tmax] = [0.05, 50]
+    inside = [i for i in range(5) if 0.05 <= float(sigmas[i]) <= 50.0]
+    assert calls == inside and inside
+    again = SAMPLERS["heun_churn"](gmm_denoiser, x, sigmas, generator=lambda step: fresh)
+    torch.testing.assert_close(churned, again)  # the noise comes from the generator alone
+    silent = SAMPLERS["heun_churn"](gmm_denoiser, x, sigmas, generator=lambda s: 0 * fresh)
+    assert (churned - silent).abs().max() > 1e-3  # and it is used
 
 
 def test_ode_with_a_one_level_schedule():

@@ -16,13 +16,13 @@ import yaml
 
 from pointcalo import io
 from pointcalo.cli import main
-from pointcalo.config import EPiCGANConfig, RunConfig, load_config, validate_config
+from pointcalo.clouds import SHOWERS, Normalizer, PointCloudData, batch_order, from_showers
+from pointcalo.config import RunConfig, load_config, validate_config
 from pointcalo.errors import ConfigError
-from pointcalo.models.epic_gan import EPiCGAN
-from pointcalo.models.generate import generate_clouds, load_generator
-from pointcalo.models.streams import cloud_generators, cloud_noise
+from pointcalo.models.epic_gan import EPiCGAN, EPiCGANConfig
+from pointcalo.models.generate import generate, load_model
 from pointcalo.nn import EPiCLayer, batch_index, segment_mean, segment_sum
-from pointcalo.train.data import SHOWERS, Normalizer, PointCloudData, batch_order, from_showers
+from pointcalo.streams import cloud_generators, cloud_noise
 from pointcalo.train.engine import ema_update, lr_factor, train
 from tests.conftest import random_showers
 
@@ -198,12 +198,12 @@ def test_train_save_load_and_reproducible_sampling(tmp_path, clouds):
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5, 6]
     assert all(np.isfinite(r["loss_critic"]) for r in log)
-    gen, count, norm, cfg2 = load_generator(ckpt)
-    assert cfg2 == cfg
+    m = load_model(ckpt)
+    assert m.cfg == cfg
     energy = np.array([20e3, 50e3, 80e3, 30e3, 60e3])
-    a = generate_clouds(gen, count, norm, energy, cfg.model, seed=3, batch_size=2)
-    b = generate_clouds(gen, count, norm, energy, cfg.model, seed=3, batch_size=5)
-    c = generate_clouds(gen, count, norm, energy, cfg.model, seed=4, batch_size=5)
+    a = generate(m.model, m.net, m.normalizer, energy, m.cfg, seed=3, batch_size=2)
+    b = generate(m.model, m.net, m.normalizer, energy, m.cfg, seed=3, batch_size=5)
+    c = generate(m.model, m.net, m.normalizer, energy, m.cfg, seed=4, batch_size=5)
     np.testing.assert_array_equal(a.offsets, b.offsets)  # a cloud does not depend on its batch
     for k in a.points:
         np.testing.assert_allclose(a.points[k], b.points[k], rtol=1e-5, atol=1e-6)
@@ -283,12 +283,12 @@ def test_kill_9_then_resume_is_exact(tmp_path):
     proc.wait()
     done = len(log.read_text().splitlines())
     assert done < 120, "training finished before it could be killed"
-    assert not list(killed.glob(".*.tmp"))  # no half-written checkpoint left behind
     first_ckpt = torch.load(killed / "checkpoint.pt", weights_only=True)["step"]
     assert 4 <= first_ckpt <= done
     subprocess.run([*cmd, "--out", str(killed), "--resume"], env=env, check=True)
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
     assert steps[-1] == 120 and steps[done] == first_ckpt + 1  # continued from the checkpoint
+    assert not list(killed.glob(".*.tmp"))  # a temporary of the killed run was cleaned up
     clean = tmp_path / "clean"
     subprocess.run([*cmd, "--out", str(clean)], env=env, check=True)
     a, b = _weights(killed / "checkpoint.pt"), _weights(clean / "checkpoint.pt")
@@ -357,6 +357,6 @@ def test_trains_on_jetnet_layout(tmp_path):
         }
     )
     ckpt = train(cfg, progress=False, log=lambda m: None)
-    gen, count, norm, _ = load_generator(ckpt)
-    out = generate_clouds(gen, count, norm, np.array([800.0, 1200.0]), cfg.model, seed=0)
+    m = load_model(ckpt)
+    out = generate(m.model, m.net, m.normalizer, np.array([800.0, 1200.0]), m.cfg, seed=0)
     assert set(out.points) == {"etarel", "phirel", "ptrel"} and np.all(out.points["ptrel"] > 0)

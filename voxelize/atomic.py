@@ -6,14 +6,42 @@ import os
 from pathlib import Path
 from typing import Any
 
+#: Longest file name most file systems take.
+NAME_MAX = 255
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
 
 def temporary_path(target: Path) -> Path:
-    """A hidden temporary name beside ``target`` (same file system, so rename is atomic).
+    """A hidden temporary name ``.<name>.<pid>.tmp`` beside ``target`` (same file system, so
+    rename is atomic), shortened so it never exceeds the file-name limit.
 
-    The parent directory is created if needed.
+    The parent directory is created if needed. Temporaries of the same target left by dead
+    processes (a run killed with ``kill -9``) are removed.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    suffix = f".{os.getpid()}.tmp"
+    stem = "." + target.name[: NAME_MAX - len(suffix) - 1]
+    for stale in target.parent.glob(f"{glob_escape(stem)}.*.tmp"):
+        pid = stale.name[len(stem) + 1 : -len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    return target.with_name(stem + suffix)
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob metacharacters escaped."""
+    import glob
+
+    return glob.escape(text)
 
 
 class AtomicWriter:

@@ -21,9 +21,9 @@ FEATURES = ("etarel", "phirel", "ptrel")
 
 
 def read_jetnet(path: str | os.PathLike[str], max_jets: int | None = None):
-    """Jets as :class:`pointcalo.train.data.PointCloudData` (features etarel, phirel, ptrel;
+    """Jets as :class:`pointcalo.clouds.PointCloudData` (features etarel, phirel, ptrel;
     condition: jet pt)."""
-    from pointcalo.train.data import JETS, PointCloudData
+    from pointcalo.clouds import JETS, PointCloudData
 
     path = Path(path)
     with open_hdf5(path) as f:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from pointcalo.clouds import PointCloudData, from_showers
 from pointcalo.config import DataConfig
-from pointcalo.train.data import PointCloudData, from_showers
 
 
 def load_training_data(cfg: DataConfig, seed: int = 0, path: str | None = None) -> PointCloudData:

@@ -1,9 +1,10 @@
 """The training loop every model uses (nanoGPT-style: one readable loop).
 
-Model families plug in through a small task interface (:mod:`pointcalo.train.task`: EPiC-GAN,
-CaloClouds, consistency distillation). Warm-up then cosine learning rate, EMA of the sampling
-network's weights, gradient clipping, a
-progress bar with losses and throughput, JSON-lines statistics (``out/log.jsonl``), a periodic
+Model families plug in through the model registry (:mod:`pointcalo.models.registry`): the
+loop asks it for the configured family's training task and never names a family. Warm-up then
+cosine learning rate, EMA of the sampling network's weights (with warm-up), gradient clipping,
+a progress bar with losses and throughput, JSON-lines statistics with CPU time
+(``out/log.jsonl``), weight snapshots for learning curves, a periodic
 evaluation hook (:mod:`pointcalo.metrics` on held-out clouds), and atomic checkpoints
 (``out/checkpoint.pt``) holding config, weights, EMA, optimisers, RNG state, step and data
 normalisation. All randomness of a step is derived from ``(seed, step, cloud)``, so a run
@@ -28,13 +29,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from pointcalo import streams
+from pointcalo.checkpoint import load_checkpoint, save_checkpoint
+from pointcalo.clouds import Normalizer, PointCloudData, batch_order
 from pointcalo.config import RunConfig
 from pointcalo.errors import PointcaloError
+from pointcalo.models.registry import StepContext, Task
 from pointcalo.showers import PointBatch
-from pointcalo.train.checkpoint import load_checkpoint, save_checkpoint
-from pointcalo.train.data import Normalizer, PointCloudData, batch_order
 from pointcalo.train.datasets import load_training_data
-from pointcalo.train.task import StepContext, Task
 
 Log = Callable[[str], None]
 
@@ -126,7 +128,7 @@ def train(
         val, train_data = load_training_data(cfg.data, seed=t.seed, path=cfg.data.val_path), data
     else:
         n_val = round(len(data) * cfg.data.val_fraction)
-        perm = np.random.default_rng([t.seed, 99]).permutation(len(data))
+        perm = streams.numpy_stream(t.seed, streams.VALIDATION).permutation(len(data))
         val, train_data = data.subset(np.sort(perm[:n_val])), data.subset(np.sort(perm[n_val:]))
     if state is not None:
         normalizer = Normalizer.from_dict(state["normalizer"])
@@ -146,9 +148,10 @@ def train(
 
     torch.manual_seed(t.seed)
     mean_points = float(train_data.counts.mean())
-    task = make_task(cfg, len(data.spec.features), mean_points, train_data)
+    task = cfg.family.task(cfg, len(data.spec.features), mean_points, train_data)
     model = task.model.to(device)
-    ema = copy.deepcopy(task.ema_target()).requires_grad_(False)
+    target = task.ema_target()
+    ema = copy.deepcopy(target).requires_grad_(False) if target is not None else nn.Module()
     named = task.optimizers()
     opts = {name: opt for name, (opt, _) in named.items()}
     base_lr = {name: lr for name, (_, lr) in named.items()}
@@ -211,11 +214,22 @@ def train(
         if t.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(module.parameters(), t.grad_clip)
 
+    def all_reduce(module: nn.Module) -> None:
+        all_reduce_grads(module, dist.world)
+
+    if not opts:  # nothing to optimise (e.g. a shower library): the checkpoint is the model
+        if dist.main:
+            out.mkdir(parents=True, exist_ok=True)
+            checkpoint(t.steps)
+        dist.close()
+        return ckpt_path
+
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
     log_file = (out / "log.jsonl").open("a") if dist.main else None
     bar = _progress(t.steps, start, enabled=progress and dist.main)
     t_last, clouds_since = time.perf_counter(), 0
+    epoch_order: tuple[int, list[np.ndarray]] = (-1, [])
     try:
         for step in range(start, t.steps):
             for name, opt in opts.items():
@@ -224,9 +238,11 @@ def train(
                         step, t.warmup_steps, t.steps, t.min_lr_fraction
                     )
             epoch, i = divmod(step, per_epoch)
-            index = batch_order(train_data.counts, t.batch_size, t.seed, epoch)[i]
+            if epoch_order[0] != epoch:  # the order changes once per epoch
+                epoch_order = (epoch, batch_order(train_data.counts, t.batch_size, t.seed, epoch))
+            index = epoch_order[1][i]
             # the whole batch with one step-seeded stream, then this process's share
-            whole = train_data.batch(index, rng=np.random.default_rng([t.seed, step, 7]))
+            whole = train_data.batch(index, rng=streams.numpy_stream(t.seed, step, streams.BATCH))
             batch = slice_batch(whole, dist.rank * per_rank, (dist.rank + 1) * per_rank)
             first = dist.rank * per_rank
             ctx = StepContext(
@@ -236,10 +252,12 @@ def train(
                 device=device,
                 amp=amp,
                 clip=clip,
+                all_reduce=all_reduce,
                 world=dist.world,
             )
             stats = {"step": step + 1, **task.step(batch, ctx, opts)}
-            ema_update(ema, task.ema_target(), ema_decay(step, t.ema, t.ema_warmup))
+            if target is not None:
+                ema_update(ema, target, ema_decay(step, t.ema, t.ema_warmup))
             stats["lr"] = next(iter(opts.values())).param_groups[0]["lr"]
             clouds_since += t.batch_size
             if dist.main and ((step + 1) % t.log_every == 0 or step + 1 == t.steps):
@@ -290,9 +308,8 @@ def evaluate_hook(
     """W1 (x100) of held-out against generated clouds: points per cloud and summed first
     feature (visible energy for showers)."""
     from pointcalo.metrics.distances import w1
-    from pointcalo.models.generate import generate
 
-    gen = generate(
+    gen = cfg.family.generate(
         task.model, ema, normalizer, val.condition, cfg, seed=10_000 + step, device=device
     )
     out: dict[str, Any] = {}
@@ -307,19 +324,13 @@ def evaluate_hook(
     return out
 
 
-def make_task(cfg: RunConfig, n_features: int, mean_points: float, data: PointCloudData) -> Task:
-    """The training task of ``cfg.model.name``."""
-    if cfg.model.name == "caloclouds":
-        from pointcalo.models.caloclouds.task import CaloCloudsTask
-
-        return CaloCloudsTask(cfg, n_features, mean_points, data)
-    if cfg.model.name == "consistency":
-        from pointcalo.models.distill import DistillTask
-
-        return DistillTask(cfg, n_features, mean_points, data)
-    from pointcalo.models.epic_gan import EPiCGANTask
-
-    return EPiCGANTask(cfg, n_features, mean_points, data)
+def all_reduce_grads(module: nn.Module, world: int) -> None:
+    """Average gradients over processes by hand (for modules outside DDP)."""
+    if world > 1:
+        for p in module.parameters():
+            if p.grad is not None:
+                torch.distributed.all_reduce(p.grad)
+                p.grad /= world
 
 
 class _progress:

@@ -1,10 +1,40 @@
 """CaloClouds-style point diffusion (Buhmann et al., arXiv 2305.04847, 2309.05704) in the EDM
-formulation (Karras et al., arXiv 2206.00364): network, preconditioning and loss apart."""
+formulation (Karras et al., arXiv 2206.00364).
+
+Kept apart as in NVlabs/edm: the point network (:mod:`.network`), the EDM preconditioning
+(:mod:`.precond`), the loss (:mod:`.loss`), the shower-level features and flow
+(:mod:`.features`), the model (:mod:`.model`), its training task (:mod:`.task`), generation
+(:mod:`.generate`) and the CaloClouds II post-processing (:mod:`.calibrate`).
+"""
 
 from __future__ import annotations
 
+from pointcalo.models.caloclouds.config import CaloCloudsConfig
+from pointcalo.models.caloclouds.generate import generate, generate_caloclouds
 from pointcalo.models.caloclouds.loss import edm_loss, sample_ln_sigma
+from pointcalo.models.caloclouds.model import CaloClouds, build
 from pointcalo.models.caloclouds.network import PointDenoiserNet
 from pointcalo.models.caloclouds.precond import EDMPrecond
+from pointcalo.models.caloclouds.task import CaloCloudsTask
+from pointcalo.models.registry import Family
 
-__all__ = ["EDMPrecond", "PointDenoiserNet", "edm_loss", "sample_ln_sigma"]
+FAMILY = Family(
+    name="caloclouds",
+    config=CaloCloudsConfig,
+    task=CaloCloudsTask,
+    build=build,
+    sampling_net=lambda model: model.denoiser,
+    generate=generate,
+)
+
+__all__ = [
+    "FAMILY",
+    "CaloClouds",
+    "CaloCloudsConfig",
+    "CaloCloudsTask",
+    "EDMPrecond",
+    "PointDenoiserNet",
+    "edm_loss",
+    "generate_caloclouds",
+    "sample_ln_sigma",
+]

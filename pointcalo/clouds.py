@@ -1,4 +1,8 @@
-"""Training data: point clouds to normalised flat batches (points + ptr + condition).
+"""Point clouds as models see them: feature specs, normalisation, training data as flat
+columns (points + offsets + condition per cloud), normalised batches, and generated clouds.
+
+This module is neutral ground: model families and the training engine both import it, and it
+imports neither.
 
 Two kinds of point clouds are supported by presets of :class:`FeatureSpec`: calorimeter
 showers (``E, x, y, layer``; energy in log; condition: incident energy) and jets in the JetNet
@@ -194,6 +198,15 @@ class PointCloudData:
             self.spec.features,
             ("log_c", "log_n"),
         )
+
+
+@dataclass
+class GeneratedClouds:
+    """Generated clouds: ``offsets [N + 1]``, physical point columns, conditions ``[N]``."""
+
+    offsets: np.ndarray
+    points: dict[str, np.ndarray]
+    condition: np.ndarray
 
 
 def _gather_index(offsets: np.ndarray, index: np.ndarray, counts: np.ndarray) -> np.ndarray:

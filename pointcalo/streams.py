@@ -1,11 +1,28 @@
-"""Per-cloud random streams: every cloud's noise comes from a generator seeded by its key
-(e.g. ``(seed, index)`` when sampling, ``(seed, step, position)`` in training), so a cloud does
-not change with the batch it is in, the batch size or the number of processes."""
+"""Random streams: every random draw of pointcalo comes from a generator seeded by a key.
+
+A key is a tuple of non-negative integers: the run's or sampler's seed, then positions
+(step, cloud index, ...), then a *tag* that names what the stream is for, so two streams of
+one seed never coincide by accident. Per-cloud keys (``(seed, index)`` when sampling,
+``(seed, step, position)`` in training) make a cloud independent of the batch it is in, the
+batch size and the number of processes.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+#: Tag of a cloud's condition drawn when sampling: ``(seed, index, CONDITION)``.
+CONDITION = 3
+#: Tag of a training batch's dequantisation noise: ``(seed, step, BATCH)``.
+BATCH = 7
+#: Tag of the random validation hold-out of a training file: ``(seed, VALIDATION)``.
+VALIDATION = 99
+
+
+def numpy_stream(*key: int) -> np.random.Generator:
+    """A numpy generator for ``key`` (e.g. ``numpy_stream(seed, step, BATCH)``)."""
+    return np.random.default_rng(list(key))
 
 
 def cloud_generators(keys: list[tuple[int, ...]]) -> list[torch.Generator]:
@@ -31,3 +48,10 @@ def point_noise(gens: list[torch.Generator], counts, dim: int) -> torch.Tensor:
     """Standard normal noise ``[sum(counts), dim]``, each cloud's rows from its own stream."""
     rows = [torch.randn(int(n), dim, generator=g) for g, n in zip(gens, counts, strict=True)]
     return torch.cat(rows) if rows else torch.zeros(0, dim)
+
+
+def cloud_base(gens: list[torch.Generator], dim: int) -> torch.Tensor:
+    """``[B, dim]`` standard normal base noise of a per-cloud distribution (e.g. a flow)."""
+    if not gens:
+        return torch.zeros(0, dim)
+    return torch.stack([torch.randn(dim, generator=g) for g in gens])

@@ -1,0 +1,35 @@
+"""CaloClouds configuration (``model:`` section)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from pointcalo.config import ModelConfig
+
+
+class CaloCloudsConfig(ModelConfig):
+    """CaloClouds-style point diffusion (arXiv 2305.04847, 2309.05704) in the EDM formulation
+    (arXiv 2206.00364): EPiC-style denoiser sizes with a Fourier embedding of the noise level
+    of width ``noise_embedding`` (0: the raw scalar), the EDM noise distribution and schedule,
+    the default sampler, and the shower-level flow (``flow_widths``: also each layer's
+    transverse width, to which generated points are calibrated)."""
+
+    name: Literal["caloclouds"] = "caloclouds"
+    point_dim: int = Field(64, ge=1)
+    global_dim: int = Field(16, ge=1)
+    hidden: int = Field(128, ge=1)
+    layers: int = Field(4, ge=1)
+    p_mean: float = -1.2
+    p_std: float = Field(1.2, gt=0)
+    sigma_min: float = Field(0.002, gt=0)
+    sigma_max: float = Field(80.0, gt=0)
+    rho: float = Field(7.0, gt=0)
+    sampler: Literal["euler", "heun", "heun_churn", "ode"] = "heun"
+    steps: int = Field(13, ge=1)
+    noise_embedding: int = Field(16, ge=0)
+    flow_transforms: int = Field(3, ge=1)
+    flow_hidden: int = Field(128, ge=1)
+    flow_widths: bool = True
+    flow_lr: float = Field(1e-3, gt=0)

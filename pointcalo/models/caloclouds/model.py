@@ -1,0 +1,34 @@
+"""CaloClouds: an EDM-preconditioned point denoiser and the shower-level flow."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pointcalo.models.caloclouds.features import ShowerFlow, n_shower_features
+from pointcalo.models.caloclouds.network import denoiser_net
+from pointcalo.models.caloclouds.precond import EDMPrecond
+
+
+class CaloClouds(nn.Module):
+    """Denoiser (EDM-preconditioned point network) and shower flow."""
+
+    def __init__(self, cfg, n_features: int, mean_points: float, n_layers: int) -> None:
+        super().__init__()
+        net = denoiser_net(cfg, n_features, mean_points)
+        self.denoiser = EDMPrecond(net, torch.ones(n_features))  # features are standardised
+        self.widths = getattr(cfg, "flow_widths", False)
+        self.flow = ShowerFlow(
+            n_shower_features(n_layers, self.widths), cfg.flow_transforms, cfg.flow_hidden
+        )
+        self.n_layers = n_layers
+
+
+def build(cfg, meta: dict, normalizer) -> CaloClouds:
+    """A CaloClouds model from a run config, checkpoint meta and normaliser (no weights)."""
+    return CaloClouds(
+        cfg.model,
+        int(meta["n_features"]),
+        float(meta["mean_points"]),
+        normalizer.spec.integer_max + 1,
+    )

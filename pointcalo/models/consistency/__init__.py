@@ -1,0 +1,51 @@
+"""Consistency distillation of a CaloClouds teacher (Song et al., arXiv 2303.01469), as in
+CaloClouds II (Buhmann et al., arXiv 2309.05704): boundary-condition preconditioning
+(:mod:`.precond`), the distillation loss and target EMA (:mod:`.loss`), the distilled model
+(:mod:`.model`) and its training task (:mod:`.task`). It generates like CaloClouds, with the
+one-step (``consistency``) or ``multistep`` sampler of :mod:`pointcalo.sampling`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pointcalo.models.caloclouds.generate import generate_caloclouds
+from pointcalo.models.consistency.config import ConsistencyConfig
+from pointcalo.models.consistency.loss import distillation_loss, ema_target_update
+from pointcalo.models.consistency.model import (
+    DistilledCaloClouds,
+    build,
+    build_from_teacher,
+    sampling_config,
+)
+from pointcalo.models.consistency.precond import ConsistencyPrecond
+from pointcalo.models.consistency.task import DistillTask
+from pointcalo.models.registry import Family
+
+
+def generate(model, net, normalizer, condition, cfg, **kwargs: Any):
+    """Showers from the distilled student ``net`` with the teacher's flow and schedule."""
+    return generate_caloclouds(
+        model, net, normalizer, condition, sampling_config(model, cfg), **kwargs
+    )
+
+
+FAMILY = Family(
+    name="consistency",
+    config=ConsistencyConfig,
+    task=DistillTask,
+    build=build,
+    sampling_net=lambda model: model.denoiser,
+    generate=generate,
+)
+
+__all__ = [
+    "FAMILY",
+    "ConsistencyConfig",
+    "ConsistencyPrecond",
+    "DistillTask",
+    "DistilledCaloClouds",
+    "build_from_teacher",
+    "distillation_loss",
+    "ema_target_update",
+]
