@@ -148,6 +148,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         keep = args.voxel_classifier
         ref = load_observables(args.reference, grid, args.threshold, log, keep_voxels=keep)
         gen = load_observables(args.generated, grid, args.threshold, log, keep_voxels=keep)
+        train = None
+        if args.train is not None:
+            train = load_observables(args.train, grid, args.threshold, log)
         metrics = evaluate(
             ref,
             gen,
@@ -158,6 +161,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             out=args.out,
             log=log,
             labels=(args.reference, args.generated),
+            train=train,
         )
     if not args.quiet:
         print(markdown_table(metrics))
@@ -308,6 +312,47 @@ def _cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from pointcalo import pretrained
+    from pointcalo.models import registry
+
+    if args.json:
+        import json
+
+        names = pretrained.available()
+        print(
+            json.dumps(
+                {
+                    "families": registry.names(),
+                    "pretrained": {n: pretrained.card(n) for n in names},
+                },
+                indent=2,
+            )
+        )
+        return 0
+    table = Table(title="shipped pretrained models (pointcalo sample NAME ...)")
+    for col in ("name", "family", "trained on", "steps", "CPU-h", "AUC (test)", "showers/s"):
+        table.add_column(col)
+    for name in pretrained.available():
+        c = pretrained.card(name)
+        table.add_row(
+            name,
+            str(c.get("family", "")),
+            str(c.get("data", "")),
+            str(c.get("steps", "")),
+            f"{c['cpu_hours']:.2f}" if "cpu_hours" in c else "",
+            f"{c['metrics']['classifier_auc'][0]:.3f}" if "metrics" in c else "",
+            f"{c['speed']['showers_per_s']:.0f}" if "speed" in c else "",
+        )
+    console = Console()
+    console.print(table)
+    console.print("model families: " + ", ".join(registry.names()))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from pointcalo.demo import run_demo
 
@@ -315,6 +360,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         args.out, data=args.data, n_showers=args.n, seed=args.seed, train_steps=args.train_steps
     )
     return 0
+
+
+#: The samplers of :data:`pointcalo.sampling.SAMPLERS` (kept here so the parser needs no torch;
+#: a test keeps the two equal).
+SAMPLER_NAMES = ("consistency", "euler", "heun", "heun_churn", "multistep", "ode")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -390,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also train the classifier on voxels (slow on large grids)",
     )
+    p.add_argument(
+        "--train",
+        default=None,
+        help="the model's training showers: adds the memorisation check (distances to the "
+        "nearest training shower, generated vs reference)",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -413,8 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_distill)
 
-    p = sub.add_parser("sample", help="generate showers from a checkpoint")
-    p.add_argument("checkpoint")
+    p = sub.add_parser("sample", help="generate showers from a checkpoint or pretrained model")
+    p.add_argument("checkpoint", help="checkpoint file, or a name from 'pointcalo models'")
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--energy", default="10:90", help="GeV: '50' or uniform 'low:high'")
     p.add_argument("-o", "--output", required=True)
@@ -424,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sampler",
         default=None,
-        choices=["euler", "heun", "heun_churn", "ode", "consistency", "multistep"],
+        choices=SAMPLER_NAMES,
         help="diffusion models: sampler (default: the model's config)",
     )
     p.add_argument("--steps", type=int, default=None, help="diffusion models: sampler steps")
@@ -440,6 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_split)
+
+    p = sub.add_parser("models", help="list the shipped pretrained models and model families")
+    p.add_argument("--json", action="store_true", help="model cards as JSON")
+    p.set_defaults(func=_cmd_models)
 
     p = sub.add_parser("demo", help="run the main job on the built-in default data")
     p.add_argument("--out", default="runs/demo", help="output directory")

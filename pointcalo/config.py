@@ -160,9 +160,13 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
     return validate_config(data, source=str(path))
 
 
+#: The preset configs shipped inside the package (``configs/`` of a checkout links here).
+PRESETS_DIR = Path(__file__).resolve().parent / "configs"
+
+
 def preset_path(name: str) -> Path:
-    """Path of a preset config ``configs/<name>.yaml`` of the pointcalo checkout."""
-    path = Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml"
+    """Path of the preset config ``<name>.yaml`` shipped with pointcalo."""
+    path = PRESETS_DIR / f"{name}.yaml"
     if not path.exists():
         raise ConfigError(f"no preset config {name!r} (looked for {path})")
     return path

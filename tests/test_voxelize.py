@@ -8,7 +8,8 @@ import pytest
 
 import voxelize as vx
 from voxelize.calochallenge_files import read_calochallenge, write_calochallenge
-from voxelize.grids import GridError, grid_from_xml
+from voxelize.gridfiles import grid_from_xml
+from voxelize.grids import GridError
 from voxelize.placement import frame, global_to_local, local_to_global
 
 REPO = Path(__file__).resolve().parents[1]
@@ -264,7 +265,7 @@ def test_bad_grids(tmp_path):
 
 
 def test_yaml_configs_equal_presets():
-    folder = REPO / "configs" / "geometry"
+    folder = REPO / "voxelize" / "geometry"
     pairs = {
         "ild": "ild",
         "calogan": "calogan",

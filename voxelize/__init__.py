@@ -8,8 +8,9 @@ never imports pointcalo.
 
 from __future__ import annotations
 
-from voxelize.grids import CartesianGrid, CylindricalGrid, Grid, GridError, load_grid
-from voxelize.presets import PRESETS, calochallenge, calogan, ild
+from voxelize.gridfiles import grid_from_dict, grid_from_xml, grid_from_yaml
+from voxelize.grids import CartesianGrid, CylindricalGrid, Grid, GridError
+from voxelize.presets import PRESETS, calochallenge, calogan, ild, load_grid
 from voxelize.project import PointCloud, Projection, project, to_points
 
 __all__ = [
@@ -22,6 +23,9 @@ __all__ = [
     "Projection",
     "calochallenge",
     "calogan",
+    "grid_from_dict",
+    "grid_from_xml",
+    "grid_from_yaml",
     "ild",
     "load_grid",
     "project",

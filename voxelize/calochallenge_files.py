@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from voxelize.atomic import AtomicWriter, temporary_path
-from voxelize.grids import Grid, GridError, load_grid
+from voxelize.grids import Grid, GridError
+from voxelize.presets import load_grid
 
 
 def read_calochallenge(

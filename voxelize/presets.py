@@ -1,15 +1,18 @@
 """Grid presets: the ILD-like ECAL of the shared Geant4 sample, CaloGAN and CaloChallenge.
 
-The same grids are written as YAML in ``configs/geometry/`` (a test keeps them equal).
+The same grids are written as YAML in ``voxelize/geometry/`` (a test keeps them equal).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from voxelize.grids import BINNING_DIR, CartesianGrid, CylindricalGrid, Grid, grid_from_xml
+from voxelize.gridfiles import BINNING_DIR, grid_from_dict, grid_from_xml, grid_from_yaml
+from voxelize.grids import CartesianGrid, CylindricalGrid, Grid, GridError
 
 ILD_CELL_MM = 5.088
 #: Thickness of each ILD-like layer (tungsten + 0.5 mm silicon): 2.6 mm for layers 0-19,
@@ -109,3 +112,22 @@ PRESETS: dict[str, Callable[[], Grid]] = {
     "calochallenge-2": lambda: calochallenge("2"),
     "calochallenge-3": lambda: calochallenge("3"),
 }
+
+
+def load_grid(spec: str | Path | dict[str, Any] | Grid) -> Grid:
+    """A grid from a preset name (``ild``, ``calogan``, ``calochallenge-2`` ...), a YAML or
+    XML file, or a dict."""
+    if isinstance(spec, Grid):
+        return spec
+    if isinstance(spec, dict):
+        return grid_from_dict(spec)
+    key = str(spec)
+    if key in PRESETS:
+        return PRESETS[key]()
+    path = Path(spec)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return grid_from_yaml(path)
+    if path.suffix.lower() == ".xml":
+        return grid_from_xml(path)
+    known = ", ".join(sorted(PRESETS))
+    raise GridError(f"unknown grid {key!r}: give a preset ({known}) or a .yaml/.xml file")

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from voxelize.grids import Grid, GridError, load_grid
+from voxelize.grids import Grid, GridError
+from voxelize.presets import load_grid
 
 LayerMap = Sequence[int] | np.ndarray | str | None
 

@@ -214,18 +214,20 @@ def separation_power(
     *,
     bins: int = 30,
     k: int = 5,
+    size: int | None = None,
     seed: int = 0,
 ) -> Value:
     """``1/2 sum_i (p_i - q_i)^2 / (p_i + q_i)`` of normalised histograms (0: identical,
     1: disjoint); ``bins`` bins over the reference's 0.5-99.5 % range plus an underflow and an
-    overflow bin, so no value is lost; mean and std over ``k`` batches."""
+    overflow bin, so no value is lost; mean and std over ``k`` batches of ``size`` (default:
+    the largest that fits) showers."""
     rng = np.random.default_rng(seed)
     ref, gen = np.asarray(ref, np.float64), np.asarray(gen, np.float64)
     lo, hi = np.percentile(ref, [0.5, 99.5])
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     edges = np.concatenate([[-np.inf], np.linspace(lo, hi, bins + 1), [np.inf]])
-    size = batch_size(len(ref), len(gen), k)
+    size = size or batch_size(len(ref), len(gen), k)
     vals = []
     for rb, gb in zip(
         _batches(len(ref), k, size, rng), _batches(len(gen), k, size, rng), strict=True

@@ -179,3 +179,22 @@ def all_plots(ref: Observables, gen: Observables, out: Path) -> list[str]:
         )
     names.append(mean_images(ref, gen, out / "mean_images.png").name)
     return names
+
+
+def memorisation_plot(memo: dict, path: str | os.PathLike[str]) -> Path:
+    """Distances to the nearest training shower: generated against reference (test)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    d_gen, d_test = memo["d_gen"], memo["d_test"]
+    hi = float(np.percentile(np.concatenate([d_gen, d_test]), 99))
+    edges = np.linspace(0, max(hi, 1e-6), 41)
+    ax.hist(d_test, edges, histtype="step", density=True, label="reference (unseen)", color="k")
+    ax.hist(d_gen, edges, histtype="step", density=True, label="generated", color="C1")
+    ax.set_xlabel("distance to the nearest training shower (standardised features)")
+    ax.set_ylabel("density")
+    ax.set_title(
+        f"median ratio {memo['median_ratio']:.2f}; closer than any reference: "
+        f"{100 * memo['fraction_closer']:.1f} %"
+    )
+    ax.legend()
+    return _save(fig, Path(path))

@@ -49,7 +49,7 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
         if name in ref.scalars and name in gen.scalars:
             r, g = ref.scalars[name], gen.scalars[name]
             out["w1x100"][name] = dist.w1(r, g, k=k, size=size, seed=seed)
-            out["separation_power"][name] = dist.separation_power(r, g, k=k, seed=seed)
+            out["separation_power"][name] = dist.separation_power(r, g, k=k, size=size, seed=seed)
     pooled_r = {**ref.pooled, **_pooled_profiles(ref)}
     pooled_g = {**gen.pooled, **_pooled_profiles(gen)}
     for name in pooled_r:
@@ -111,6 +111,7 @@ def evaluate(
     log: Log | None = None,
     labels: tuple[str, str] = ("reference", "generated"),
     voxel_classifier: bool = False,
+    train: ak.Array | Observables | None = None,
 ) -> dict[str, Any]:
     """Compare generated with reference showers (or precomputed observables).
 
@@ -122,6 +123,9 @@ def evaluate(
         log: progress messages (default: silent).
         voxel_classifier: also train the classifier on the voxels themselves (slow on large
             grids; needs showers, or observables computed with ``keep_voxels=True``).
+        train: the model's training showers (or their observables): adds the memorisation
+            check (:mod:`pointcalo.metrics.memorisation`) of generated against reference
+            showers.
 
     Returns:
         The metrics as a dict; each distance is ``[value, uncertainty]`` under ``generated``
@@ -168,6 +172,16 @@ def evaluate(
     for name in ("fpd", "kpd", "classifier_auc", "voxel_classifier_auc"):
         if name in vs_gen:
             metrics[name] = {"generated": list(vs_gen[name]), "floor": list(floor[name])}
+    memo = None
+    if train is not None:
+        from pointcalo.metrics.memorisation import memorisation
+
+        if not isinstance(train, Observables):
+            log(f"observables of the training showers ({len(train)})")
+            train = compute(train, grid=grid, threshold=threshold)
+        _check_compatible(ref, train)
+        memo = memorisation(train, ref, gen)
+        metrics["memorisation"] = {k: v for k, v in memo.items() if not isinstance(v, np.ndarray)}
     if out is not None:
         from pointcalo.io.atomic import write_json
         from pointcalo.metrics.plots import all_plots
@@ -176,6 +190,10 @@ def evaluate(
         out.mkdir(parents=True, exist_ok=True)
         log("plots")
         metrics["plots"] = all_plots(ref, gen, out)
+        if memo is not None:
+            from pointcalo.metrics.plots import memorisation_plot
+
+            metrics["plots"].append(memorisation_plot(memo, out / "memorisation.png").name)
         write_json(metrics, out / "metrics.json")
         write_markdown(metrics, out / "summary.md")
         log(f"wrote {out / 'metrics.json'} and {out / 'summary.md'}")
@@ -217,6 +235,16 @@ def markdown_table(metrics: dict[str, Any]) -> str:
         lines.append(
             f"| classifier AUC on voxels | {_fmt(v['generated'], digits=3)} | "
             f"{_fmt(v['floor'], digits=3)} |"
+        )
+    if "memorisation" in metrics:
+        m = metrics["memorisation"]
+        lines.append(
+            f"| memorisation: median distance to training, generated / reference | "
+            f"{m['median_ratio']:.3f} | 1 |"
+        )
+        lines.append(
+            f"| memorisation: generated closer to training than any reference shower | "
+            f"{100 * m['fraction_closer']:.1f} % | 0 % |"
         )
     return "\n".join(lines)
 

@@ -53,7 +53,11 @@ class LoadedModel:
 
 
 def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> LoadedModel:
-    """Rebuild any registered model from a checkpoint (EMA weights for sampling)."""
+    """Rebuild any registered model from a checkpoint, or a shipped pretrained model by name
+    (:mod:`pointcalo.pretrained`), with its EMA weights for sampling."""
+    from pointcalo.pretrained import resolve
+
+    path = resolve(path)
     state = load_checkpoint(path)
     cfg = validate_config(state["config"], source=str(path))
     family = registry.get(cfg.model.name)
