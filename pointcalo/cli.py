@@ -501,7 +501,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="model cards as JSON")
     p.set_defaults(func=_cmd_models)
 
-    p = sub.add_parser("demo", help="run the main job on the built-in default data")
+    p = sub.add_parser(
+        "demo",
+        help="run the main job on the built-in default data",
+        description="Run the main job: sample the shipped pretrained models, train a small "
+        "model, voxelize, evaluate against Geant4 beside the baselines, write a report.",
+    )
     p.add_argument("--out", default="runs/demo", help="output directory")
     p.add_argument("--data", default=None, help="shower file (default: simulate showers)")
     p.add_argument("--n", type=int, default=1000, help="showers to simulate without --data")
