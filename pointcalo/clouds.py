@@ -77,10 +77,16 @@ class Normalizer:
         )
 
     def encode_points(
-        self, points: dict[str, np.ndarray], rng: np.random.Generator | None = None
+        self,
+        points: dict[str, np.ndarray],
+        rng: np.random.Generator | None = None,
+        dequantise_integer: bool = True,
     ) -> np.ndarray:
-        """``[P, F]`` float32 normalised features (integer feature dequantised with ``rng``)."""
-        return ((_transform(self.spec, points, rng) - self.mean) / self.std).astype(np.float32)
+        """``[P, F]`` float32 normalised features; with ``rng`` the integer feature (unless
+        ``dequantise_integer`` is False: then it sits at the middle of its bin) and the
+        lattice features are dequantised with uniform noise."""
+        cols = _transform(self.spec, points, rng, dequantise_integer)
+        return ((cols - self.mean) / self.std).astype(np.float32)
 
     def decode_points(self, x: np.ndarray, clip: float = 10.0) -> dict[str, np.ndarray]:
         """Physical features from normalised ``x [P, F]``; values beyond ``clip`` standard
@@ -127,7 +133,10 @@ class Normalizer:
 
 
 def _transform(
-    spec: FeatureSpec, points: dict[str, np.ndarray], dequantise: np.random.Generator | None
+    spec: FeatureSpec,
+    points: dict[str, np.ndarray],
+    dequantise: np.random.Generator | None,
+    dequantise_integer: bool = True,
 ) -> np.ndarray:
     cols = []
     for name in spec.features:
@@ -135,7 +144,8 @@ def _transform(
         if name in spec.log_features:
             col = np.log(np.maximum(col, 1e-12))
         if name == spec.integer_feature:
-            col = col + (dequantise.random(len(col)) if dequantise is not None else 0.5)
+            noisy = dequantise is not None and dequantise_integer
+            col = col + (dequantise.random(len(col)) if noisy else 0.5)
         elif name in spec.lattice_features and dequantise is not None:
             col = col + (dequantise.random(len(col)) - 0.5) * spec.lattice_pitch
         cols.append(col)
@@ -162,6 +172,7 @@ class PointCloudData:
     condition: np.ndarray
     normalizer: Normalizer | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    dequantise_integer: bool = True
 
     @property
     def counts(self) -> np.ndarray:
@@ -182,6 +193,7 @@ class PointCloudData:
             self.condition[index],
             self.normalizer,
             dict(self.meta),
+            self.dequantise_integer,
         )
 
     def batch(self, index: np.ndarray, rng: np.random.Generator | None = None) -> PointBatch:
@@ -189,7 +201,7 @@ class PointCloudData:
         if self.normalizer is None:
             raise RuntimeError("fit or set a normalizer first")
         sub = self.subset(np.asarray(index))
-        pts = self.normalizer.encode_points(sub.points, rng)
+        pts = self.normalizer.encode_points(sub.points, rng, self.dequantise_integer)
         cond = self.normalizer.encode_cond(sub.condition, sub.counts)
         return PointBatch(
             torch.from_numpy(pts),

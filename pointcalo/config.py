@@ -28,7 +28,8 @@ class DataConfig(_Strict):
     path, ``simulate`` showers of the built-in simulator are used. ``max_showers`` caps the
     number read; ``val_fraction`` is held out for the evaluation hook, unless ``val_path`` names
     a validation file (e.g. the validation part of ``pointcalo split``), which is then used
-    instead and the whole of ``path`` is trained on.
+    instead and the whole of ``path`` is trained on. ``dequantise_layer``: spread each
+    point's layer index uniformly over its layer in training (else the layer's middle).
     """
 
     path: str | None = None

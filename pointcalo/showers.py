@@ -373,8 +373,12 @@ class PointBatch:
     Attributes:
         points: ``[P, F]`` float tensor, columns named by ``features``.
         ptr: ``[B + 1]`` int64 offsets; shower ``b`` owns rows ``ptr[b]:ptr[b + 1]``.
-        cond: ``[B, C]`` float tensor of per-shower conditions named by ``cond_names``
-            (default: incident energy in MeV).
+        cond: ``[B, C]`` float tensor of per-shower conditions named by ``cond_names``.
+            Two conventions meet here, told apart by ``cond_names``: :func:`to_torch` gives
+            physical values (``("incident_energy",)``: MeV), while training batches
+            (:meth:`pointcalo.clouds.PointCloudData.batch`) carry standardised logs
+            (``("log_c", "log_n")``: log condition and log number of points, standardised by
+            the model's normaliser); ``points`` follow the same split (physical vs normalised).
         features: names of the point columns.
         cond_names: names of the condition columns.
     """

@@ -360,3 +360,83 @@ def test_trains_on_jetnet_layout(tmp_path):
     m = load_model(ckpt)
     out = generate(m.model, m.net, m.normalizer, np.array([800.0, 1200.0]), m.cfg, seed=0)
     assert set(out.points) == {"etarel", "phirel", "ptrel"} and np.all(out.points["ptrel"] > 0)
+
+
+def test_dequantise_layer_switch(clouds):
+    """``data.dequantise_layer: false`` keeps layers at their bin centre in training batches;
+    the lattice features are dequantised either way."""
+    clouds.normalizer = Normalizer.fit(SHOWERS, clouds.points, clouds.condition, clouds.counts)
+    index = np.arange(4)
+    layer = SHOWERS.features.index("layer")
+    noisy = clouds.batch(index, rng=np.random.default_rng(0)).points.numpy()
+    clouds.dequantise_integer = False
+    fixed = clouds.batch(index, rng=np.random.default_rng(0)).points.numpy()
+    middle = clouds.batch(index, rng=None).points.numpy()
+    np.testing.assert_array_equal(fixed[:, layer], middle[:, layer])
+    assert not np.array_equal(noisy[:, layer], middle[:, layer])
+    x = SHOWERS.features.index("x")
+    assert not np.array_equal(fixed[:, x], middle[:, x])  # x still dequantised on the lattice
+    spread = (fixed[:, x] - middle[:, x]) * clouds.normalizer.std[x]
+    assert np.abs(spread).max() <= SHOWERS.lattice_pitch / 2 + 1e-4
+
+
+def test_batch_order_is_made_once_per_epoch(tmp_path, clouds, monkeypatch):
+    import pointcalo.train.engine as engine
+
+    calls = []
+    real = engine.batch_order
+
+    def counting(*args, **kwargs):
+        calls.append(args[3])  # the epoch
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "batch_order", counting)
+    cfg = tiny_config(tmp_path)
+    train(cfg, data=clouds, progress=False, log=lambda m: None)
+    assert calls == sorted(set(calls))  # one call per epoch, in order
+    per_epoch = (len(clouds) - round(len(clouds) * cfg.data.val_fraction)) // cfg.train.batch_size
+    assert len(calls) == -(-cfg.train.steps // per_epoch)
+
+
+def test_generate_to_file_returns_what_it_wrote(tmp_path, clouds):
+    from pointcalo.models.generate import generate_to_file
+
+    ckpt = train(tiny_config(tmp_path), data=clouds, progress=False, log=lambda m: None)
+    out = tmp_path / "g.h5"
+    with io.open_writer(out) as w:
+        n = generate_to_file(load_model(ckpt), w, 7, 10e3, 20e3, chunk=3)
+    assert n == 7 == len(io.read(out))
+
+
+def test_a_format_1_checkpoint_still_loads(tmp_path):
+    """Checkpoints written before the noise embedding, widths, EMA warm-up and lattice fields
+    existed are read with those switched off."""
+    from tests.test_caloclouds import _tiny_run
+
+    ckpt, _, _ = _tiny_run(tmp_path)
+    state = torch.load(ckpt, weights_only=True)
+    cfg = state["config"]
+    cfg["model"].update(noise_embedding=0, flow_widths=False)
+    legacy = validate_config(cfg)
+    from pointcalo.clouds import Normalizer as N
+    from pointcalo.models import registry
+
+    model = registry.get("caloclouds").build(
+        legacy, state["meta"], N.from_dict(state["normalizer"])
+    )
+    state["model"] = model.state_dict()
+    state["ema"] = model.denoiser.state_dict()
+    for key in ("noise_embedding", "flow_widths", "flow_lr"):
+        del state["config"]["model"][key]
+    del state["config"]["train"]["ema_warmup"], state["config"]["train"]["snapshot_every"]
+    del (
+        state["normalizer"]["spec"]["lattice_features"],
+        state["normalizer"]["spec"]["lattice_pitch"],
+    )
+    state["version"] = 1
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    m = load_model(old)
+    assert m.cfg.model.noise_embedding == 0 and not m.cfg.model.flow_widths
+    out = generate(m.model, m.net, m.normalizer, np.array([30e3]), m.cfg, seed=0)
+    assert np.diff(out.offsets)[0] >= 1

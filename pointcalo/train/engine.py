@@ -137,6 +137,7 @@ def train(
             data.spec, train_data.points, train_data.condition, train_data.counts
         )
     train_data.normalizer = val.normalizer = normalizer
+    train_data.dequantise_integer = cfg.data.dequantise_layer
     if len(train_data) < t.batch_size:
         raise PointcaloError(
             f"train.batch_size: {t.batch_size} is more than the {len(train_data)} training clouds"
