@@ -13,8 +13,9 @@ from pointcalo.errors import PointcaloError
 from pointcalo.io.atomic import atomic_path
 
 FORMAT = "pointcalo.checkpoint"
-#: 2: noise-level embedding and per-layer widths in CaloClouds, EMA warm-up, lattice
-#: dequantisation; format-1 checkpoints are read with those switched off (:func:`migrate`).
+#: 2: noise-level embedding, per-layer widths and hit counts in CaloClouds, EMA warm-up,
+#: lattice dequantisation; format-1 checkpoints are read with those switched off
+#: (:func:`migrate`).
 VERSION = 2
 
 
@@ -49,7 +50,7 @@ def migrate(state: dict[str, Any]) -> dict[str, Any]:
     """Fill the fields added since a checkpoint's version with the values that rebuild the
     model it was written with."""
     if int(state.get("version", 1)) < 2:
-        legacy = {"noise_embedding": 0, "flow_widths": False}
+        legacy = {"noise_embedding": 0, "flow_widths": False, "hit_cell": 0.0}
         configs = [state.get("config", {}).get("model", {})]
         configs.append(state.get("meta", {}).get("teacher_config", {}).get("model", {}))
         for model in configs:

@@ -55,3 +55,9 @@ def cloud_base(gens: list[torch.Generator], dim: int) -> torch.Tensor:
     if not gens:
         return torch.zeros(0, dim)
     return torch.stack([torch.randn(dim, generator=g) for g in gens])
+
+
+def point_uniform(gens: list[torch.Generator], counts) -> torch.Tensor:
+    """Uniform numbers in [0, 1) ``[sum(counts)]``, each cloud's from its own stream."""
+    rows = [torch.rand(int(n), generator=g) for g, n in zip(gens, counts, strict=True)]
+    return torch.cat(rows) if rows else torch.zeros(0)

@@ -160,9 +160,15 @@ def train(
     if state is not None:
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
-        for name, opt in opts.items():
-            opt.load_state_dict(state["optimizers"][name])
-        torch.set_rng_state(state["rng"]["torch"])
+        if "optimizers" in state:
+            for name, opt in opts.items():
+                if name in state["optimizers"]:
+                    opt.load_state_dict(state["optimizers"][name])
+                else:
+                    log(f"{ckpt_path}: no state for optimiser {name!r}: starting it afresh")
+            torch.set_rng_state(state["rng"]["torch"])
+        else:  # a weights-only checkpoint (snapshot, shipped model): fresh optimiser moments
+            log(f"{ckpt_path}: no optimiser state; resuming the weights with fresh optimisers")
         start = int(state["step"])
     cpu_before = float(state.get("cpu_s", 0.0)) if state is not None else 0.0
     cpu_start = time.process_time()

@@ -7,9 +7,11 @@ Given the shower flow's features for each shower (:mod:`.features`), the points 
    shower's points (largest remainders);
 2. scaled in energy so each layer holds the flow's energy fraction of the flow's visible energy
    (the energy of a layer left without points goes to the others in proportion);
-3. with per-layer widths in the flow, stretched transversely about each layer's
+3. with hit counts in the flow, moved from cells of their own into neighbouring clusters until
+   the shower has the flow's number of hit cells (:mod:`.hits`);
+4. with per-layer widths in the flow, stretched transversely about each layer's
    energy-weighted centre so the layer's width is the flow's (stretch clipped to 0.1-10);
-4. shifted transversely to the flow's centre of gravity.
+5. shifted transversely to the flow's centre of gravity.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from pointcalo.models.caloclouds.features import N_SCALARS
+from pointcalo.models.caloclouds.hits import calibrate_hits
 
 MAX_STRETCH = 10.0
 
@@ -39,10 +42,14 @@ def calibrate(
     e_inc: np.ndarray,
     n_layers: int,
     widths: bool = False,
+    hits: tuple[float, float] | None = None,
+    u: np.ndarray | None = None,
 ) -> None:
     """Post-process generated points ``pts`` (columns ``E, x, y, layer`` of ``sum(counts)``
     points) in place, from the flow features ``feats [B, D]`` (physical units) and incident
-    energies ``e_inc [B]`` (MeV); ``depth [P]`` is the continuous generated depth."""
+    energies ``e_inc [B]`` (MeV); ``depth [P]`` is the continuous generated depth. ``hits``:
+    ``(cell mm, threshold MeV)`` of the hit-count calibration, with ``u [P]`` uniform numbers
+    from each shower's own stream."""
     B, L = len(counts), n_layers
     shower = np.repeat(np.arange(B), counts)
     frac_n = np.clip(feats[:, N_SCALARS : N_SCALARS + L], 0, None)
@@ -72,6 +79,9 @@ def calibrate(
         e_sum = np.bincount(shower, e, B)
     pts["E"][:] = e.astype(np.float32)
 
+    if hits is not None:
+        target = np.rint(np.exp(feats[:, -1])).astype(np.int64)
+        calibrate_hits(pts, counts, target, hits[0], hits[1], u)
     x, y = pts["x"].astype(np.float64), pts["y"].astype(np.float64)
     if widths:
         target_w = np.clip(feats[:, N_SCALARS + 2 * L : N_SCALARS + 3 * L], 0, None).ravel()

@@ -14,7 +14,9 @@ class CaloCloudsConfig(ModelConfig):
     (arXiv 2206.00364): EPiC-style denoiser sizes with a Fourier embedding of the noise level
     of width ``noise_embedding`` (0: the raw scalar), the EDM noise distribution and schedule,
     the default sampler, and the shower-level flow (``flow_widths``: also each layer's
-    transverse width, to which generated points are calibrated)."""
+    transverse width, to which generated points are calibrated; ``hit_cell > 0``: also the
+    number of cells of that pitch (mm) above ``hit_threshold`` (MeV), to which generated
+    points are calibrated by merging lone points into neighbouring clusters)."""
 
     name: Literal["caloclouds"] = "caloclouds"
     point_dim: int = Field(64, ge=1)
@@ -33,3 +35,5 @@ class CaloCloudsConfig(ModelConfig):
     flow_hidden: int = Field(128, ge=1)
     flow_widths: bool = True
     flow_lr: float = Field(1e-3, gt=0)
+    hit_cell: float = Field(5.088, ge=0)
+    hit_threshold: float = Field(0.1, ge=0)

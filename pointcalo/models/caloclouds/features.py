@@ -4,9 +4,10 @@ Buhmann et al., arXiv 2309.05704).
 Per shower: ``log n`` (points), ``log(E_vis / E_inc)``, the energy-weighted ``x``, ``y`` and
 layer, the fraction of points and of energy in each of the ``L`` layers and, optionally, each
 layer's energy-weighted transverse width (mm; ``sqrt(var x + var y)`` about the layer's centre,
-0 for layers with fewer than two points). Generation draws them from a conditional neural spline
-flow (zuko) given the incident energy and then calibrates the generated points to them
-(:mod:`.calibrate`).
+0 for layers with fewer than two points) and, optionally, ``log`` of the number of hit cells
+(pitch ``hit_cell`` mm, above ``hit_threshold`` MeV; :mod:`.hits`). Generation draws them from
+a conditional neural spline flow (zuko) given the incident energy and then calibrates the
+generated points to them (:mod:`.calibrate`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from torch import nn
 N_SCALARS = 5  # log n, log(E_vis / E_inc), cog x, cog y, mean layer
 
 
-def n_shower_features(n_layers: int, widths: bool) -> int:
-    return N_SCALARS + (3 if widths else 2) * n_layers
+def n_shower_features(n_layers: int, widths: bool, hits: bool = False) -> int:
+    return N_SCALARS + (3 if widths else 2) * n_layers + int(hits)
 
 
 def shower_features(
@@ -28,8 +29,11 @@ def shower_features(
     incident_energy: np.ndarray,
     n_layers: int,
     widths: bool = False,
+    hit_cell: float = 0.0,
+    hit_threshold: float = 0.1,
 ) -> np.ndarray:
-    """``[N, n_shower_features(L, widths)]`` features of showers given as flat columns."""
+    """``[N, n_shower_features(L, widths, hit_cell > 0)]`` features of showers given as flat
+    columns."""
     counts = np.diff(offsets)
     n = len(counts)
     shower = np.repeat(np.arange(n), counts)
@@ -57,6 +61,11 @@ def shower_features(
         var = np.bincount(key, e * ((x - cx[key]) ** 2 + (y - cy[key]) ** 2), n * n_layers) / el
         width = np.where(n_l > 1, np.sqrt(np.clip(var, 0, None)), 0.0)
         cols.append(width.reshape(-1, n_layers))
+    if hit_cell > 0:
+        from pointcalo.models.caloclouds.hits import count_hits
+
+        hits = count_hits(x, y, layer, e, counts, hit_cell, hit_threshold)
+        cols.append(np.log(np.maximum(hits, 1))[:, None])
     return np.concatenate(cols, 1)
 
 

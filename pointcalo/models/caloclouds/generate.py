@@ -22,7 +22,7 @@ from torch import nn
 from pointcalo.clouds import GeneratedClouds, Normalizer
 from pointcalo.models.caloclouds.calibrate import calibrate
 from pointcalo.sampling import SAMPLERS, TAKES_SIGMA_MIN, schedule
-from pointcalo.streams import cloud_base, cloud_generators, point_noise
+from pointcalo.streams import cloud_base, cloud_generators, point_noise, point_uniform
 
 
 @torch.no_grad()
@@ -78,7 +78,10 @@ def generate_caloclouds(
         x0 = x0.float().cpu().numpy()
         pts = normalizer.decode_points(x0)
         depth = x0[:, layer_col]  # continuous generated depth, for the layer assignment
-        calibrate(pts, depth, counts, feats, e_inc, n_layers, model.widths)
+        u = None
+        if model.hits is not None:  # each shower's own uniform numbers, after its noise
+            u = point_uniform(gens, counts).double().numpy()
+        calibrate(pts, depth, counts, feats, e_inc, n_layers, model.widths, model.hits, u)
         cols.append(pts)
         offsets.append(offsets[-1][-1] + np.cumsum(counts))
     points = {k: np.concatenate([c[k] for c in cols]) for k in normalizer.spec.features}

@@ -17,10 +17,10 @@ class CaloClouds(nn.Module):
         super().__init__()
         net = denoiser_net(cfg, n_features, mean_points)
         self.denoiser = EDMPrecond(net, torch.ones(n_features))  # features are standardised
-        self.widths = getattr(cfg, "flow_widths", False)
-        self.flow = ShowerFlow(
-            n_shower_features(n_layers, self.widths), cfg.flow_transforms, cfg.flow_hidden
-        )
+        self.widths = cfg.flow_widths
+        self.hits = (cfg.hit_cell, cfg.hit_threshold) if cfg.hit_cell > 0 else None
+        n_feats = n_shower_features(n_layers, self.widths, self.hits is not None)
+        self.flow = ShowerFlow(n_feats, cfg.flow_transforms, cfg.flow_hidden)
         self.n_layers = n_layers
 
 

@@ -16,12 +16,20 @@ from pointcalo.models.caloclouds.model import CaloClouds
 from pointcalo.streams import cloud_generators, point_noise
 
 
-def data_features(data: PointCloudData, widths: bool = False) -> np.ndarray:
-    """Shower features (:func:`.features.shower_features`) of layered training clouds."""
+def data_features(
+    data: PointCloudData, widths: bool = False, hits: tuple[float, float] | None = None
+) -> np.ndarray:
+    """Shower features (:func:`.features.shower_features`) of layered training clouds;
+    ``hits``: ``(cell mm, threshold MeV)`` of the hit count, or None."""
     if data.spec.integer_feature is None:
         raise ValueError("CaloClouds needs layered showers (features E, x, y, layer)")
     return shower_features(
-        data.offsets, data.points, data.condition, data.spec.integer_max + 1, widths
+        data.offsets,
+        data.points,
+        data.condition,
+        data.spec.integer_max + 1,
+        widths,
+        *(hits or (0.0, 0.1)),
     )
 
 
@@ -32,7 +40,7 @@ class CaloCloudsTask:
     def __init__(self, cfg, n_features: int, mean_points: float, data: PointCloudData) -> None:
         self.cfg = cfg
         self.model = CaloClouds(cfg.model, n_features, mean_points, data.spec.integer_max + 1)
-        feats = data_features(data, self.model.widths)
+        feats = data_features(data, self.model.widths, self.model.hits)
         self.model.flow.fit_scaling(feats)
         self.feats = torch.as_tensor(feats, dtype=torch.float32)
         self.den = self.model.denoiser
