@@ -168,6 +168,50 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    import voxelize
+    from pointcalo.errors import ShowerFormatError
+    from pointcalo.metrics.compare import compare_samples, comparison_table
+    from pointcalo.metrics.report import load_observables
+
+    labels = args.labels.split(",") if args.labels else list(args.generated)
+    if len(labels) != len(args.generated):
+        raise PointcaloError(f"--labels: {len(labels)} labels for {len(args.generated)} files")
+    speed = {}
+    for item in args.speed or []:
+        label, _, value = item.partition("=")
+        try:
+            speed[label] = float(value)
+        except ValueError:
+            raise PointcaloError(f"--speed: expected LABEL=showers_per_s, got {item!r}") from None
+    try:
+        grid = voxelize.load_grid(args.grid)
+    except voxelize.GridError as err:
+        raise ShowerFormatError(None, "--grid", str(err)) from None
+    console = Console(stderr=True, quiet=args.quiet)
+    ref = load_observables(args.reference, grid, args.threshold, console.log)
+    samples = {
+        label: load_observables(path, grid, args.threshold, console.log)
+        for label, path in zip(labels, args.generated, strict=True)
+    }
+    train = load_observables(args.train, grid, args.threshold) if args.train else None
+    result = compare_samples(
+        ref,
+        samples,
+        train=train,
+        k=args.batches,
+        seed=args.seed,
+        speed=speed,
+        out=args.out,
+        log=console.log,
+    )
+    if not args.quiet:
+        print(comparison_table(result))
+    return 0
+
+
 def parse_energy(text: str) -> float | tuple[float, float]:
     """'10:90' (GeV, uniform) or '50' (GeV) -> MeV."""
     from pointcalo.errors import PointcaloError
@@ -341,7 +385,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         table.add_row(
             name,
             str(c.get("family", "")),
-            str(c.get("data", "")),
+            str(c.get("dataset", c.get("data", ""))),
             str(c.get("steps", "")),
             f"{c['cpu_hours']:.2f}" if "cpu_hours" in c else "",
             f"{c['metrics']['classifier_auc'][0]:.3f}" if "metrics" in c else "",
@@ -448,6 +492,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("compare", help="several generated files against one reference on one table")
+    p.add_argument("--reference", required=True, help="shower file or CaloChallenge voxel file")
+    p.add_argument("--generated", required=True, nargs="+", help="files to compare")
+    p.add_argument("--labels", default=None, help="comma-separated labels of the files")
+    p.add_argument("--train", default=None, help="training showers: memorisation ratio")
+    p.add_argument("--speed", nargs="*", help="LABEL=showers_per_s to show beside")
+    p.add_argument("--grid", default="ild")
+    p.add_argument("--threshold", type=float, default=0.1)
+    p.add_argument("--batches", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/compare")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("train", help="train a model from a YAML config (configs/*.yaml)")
     p.add_argument("config")

@@ -93,6 +93,17 @@ def test_demo_writes_report(tmp_path):
     assert report["model"]["steps"] == 3
     assert len(io.read(tmp_path / "demo" / "epic_gan" / "generated.h5")) == 200
     assert "A small EPiC-GAN (3 training steps" in text
+    # the shipped models beside the library and the simulator, on one table
+    from pointcalo import pretrained
+
+    compare = json.loads((tmp_path / "demo" / "compare" / "compare.json").read_text())
+    rows = compare["samples"]
+    assert set(rows) == {"library", "simulator", *pretrained.available()}
+    assert rows["library"]["memorisation_ratio"] < 0.3  # the library copies its showers
+    for name in pretrained.available():
+        assert rows[name]["memorisation_ratio"] > 0.5  # a model does not
+    assert all(0 <= r["classifier_auc"][0] <= 1 for r in rows.values())
+    assert "Shipped models beside the baselines" in text and "| library |" in text
 
 
 def test_demo_on_a_given_file(tmp_path):

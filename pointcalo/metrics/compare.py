@@ -1,0 +1,123 @@
+"""Several generated samples against one reference on one table (``pointcalo compare``).
+
+Each sample is evaluated with :func:`pointcalo.metrics.report.evaluate` against the same
+reference (same halves, batches and seed, so the floors are shared); the table lists per
+sample the classifier AUC, every W1 as a multiple of its floor, FPD, the memorisation ratio
+(with a training file) and, where given, the generation speed. Written as markdown, JSON and
+one summary plot (W1 / floor per observable, AUC).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pointcalo.metrics.observables import Observables
+
+
+def compare_samples(
+    reference: Observables,
+    samples: dict[str, Observables],
+    *,
+    train: Observables | None = None,
+    k: int = 5,
+    seed: int = 0,
+    speed: dict[str, float] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    log=None,
+) -> dict[str, Any]:
+    """Metrics of every sample (label -> observables) against ``reference``."""
+    from pointcalo.metrics.report import evaluate
+
+    rows: dict[str, Any] = {}
+    for label, obs in samples.items():
+        if log:
+            log(f"evaluating {label}")
+        m = evaluate(reference, obs, k=k, seed=seed, train=train, labels=("reference", label))
+        rows[label] = {
+            "classifier_auc": m["classifier_auc"]["generated"],
+            "w1_over_floor": {
+                name: v["generated"][0] / max(v["floor"][0], 1e-12)
+                for name, v in m["w1x100"].items()
+            },
+            "fpd": m["fpd"]["generated"],
+            "memorisation_ratio": m.get("memorisation", {}).get("median_ratio"),
+            "showers_per_s": (speed or {}).get(label),
+        }
+        floor = m
+    result = {
+        "n_reference": reference.n_showers,
+        "floor": {
+            "classifier_auc": floor["classifier_auc"]["floor"],
+            "fpd": floor["fpd"]["floor"],
+        },
+        "samples": rows,
+    }
+    if out is not None:
+        from pointcalo.io.atomic import atomic_path, write_json
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(result, out / "compare.json")
+        with atomic_path(out / "compare.md") as tmp:
+            tmp.write_text(comparison_table(result) + "\n")
+        summary_plot(result, out / "compare.png")
+    return result
+
+
+def comparison_table(result: dict[str, Any]) -> str:
+    """Markdown: one row per sample and one for the floor."""
+    rows = result["samples"]
+    names = list(next(iter(rows.values()))["w1_over_floor"])
+    head = ["sample", "AUC", *(f"{n} W1/floor" for n in names), "worst W1/floor", "memo ratio"]
+    head.append("showers/s")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, r in rows.items():
+        ratios = r["w1_over_floor"]
+        cells = [label, f"{r['classifier_auc'][0]:.3f} ± {r['classifier_auc'][1]:.3f}"]
+        cells += [f"{ratios[n]:.2f}" for n in names]
+        cells.append(f"{max(ratios.values()):.2f}")
+        memo = r.get("memorisation_ratio")
+        cells.append("–" if memo is None else f"{memo:.3f}")
+        speed = r.get("showers_per_s")
+        cells.append("–" if speed is None else f"{speed:.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    auc = result["floor"]["classifier_auc"]
+    floor = ["floor (reference vs reference)", f"{auc[0]:.3f} ± {auc[1]:.3f}"]
+    floor += ["1"] * len(names) + ["1", "1", "–"]
+    lines.append("| " + " | ".join(floor) + " |")
+    return "\n".join(lines)
+
+
+def summary_plot(result: dict[str, Any], path: Path) -> Path:
+    """W1 / floor per observable for every sample (log scale), AUC in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["samples"]
+    names = list(next(iter(rows.values()))["w1_over_floor"])
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / max(len(rows), 1)
+    for i, (label, r) in enumerate(rows.items()):
+        vals = [max(r["w1_over_floor"][n], 1e-2) for n in names]
+        ax.bar(
+            np.arange(len(names)) + i * width,
+            vals,
+            width,
+            label=f"{label} (AUC {r['classifier_auc'][0]:.2f})",
+        )
+    ax.axhline(1, color="k", lw=1)
+    ax.axhline(3, color="k", ls="--", lw=1)
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=30, ha="right")
+    ax.set_ylabel("W1 / floor")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
