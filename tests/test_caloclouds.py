@@ -215,3 +215,17 @@ def test_sample_command_with_samplers(tmp_path):
             == 0
         )
         assert len(io.read(out, allow_empty=True)) == 3
+
+
+def test_noise_level_is_embedded_into_every_layer():
+    from pointcalo.models.caloclouds.network import PointDenoiserNet
+
+    torch.manual_seed(0)
+    net = PointDenoiserNet(4, point_dim=8, global_dim=4, hidden=16, layers=2, noise_dim=8)
+    assert net.embed is not None and net.layers[0].global1.in_features == 2 * 8 + 4 + 2 + 8
+    x, c, ptr = torch.randn(10, 4), torch.zeros(1, 2), torch.tensor([0, 10])
+    outs = [net(x, torch.full((10, 1), v), (c, ptr)) for v in (-0.5, -0.45, 0.5)]
+    assert (outs[0] - outs[1]).abs().max() > 1e-4  # nearby noise levels are told apart
+    out = net(x, torch.full((10, 1), 0.1), (c, ptr)).sum()
+    out.backward()
+    assert net.embed.linear.weight.grad.abs().sum() > 0

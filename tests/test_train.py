@@ -440,3 +440,37 @@ def test_a_format_1_checkpoint_still_loads(tmp_path):
     assert m.cfg.model.noise_embedding == 0 and not m.cfg.model.flow_widths
     out = generate(m.model, m.net, m.normalizer, np.array([30e3]), m.cfg, seed=0)
     assert np.diff(out.offsets)[0] >= 1
+
+
+def test_warm_up_ema_forgets_the_initialisation():
+    """A constant 0.999 decay keeps 0.999^t of the random initial weights (13.5 % after 2,000
+    steps); the warm-up schedule starts from the first trained weights."""
+    from pointcalo.train.engine import ema_decay
+
+    assert ema_decay(0, 0.999, True) == 0.0  # the first update copies the weights
+    assert ema_decay(10, 0.999, True) == pytest.approx(1 - 11 ** (-2 / 3))
+    assert ema_decay(10**6, 0.999, True) == 0.999  # capped at the configured decay
+    assert ema_decay(0, 0.999, False) == 0.999
+    lin = lambda: torch.nn.Linear(3, 3, dtype=torch.float64)  # noqa: E731
+    init, trained, ema = lin(), lin(), lin()
+    ema.load_state_dict(init.state_dict())
+    for step in range(2000):
+        ema_update(ema, trained, ema_decay(step, 0.999, True))
+    torch.testing.assert_close(ema.weight, trained.weight)  # no trace of init left
+    const = lin()
+    const.load_state_dict(init.state_dict())
+    for _ in range(2000):
+        ema_update(const, trained, 0.999)
+    share = (const.weight - trained.weight) / (init.weight - trained.weight)
+    torch.testing.assert_close(share, torch.full_like(share, 0.999**2000))  # 13.5 % is init
+
+
+def test_generated_points_sit_on_the_subcell_lattice():
+    norm = Normalizer(SHOWERS, np.zeros(4), np.ones(4), np.zeros(2), np.ones(2))
+    x = np.array([[0.0, 0.1, -0.1, 3.0], [0.0, 0.9, 2.5, 29.7]])
+    out = norm.decode_points(x)
+    p = SHOWERS.lattice_pitch
+    for k in ("x", "y"):
+        cell = out[k] / p - 0.5
+        np.testing.assert_allclose(cell, np.rint(cell), atol=1e-5)  # sub-cell centres
+        assert np.all(np.abs(out[k] - x[:, SHOWERS.features.index(k)]) <= p / 2 + 1e-6)
