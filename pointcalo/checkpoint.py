@@ -50,7 +50,7 @@ def migrate(state: dict[str, Any]) -> dict[str, Any]:
     """Fill the fields added since a checkpoint's version with the values that rebuild the
     model it was written with."""
     if int(state.get("version", 1)) < 2:
-        legacy = {"noise_embedding": 0, "flow_widths": False, "hit_cell": 0.0}
+        legacy = {"noise_embedding": 0, "flow_widths": False, "hit_cell": 0.0, "flow_passes": None}
         configs = [state.get("config", {}).get("model", {})]
         configs.append(state.get("meta", {}).get("teacher_config", {}).get("model", {}))
         for model in configs:

@@ -416,7 +416,7 @@ def test_a_format_1_checkpoint_still_loads(tmp_path):
     ckpt, _, _ = _tiny_run(tmp_path)
     state = torch.load(ckpt, weights_only=True)
     cfg = state["config"]
-    cfg["model"].update(noise_embedding=0, flow_widths=False, hit_cell=0.0)
+    cfg["model"].update(noise_embedding=0, flow_widths=False, hit_cell=0.0, flow_passes=None)
     legacy = validate_config(cfg)
     from pointcalo.clouds import Normalizer as N
     from pointcalo.models import registry
@@ -426,7 +426,14 @@ def test_a_format_1_checkpoint_still_loads(tmp_path):
     )
     state["model"] = model.state_dict()
     state["ema"] = model.denoiser.state_dict()
-    for key in ("noise_embedding", "flow_widths", "flow_lr", "hit_cell", "hit_threshold"):
+    for key in (
+        "noise_embedding",
+        "flow_widths",
+        "flow_lr",
+        "hit_cell",
+        "hit_threshold",
+        "flow_passes",
+    ):
         del state["config"]["model"][key]
     del state["config"]["train"]["ema_warmup"], state["config"]["train"]["snapshot_every"]
     del (

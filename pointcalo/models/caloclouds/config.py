@@ -13,7 +13,8 @@ class CaloCloudsConfig(ModelConfig):
     """CaloClouds-style point diffusion (arXiv 2305.04847, 2309.05704) in the EDM formulation
     (arXiv 2206.00364): EPiC-style denoiser sizes with a Fourier embedding of the noise level
     of width ``noise_embedding`` (0: the raw scalar), the EDM noise distribution and schedule,
-    the default sampler, and the shower-level flow (``flow_widths``: also each layer's
+    the default sampler, and the shower-level flow (``flow_passes``: 2 for coupling layers,
+    fast to sample, None for fully autoregressive ones; ``flow_widths``: also each layer's
     transverse width, to which generated points are calibrated; ``hit_cell > 0``: also the
     number of cells of that pitch (mm) above ``hit_threshold`` (MeV), to which generated
     points are calibrated by merging lone points into neighbouring clusters)."""
@@ -33,6 +34,7 @@ class CaloCloudsConfig(ModelConfig):
     noise_embedding: int = Field(16, ge=0)
     flow_transforms: int = Field(3, ge=1)
     flow_hidden: int = Field(128, ge=1)
+    flow_passes: int | None = Field(2, ge=2)
     flow_widths: bool = True
     flow_lr: float = Field(1e-3, gt=0)
     hit_cell: float = Field(5.088, ge=0)

@@ -20,7 +20,7 @@ class CaloClouds(nn.Module):
         self.widths = cfg.flow_widths
         self.hits = (cfg.hit_cell, cfg.hit_threshold) if cfg.hit_cell > 0 else None
         n_feats = n_shower_features(n_layers, self.widths, self.hits is not None)
-        self.flow = ShowerFlow(n_feats, cfg.flow_transforms, cfg.flow_hidden)
+        self.flow = ShowerFlow(n_feats, cfg.flow_transforms, cfg.flow_hidden, cfg.flow_passes)
         self.n_layers = n_layers
 
 
