@@ -2,7 +2,7 @@
 built-in simulator, all measured in the same run.
 
 Usage:
-  python benchmarks/sampling_bench.py CHECKPOINT [--n 1000] [--batch-size 256]
+  python benchmarks/sampling_bench.py CHECKPOINT [--n 1000] [--batch-size 32]
   python benchmarks/sampling_bench.py STUDENT --teacher TEACHER [--teacher-sampler heun
       --teacher-steps 13]                    # consistency student vs its diffusion teacher
   python benchmarks/sampling_bench.py CHECKPOINT --device cuda --batch-size 1000
@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--teacher-sampler", default="heun")
     ap.add_argument("--teacher-steps", type=int, default=13)
     ap.add_argument("--n", type=int, default=500)
-    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     device = torch.device(args.device)

@@ -309,10 +309,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from pointcalo import io
+    from pointcalo.clouds import CPU_BATCH
     from pointcalo.models.generate import generate_to_file, load_model
     from pointcalo.train.engine import resolve_device
 
     device = resolve_device(args.device)
+    batch_size = args.batch_size or (1024 if device.type == "cuda" else CPU_BATCH)
     loaded = load_model(args.checkpoint, device)
     normalizer = loaded.normalizer
     energy = parse_energy(args.energy)
@@ -329,8 +331,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             hi,
             seed=args.seed,
             device=device,
-            batch_size=args.batch_size,
-            chunk=max(args.batch_size, 1) * 8,
+            batch_size=batch_size,
+            chunk=max(batch_size, 1) * 8,
             sampler=args.sampler,
             steps=args.steps,
             progress=lambda done: bar.update(task, completed=done),
@@ -534,7 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="showers per generation batch (default: 32 on CPU, 1024 on GPU)",
+    )
     p.add_argument(
         "--sampler",
         default=None,

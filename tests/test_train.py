@@ -481,3 +481,18 @@ def test_generated_points_sit_on_the_subcell_lattice():
         cell = out[k] / p - 0.5
         np.testing.assert_allclose(cell, np.rint(cell), atol=1e-5)  # sub-cell centres
         assert np.all(np.abs(out[k] - x[:, SHOWERS.features.index(k)]) <= p / 2 + 1e-6)
+
+
+def test_epic_layer_matches_the_concatenated_form():
+    """The layer's per-shower shortcut equals the paper's form on concatenated rows."""
+    torch.manual_seed(0)
+    layer = EPiCLayer(6, 4, 16, 3, 0.1)
+    x, ptr = torch.randn(9, 6), torch.tensor([0, 4, 9])
+    g, cond, batch = torch.randn(2, 4), torch.randn(2, 3), batch_index(torch.tensor([0, 4, 9]))
+    out, g_new = layer(x, g, cond, ptr, batch)
+    pooled = torch.cat([segment_mean(x, ptr, batch), 0.1 * segment_sum(x, ptr, batch), g, cond], 1)
+    g_ref = g + layer.act(layer.global2(layer.act(layer.global1(pooled))))
+    local = torch.cat([x, g_ref[batch], cond[batch]], 1)
+    ref = x + layer.act(layer.local2(layer.act(layer.local1(local))))
+    torch.testing.assert_close(g_new, g_ref)
+    torch.testing.assert_close(out, ref)

@@ -17,7 +17,7 @@ from torch import nn
 
 from pointcalo import streams
 from pointcalo.checkpoint import load_checkpoint
-from pointcalo.clouds import GeneratedClouds, Normalizer
+from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
 from pointcalo.config import validate_config
 from pointcalo.errors import PointcaloError
 from pointcalo.models import registry
@@ -86,7 +86,7 @@ def generate(
     seed: int = 0,
     first_index: int = 0,
     device: Any = "cpu",
-    batch_size: int = 256,
+    batch_size: int = CPU_BATCH,
     sampler: str | None = None,
     steps: int | None = None,
 ) -> GeneratedClouds:
@@ -115,7 +115,7 @@ def generate_to_file(
     *,
     seed: int = 0,
     device: Any = "cpu",
-    batch_size: int = 256,
+    batch_size: int = CPU_BATCH,
     chunk: int = 2048,
     sampler: str | None = None,
     steps: int | None = None,

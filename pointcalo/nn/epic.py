@@ -57,6 +57,11 @@ class EPiCLayer(nn.Module):
             [segment_mean(x, ptr, batch), self.sum_scale * segment_sum(x, ptr, batch), g, cond], 1
         )
         g = g + self.act(self.global2(self.act(self.global1(pooled))))
-        local = torch.cat([x, g[batch], cond[batch]], 1)
-        x = x + self.act(self.local2(self.act(self.local1(local))))
+        # local1 acts on [x, g[batch], cond[batch]]: its per-shower part is computed once per
+        # shower and gathered, instead of concatenating wide per-point rows (same result)
+        w = self.local1.weight
+        n = x.shape[1]
+        per_shower = torch.cat([g, cond], 1) @ w[:, n:].T + self.local1.bias
+        h = self.act(x @ w[:, :n].T + per_shower[batch])
+        x = x + self.act(self.local2(h))
         return x, g

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pointcalo.clouds import GeneratedClouds, Normalizer
+from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
 from pointcalo.models.caloclouds.calibrate import calibrate
 from pointcalo.sampling import SAMPLERS, TAKES_SIGMA_MIN, schedule
 from pointcalo.streams import cloud_base, cloud_generators, point_noise, point_uniform
@@ -36,7 +36,7 @@ def generate_caloclouds(
     seed: int = 0,
     first_index: int = 0,
     device: Any = "cpu",
-    batch_size: int = 256,
+    batch_size: int = CPU_BATCH,
     sampler: str | None = None,
     steps: int | None = None,
     max_points: int = 20000,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pointcalo.clouds import GeneratedClouds, Normalizer
+from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
 from pointcalo.streams import cloud_generators, cloud_noise
 
 
@@ -28,7 +28,7 @@ def generate_epic_gan(
     seed: int = 0,
     first_index: int = 0,
     device: Any = "cpu",
-    batch_size: int = 256,
+    batch_size: int = CPU_BATCH,
     sampler: str | None = None,
     steps: int | None = None,
     max_points: int = 20000,

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from pointcalo import streams
-from pointcalo.clouds import GeneratedClouds
+from pointcalo.clouds import CPU_BATCH, GeneratedClouds
 
 #: Tag of a library draw: ``(seed, index, DRAW)``.
 DRAW = 11
@@ -24,7 +24,7 @@ def generate_library(
     seed: int = 0,
     first_index: int = 0,
     device: Any = "cpu",
-    batch_size: int = 256,
+    batch_size: int = CPU_BATCH,
     sampler: str | None = None,
     steps: int | None = None,
 ) -> GeneratedClouds:
