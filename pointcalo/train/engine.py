@@ -150,6 +150,10 @@ def train(
     torch.manual_seed(t.seed)
     mean_points = float(train_data.counts.mean())
     task = cfg.family.task(cfg, len(data.spec.features), mean_points, train_data)
+    if getattr(task, "normalizer", None) is not None and state is None:
+        # a task built on another model (distillation) keeps that model's normalisation
+        normalizer = task.normalizer
+        train_data.normalizer = val.normalizer = normalizer
     model = task.model.to(device)
     target = task.ema_target()
     ema = copy.deepcopy(target).requires_grad_(False) if target is not None else nn.Module()

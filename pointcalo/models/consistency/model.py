@@ -37,7 +37,11 @@ class DistilledCaloClouds(CaloClouds):
 
 def build_from_teacher(path: str) -> tuple[DistilledCaloClouds, Any, Normalizer, dict]:
     """A distilled model initialised from a CaloClouds checkpoint (student = target = teacher
-    EMA network weights); returns (model, teacher config, normaliser, teacher meta)."""
+    EMA network weights); returns (model, teacher config, normaliser, teacher meta).
+    ``path`` may name a shipped pretrained model."""
+    from pointcalo.pretrained import resolve
+
+    path = resolve(path)
     state = load_checkpoint(path)
     tcfg = validate_config(state["config"], source=str(path))
     if tcfg.model.name != "caloclouds":
