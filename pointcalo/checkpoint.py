@@ -1,8 +1,11 @@
 """Checkpoints: config, weights (state_dicts, never pickled code), EMA, optimisers, RNG state,
-step and normalisation in one file, written atomically so a kill never leaves half a file."""
+step and normalisation in one file, written atomically so a kill never leaves half a file, with
+a SHA-256 checksum of everything stored, verified when read, so a damaged file is refused by
+name instead of sampling from silently corrupted weights."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -21,9 +24,36 @@ VERSION = 2
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Write ``state`` (plus format and version) to ``path`` via a temporary file."""
+    full = {"format": FORMAT, "version": VERSION, **state}
+    full["checksum"] = checksum(full)
     with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+        torch.save(full, tmp)
     return Path(path)
+
+
+def checksum(state: dict[str, Any]) -> str:
+    """SHA-256 over every tensor's bytes and every other value of ``state`` (in key order),
+    the ``checksum`` entry itself excepted."""
+    digest = hashlib.sha256()
+
+    def walk(obj: Any, where: str) -> None:
+        digest.update(where.encode())
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous().reshape(-1)
+            digest.update(str(t.dtype).encode())
+            digest.update(t.view(torch.uint8).numpy().tobytes())
+        elif isinstance(obj, dict):
+            for key in sorted(obj, key=str):
+                if not (where == "" and key == "checksum"):
+                    walk(obj[key], f"{where}/{key}")
+        elif isinstance(obj, (list, tuple)):
+            for i, item in enumerate(obj):
+                walk(item, f"{where}/{i}")
+        else:
+            digest.update(repr(obj).encode())
+
+    walk(state, "")
+    return digest.hexdigest()
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
@@ -38,6 +68,11 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
         raise PointcaloError(f"{path}: not a readable checkpoint: {msg}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise PointcaloError(f"{path}: not a pointcalo checkpoint")
+    if "checksum" in state and state["checksum"] != checksum(state):
+        raise PointcaloError(
+            f"{path}: corrupted checkpoint: its contents do not match the checksum written "
+            "with them"
+        )
     if int(state.get("version", 0)) > VERSION:
         raise PointcaloError(
             f"{path}: checkpoint version {state['version']} is newer than "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from pointcalo.errors import PointcaloError
 
@@ -101,7 +102,10 @@ def _cmd_voxelize(args: argparse.Namespace) -> int:
             ) from None
     source_depth = None
     if args.source_depth is not None:
-        source_depth = voxelize.load_grid(args.source_depth).layer_depth
+        try:
+            source_depth = voxelize.load_grid(args.source_depth).layer_depth
+        except voxelize.GridError as err:
+            raise ShowerFormatError(None, "--source-depth", str(err)) from None
     inside = outside = 0.0
     with io.open_reader(args.input) as reader, Progress(transient=True, disable=args.quiet) as bar:
         task = bar.add_task("voxelizing", total=reader.n_showers)
@@ -135,6 +139,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pointcalo.metrics.report import evaluate, load_observables, markdown_table
 
     console = Console(stderr=True, quiet=args.quiet)
+    _check_out_folder(args.out)
     try:
         grid = voxelize.load_grid(args.grid)
     except voxelize.GridError as err:
@@ -176,6 +181,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from pointcalo.metrics.compare import compare_samples, comparison_table
     from pointcalo.metrics.report import load_observables
 
+    _check_out_folder(args.out)
     labels = args.labels.split(",") if args.labels else list(args.generated)
     if len(labels) != len(args.generated):
         raise PointcaloError(f"--labels: {len(labels)} labels for {len(args.generated)} files")
@@ -212,19 +218,50 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out_folder(out: str) -> None:
+    from pathlib import Path
+
+    if Path(out).exists() and not Path(out).is_dir():
+        raise PointcaloError(f"--out: {out} exists and is not a folder")
+
+
 def parse_energy(text: str) -> float | tuple[float, float]:
-    """'10:90' (GeV, uniform) or '50' (GeV) -> MeV."""
-    from pointcalo.errors import PointcaloError
+    """'10:90' (GeV, uniform) or '50' (GeV) -> MeV; energies positive and finite, low < high."""
+    import math
 
     try:
         parts = [float(v) * 1e3 for v in text.split(":")]
     except ValueError:
         parts = []
-    if len(parts) == 1:
-        return parts[0]
-    if len(parts) == 2:
-        return parts[0], parts[1]
-    raise PointcaloError(f"--energy: expected GeV as '50' or '10:90', got {text!r}")
+    if len(parts) not in (1, 2):
+        raise PointcaloError(f"--energy: expected GeV as '50' or '10:90', got {text!r}")
+    if not all(math.isfinite(v) and v > 0 for v in parts):
+        raise PointcaloError(f"--energy: energies must be positive and finite, got {text!r}")
+    if len(parts) == 2 and parts[0] >= parts[1]:
+        raise PointcaloError(f"--energy: the low energy must be below the high one, got {text!r}")
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _number(kind: type, low: float, strict: bool, what: str):
+    """An argparse type: a finite number of ``kind`` above ``low`` (or at least, not strict)."""
+    import math
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        ok = math.isfinite(value) and (value > low if strict else value >= low)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return convert
+
+
+COUNT = _number(int, 0, True, "a whole number > 0")
+SEED = _number(int, 0, False, "a whole number >= 0")
+THRESHOLD = _number(float, 0.0, False, "a number >= 0 (MeV)")
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -234,8 +271,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     from pointcalo import io
     from pointcalo.simulate import ShowerSimulator
+    from pointcalo.simulate.simulator import MAX_ENERGY
 
     energy = parse_energy(args.energy)
+    if max(energy if isinstance(energy, tuple) else (energy,)) > MAX_ENERGY:
+        raise PointcaloError(
+            f"--energy: {args.energy} GeV is above the simulator's limit of "
+            f"{MAX_ENERGY / 1e3:g} GeV (it is calibrated at 10-90 GeV)"
+        )
     sim = ShowerSimulator()
     attrs = {
         "particle": args.particle,
@@ -321,6 +364,19 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     lo, hi = (energy, energy) if isinstance(energy, float) else energy
     if normalizer.spec.condition != "incident_energy":
         lo, hi = lo / 1e3, hi / 1e3  # jets: --energy is the jet pt in GeV
+    known = loaded.meta.get("condition_range")
+    margin = 0.05 * (known[1] - known[0]) if known else 0.0  # a sample's edges, not physics
+    if (
+        known
+        and not args.allow_extrapolation
+        and (lo < known[0] - margin or hi > known[1] + margin)
+    ):
+        scale = 1e-3 if normalizer.spec.condition == "incident_energy" else 1.0
+        raise PointcaloError(
+            f"--energy: {args.energy} GeV lies outside the model's training range "
+            f"{known[0] * scale:.4g}-{known[1] * scale:.4g} GeV (--allow-extrapolation to "
+            "sample anyway)"
+        )
     with Progress(transient=True, disable=args.quiet) as bar, io.open_writer(args.output) as w:
         task = bar.add_task("sampling", total=args.n)
         generate_to_file(
@@ -413,14 +469,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 SAMPLER_NAMES = ("consistency", "euler", "heun", "heun_churn", "multistep", "ode")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (``error: <problem>``), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pointcalo",
         description="Generative models of calorimeter showers as point clouds.",
     )
     from pointcalo import __version__
 
     parser.add_argument("--version", action="version", version=f"pointcalo {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an internal error"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("info", help="summarise a shower file (HDF5 or ROOT)")
@@ -431,15 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert between formats (chosen by file extension)")
     p.add_argument("input")
     p.add_argument("output")
-    p.add_argument("--chunk-size", type=int, default=1024, help="showers per chunk")
+    p.add_argument("--chunk-size", type=COUNT, default=1024, help="showers per chunk")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("simulate", help="simulate showers with the built-in parametrised model")
-    p.add_argument("--n", type=int, default=1000, help="number of showers")
+    p.add_argument("--n", type=COUNT, default=1000, help="number of showers")
     p.add_argument("--energy", default="10:90", help="GeV: '50' or uniform 'low:high'")
     p.add_argument("--particle", default="photon", choices=["photon", "electron"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("-o", "--output", required=True, help="output file (.h5 or .root)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_simulate)
@@ -466,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="grid whose layer depths the input layers have (for --layer-map depth)",
     )
-    p.add_argument("--chunk-size", type=int, default=256)
+    p.add_argument("--chunk-size", type=COUNT, default=256)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_voxelize)
 
@@ -477,9 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", required=True, help="shower file or CaloChallenge voxel file")
     p.add_argument("--generated", required=True, help="shower file or CaloChallenge voxel file")
     p.add_argument("--grid", default="ild", help="grid of the observables (preset or file)")
-    p.add_argument("--threshold", type=float, default=0.1, help="cell threshold in MeV")
-    p.add_argument("--batches", type=int, default=5, help="batches for uncertainties")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threshold", type=THRESHOLD, default=0.1, help="cell threshold in MeV")
+    p.add_argument("--batches", type=COUNT, default=5, help="batches for uncertainties")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default="runs/evaluate", help="output folder")
     p.add_argument(
         "--voxel-classifier",
@@ -502,9 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", default=None, help="training showers: memorisation ratio")
     p.add_argument("--speed", nargs="*", help="LABEL=showers_per_s to show beside")
     p.add_argument("--grid", default="ild")
-    p.add_argument("--threshold", type=float, default=0.1)
-    p.add_argument("--batches", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threshold", type=THRESHOLD, default=0.1)
+    p.add_argument("--batches", type=COUNT, default=5)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default="runs/compare")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_compare)
@@ -513,7 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("--data", default=None, help="training file (overrides data.path)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--steps", type=int, default=None, help="override train.steps")
+    p.add_argument("--steps", type=COUNT, default=None, help="override train.steps")
     p.add_argument("--out", default=None, help="override train.out")
     p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
     p.add_argument("-q", "--quiet", action="store_true")
@@ -524,21 +590,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="e.g. configs/consistency.yaml")
     p.add_argument("--data", default=None, help="training file (the teacher's data)")
     p.add_argument("--resume", action="store_true")
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--steps", type=COUNT, default=None)
     p.add_argument("--out", default=None)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_distill)
 
     p = sub.add_parser("sample", help="generate showers from a checkpoint or pretrained model")
     p.add_argument("checkpoint", help="checkpoint file, or a name from 'pointcalo models'")
-    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--n", type=COUNT, default=1000)
     p.add_argument("--energy", default="10:90", help="GeV: '50' or uniform 'low:high'")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=COUNT,
         default=None,
         help="showers per generation batch (default: 32 on CPU, 1024 on GPU)",
     )
@@ -548,7 +614,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SAMPLER_NAMES,
         help="diffusion models: sampler (default: the model's config)",
     )
-    p.add_argument("--steps", type=int, default=None, help="diffusion models: sampler steps")
+    p.add_argument("--steps", type=COUNT, default=None, help="diffusion models: sampler steps")
+    p.add_argument(
+        "--allow-extrapolation",
+        action="store_true",
+        help="sample energies outside the model's training range",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_sample)
 
@@ -558,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--out", required=True, help="folder for train.h5, val.h5, test.h5, split.json")
     p.add_argument("--fractions", default="0.75,0.10,0.15", help="train,val,test fractions")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_split)
 
@@ -574,11 +645,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="runs/demo", help="output directory")
     p.add_argument("--data", default=None, help="shower file (default: simulate showers)")
-    p.add_argument("--n", type=int, default=1000, help="showers to simulate without --data")
-    p.add_argument("--seed", type=int, default=1, help="seed of the simulation")
+    p.add_argument("--n", type=COUNT, default=1000, help="showers to simulate without --data")
+    p.add_argument("--seed", type=SEED, default=1, help="seed of the simulation")
     p.add_argument(
         "--train-steps",
-        type=int,
+        type=SEED,
         default=100,
         help="steps of the small EPiC-GAN trained in the demo (0: skip)",
     )
@@ -587,16 +658,59 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. The error boundary: a condition the user caused (a bad argument,
+    config, file or checkpoint, an OS error such as a read-only or full disk) is one line
+    ``error: ...`` and exit code 2; Ctrl-C is exit 130; anything else is an internal error,
+    one line and exit 1, with the traceback under ``--debug``."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a bad argument (already printed)
+        return int(done.code or 0) if not isinstance(done.code, str) else 2
+    from pointcalo.interrupts import deferred
+
+    try:
+        with deferred():
+            return int(args.func(args) or 0)
     except PointcaloError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return _fail(str(err), 2)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _fail("interrupted", 130)
+    except OSError as err:
+        return _fail(_os_message(err), 2)
+    except ValueError as err:
+        from voxelize import GridError
+
+        if isinstance(err, GridError):
+            return _fail(str(err), 2)
+        if args.debug:
+            raise
+        return _fail(f"internal error: {type(err).__name__}: {err} (run with --debug)", 1)
+    except MemoryError:
+        return _fail("out of memory: use fewer showers per chunk or batch", 2)
+    except Exception as err:
+        if args.debug:
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return _fail(
+            f"internal error: {type(err).__name__}: {first} "
+            "(run with --debug for the traceback, and please report it)",
+            1,
+        )
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _os_message(err: OSError) -> str:
+    """``<file>: <reason>`` of an OS error (h5py's and uproot's included)."""
+    name = err.filename or ""
+    reason = err.strerror or str(err).strip().splitlines()[0]
+    if err.errno == 28:
+        reason = "no space left on the device (nothing was left behind)"
+    return f"{name}: {reason}" if name else reason
 
 
 if __name__ == "__main__":

@@ -57,7 +57,9 @@ def read_calochallenge(
                 )
         energy = np.asarray(e_ds[start:stop], dtype=np.float64).reshape(-1)
         showers = np.asarray(s_ds[start:stop])
-    if not (np.all(np.isfinite(showers)) and np.all(np.isfinite(energy))):
+    if not np.all(np.isfinite(energy)):
+        raise GridError(f"{path}: incident_energies: non-finite energies")
+    if not np.all(np.isfinite(showers)):
         raise GridError(f"{path}: showers: non-finite energies")
     return energy, showers
 

@@ -16,6 +16,7 @@ reads return the whole file, a slice, or chunks whose memory is bounded by the c
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ import h5py
 import numpy as np
 
 from pointcalo.errors import ShowerFormatError
+from pointcalo.interrupts import check as check_interrupt
 from pointcalo.io.atomic import AtomicWriter, temporary_path
 from pointcalo.showers import (
     OPTIONAL_POINT_FIELDS,
@@ -76,6 +78,15 @@ class HDF5ShowerReader:
         self._file = open_hdf5(self.path)
         try:
             self._check_layout()
+        except ShowerFormatError:
+            self._file.close()
+            raise
+        except (KeyError, RuntimeError, OSError) as err:  # h5py on damaged files
+            self._file.close()
+            msg = str(err).strip().strip("'").splitlines()[0] if str(err).strip() else ""
+            raise ShowerFormatError(
+                self.path, None, f"unreadable (truncated or corrupt file?): {msg}"
+            ) from None
         except BaseException:
             self._file.close()
             raise
@@ -83,7 +94,11 @@ class HDF5ShowerReader:
     def _dataset(self, name: str) -> h5py.Dataset:
         try:
             obj = self._file[name]
-        except KeyError:
+        except KeyError as err:
+            if "doesn't exist" not in str(err):  # h5py: the object exists, but is unreadable
+                raise ShowerFormatError(
+                    self.path, name, "unreadable (truncated or corrupt file?)"
+                ) from None
             have = sorted(self._file.keys())
             raise ShowerFormatError(
                 self.path, name, f"missing dataset (file has: {', '.join(have) or 'nothing'})"
@@ -96,7 +111,13 @@ class HDF5ShowerReader:
 
     def _check_layout(self) -> None:
         version = self._file.attrs.get("format_version", FORMAT_VERSION)
-        if int(version) > FORMAT_VERSION:
+        try:
+            version = int(version)
+        except (TypeError, ValueError):
+            raise ShowerFormatError(
+                self.path, "format_version", f"must be an integer, got {version!r}"
+            ) from None
+        if version > FORMAT_VERSION:
             raise ShowerFormatError(
                 self.path,
                 "format_version",
@@ -111,7 +132,13 @@ class HDF5ShowerReader:
         # The offsets are cheap (N + 1 integers) and checked now; values are checked per read.
         validate_offsets(self.offsets, source=str(self.path), allow_empty=self.allow_empty)
         self.n_showers = len(self.offsets) - 1
-        if "points" not in self._file or not isinstance(self._file["points"], h5py.Group):
+        try:
+            points_group = self._file.get("points", None)
+        except KeyError:
+            raise ShowerFormatError(
+                self.path, "points", "unreadable (truncated or corrupt file?)"
+            ) from None
+        if points_group is None or not isinstance(points_group, h5py.Group):
             raise ShowerFormatError(self.path, "points", "missing group of per-point datasets")
         self.point_names = canonical_order(self._file["points"].keys())
         extra = (k for k, v in self._file.items() if isinstance(v, h5py.Dataset))
@@ -318,6 +345,7 @@ class HDF5ShowerWriter(AtomicWriter):
 
     def write(self, showers: ak.Array | FlatShowers) -> None:
         """Append showers (all chunks must have the same fields)."""
+        check_interrupt()
         flat = showers if isinstance(showers, FlatShowers) else flatten(showers)
         validate_flat(flat, source=str(self.path), allow_empty=True)
         if self._schema is None:
@@ -331,14 +359,49 @@ class HDF5ShowerWriter(AtomicWriter):
                 f"chunk fields {sorted(flat.points)}/{sorted(flat.fields)} differ from the "
                 f"first chunk's {sorted(points)}/{sorted(fields)}",
             )
+        self._check_space(flat)
         f = self._file
-        for name, dtype in fields.items():
-            self._append(f[name], flat.fields[name].astype(dtype, copy=False))
-        for name, dtype in points.items():
-            self._append(f["points"][name], flat.points[name].astype(dtype, copy=False))
-        self._append(f["offsets"], flat.offsets[1:] + self.n_points)
+        try:
+            for name, dtype in fields.items():
+                self._append(f[name], flat.fields[name].astype(dtype, copy=False))
+            for name, dtype in points.items():
+                self._append(f["points"][name], flat.points[name].astype(dtype, copy=False))
+            self._append(f["offsets"], flat.offsets[1:] + self.n_points)
+            f.flush()  # a full disk shows here, as an exception, not later in h5py's cleanup
+        except (OSError, RuntimeError) as err:
+            self._write_failed(err)
         self.n_showers += flat.n_showers
         self.n_points += flat.n_points
+
+    #: Room kept free beyond a chunk's raw size (file metadata, attributes at close).
+    SPACE_MARGIN = 1 << 20
+
+    def _check_space(self, flat: FlatShowers) -> None:
+        """Refuse a chunk the disk cannot hold (its uncompressed size bounds what is written):
+        HDF5 meets a full disk inside its C cleanup, where the error cannot be handled."""
+        import errno
+        import shutil
+
+        need = self.SPACE_MARGIN + flat.offsets.nbytes
+        need += sum(v.nbytes for v in flat.points.values())
+        need += sum(v.nbytes for v in flat.fields.values())
+        if shutil.disk_usage(self._tmp.parent).free < need:
+            self.abort()
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+
+    def _write_failed(self, err: BaseException) -> None:
+        """Free the disk space the temporary holds (so closing it cannot fail again), discard
+        it, and raise an OSError naming the output."""
+        import errno
+        import os
+
+        full = "No space left" in str(err) or "errno = 28" in str(err)
+        with contextlib.suppress(OSError):
+            os.truncate(self._tmp, 0)
+        self.abort()
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path)) from None
+        raise OSError(errno.EIO, f"write failed: {str(err).splitlines()[0]}", str(self.path))
 
     def _finish(self) -> None:
         if self._schema is None:  # nothing written: an empty but valid file

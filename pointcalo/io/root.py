@@ -25,6 +25,7 @@ import awkward as ak
 import numpy as np
 
 from pointcalo.errors import ShowerFormatError
+from pointcalo.interrupts import check as check_interrupt
 from pointcalo.io.atomic import AtomicWriter, temporary_path
 from pointcalo.showers import (
     OPTIONAL_POINT_FIELDS,
@@ -115,7 +116,10 @@ class RootShowerReader:
         except Exception as err:
             msg = str(err).strip().splitlines()[0]
             raise ShowerFormatError(self.path, b.tree, f"read failed: {msg}") from None
-        inc = ak.to_numpy(arrays[b.incident_energy])
+        try:
+            inc = ak.to_numpy(arrays[b.incident_energy])
+        except ValueError:  # jagged: lists of different lengths
+            inc = np.zeros((0, 0))
         if inc.ndim != 1:
             raise ShowerFormatError(
                 self.path, b.incident_energy, "must hold one value per entry, not a list"
@@ -194,6 +198,7 @@ class RootShowerWriter(AtomicWriter):
         self.n_showers = 0
 
     def write(self, showers: ak.Array | FlatShowers) -> None:
+        check_interrupt()
         flat = showers if isinstance(showers, FlatShowers) else flatten(showers)
         validate_flat(flat, source=str(self.path), allow_empty=True)
         offsets = flat.offsets

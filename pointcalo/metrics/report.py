@@ -272,6 +272,22 @@ def write_markdown(metrics: dict[str, Any], path: Path) -> None:
         tmp.write_text("\n".join(text))
 
 
+def check_voxels(path: Path, energy: np.ndarray, voxels: np.ndarray) -> None:
+    """CaloChallenge voxel files are held to the same rules as point files: incident energies
+    positive and finite, voxel energies finite and non-negative."""
+    energy = np.asarray(energy)
+    if energy.dtype.kind not in "fiu":
+        raise ShowerFormatError(path, "incident_energies", f"must hold numbers, got {energy.dtype}")
+    if not np.all(np.isfinite(energy)) or np.any(energy <= 0):
+        raise ShowerFormatError(path, "incident_energies", "must be positive and finite")
+    for start in range(0, len(voxels), 4096):  # chunked: bounded memory
+        v = np.asarray(voxels[start : start + 4096])
+        if not np.all(np.isfinite(v)):
+            raise ShowerFormatError(path, "showers", "non-finite voxel energies")
+        if np.any(v < 0):
+            raise ShowerFormatError(path, "showers", "negative voxel energies")
+
+
 def load_observables(
     path: str | os.PathLike[str],
     grid: vx.Grid,
@@ -303,7 +319,10 @@ def load_observables(
         try:
             energy, voxels = read_calochallenge(path, grid)
         except vx.GridError as err:
-            raise ShowerFormatError(None, None, str(err)) from None
+            raise PointcaloError(str(err)) from None
+        except (ValueError, TypeError):
+            raise ShowerFormatError(path, "incident_energies", "must hold numbers") from None
+        check_voxels(path, energy, voxels)
         obs = compute(
             voxels=voxels,
             incident_energy=energy,
@@ -315,7 +334,10 @@ def load_observables(
         showers = io.read(path)
         if log:
             log(f"observables of {path} ({len(showers)} showers) on {grid.name}")
-        obs = compute(showers, grid=grid, threshold=threshold, keep_voxels=keep_voxels)
+        try:
+            obs = compute(showers, grid=grid, threshold=threshold, keep_voxels=keep_voxels)
+        except vx.GridError as err:
+            raise ShowerFormatError(path, "points/layer", str(err)) from None
     if units is not None:
         obs.meta["units"] = units.decode() if isinstance(units, bytes) else str(units)
     return obs

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from pointcalo import streams
@@ -59,18 +60,35 @@ def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> LoadedModel
 
     path = resolve(path)
     state = load_checkpoint(path)
+    missing = [k for k in ("config", "model", "normalizer", "meta") if k not in state]
+    if missing:
+        raise PointcaloError(f"{path}: not a complete checkpoint: no {', '.join(missing)}")
     cfg = validate_config(state["config"], source=str(path))
     family = registry.get(cfg.model.name)
     meta = state["meta"]
-    normalizer = Normalizer.from_dict(state["normalizer"])
-    model = family.build(cfg, meta, normalizer)
+    try:
+        normalizer = Normalizer.from_dict(state["normalizer"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise PointcaloError(f"{path}: normalizer: malformed ({err})") from None
+    for part in ("model", "ema"):
+        bad = [
+            k
+            for k, v in state.get(part, {}).items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()
+        ]
+        if bad:
+            raise PointcaloError(f"{path}: {part}: non-finite weights in {bad[0]}")
+    try:
+        model = family.build(cfg, meta, normalizer)
+    except KeyError as err:
+        raise PointcaloError(f"{path}: meta: missing {err.args[0]!r}") from None
     try:
         model.load_state_dict(state["model"])
         net = family.sampling_net(model)
         if net is not None:
             net.load_state_dict(state["ema"])
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()[0]
+    except (RuntimeError, KeyError) as err:
+        first = " ".join(str(err).split())[:300]
         raise PointcaloError(f"{path}: weights do not fit the model: {first}") from None
     model.to(device).eval()
     return LoadedModel(cfg, model, net if net is not None else model, normalizer, meta)

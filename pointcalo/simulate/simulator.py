@@ -92,6 +92,11 @@ class Calibration:
     partial_fraction: float = 0.34656
 
 
+#: Highest incident energy simulated (MeV): the calibration covers 10-90 GeV and a shower's
+#: memory grows with its energy (1 TeV: about 40,000 points).
+MAX_ENERGY = 1e6
+
+
 @dataclass(eq=False)
 class ShowerSimulator:
     """Simulate photon or electron showers as point clouds.
@@ -250,6 +255,12 @@ class ShowerSimulator:
         lo, hi = (energy, energy) if np.isscalar(energy) else energy
         if not (0 < lo <= hi) or not math.isfinite(hi):
             raise PointcaloError(f"energy range must be 0 < low <= high MeV, got {energy!r}")
+        if hi > MAX_ENERGY:
+            raise PointcaloError(
+                f"energy: {hi / 1e3:g} GeV is above the simulator's limit of "
+                f"{MAX_ENERGY / 1e3:g} GeV (it is calibrated at 10-90 GeV; memory grows with "
+                "the energy)"
+            )
         if particle not in PARTICLES:
             raise PointcaloError(f"particle must be one of {PARTICLES}, got {particle!r}")
         streams = np.random.SeedSequence(seed).spawn(max(1, -(-n // chunk_size)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pointcalo.clouds import PointCloudData, from_showers
 from pointcalo.config import DataConfig
+from pointcalo.errors import PointcaloError
 
 
 def load_training_data(cfg: DataConfig, seed: int = 0, path: str | None = None) -> PointCloudData:
@@ -31,6 +32,8 @@ def load_training_data(cfg: DataConfig, seed: int = 0, path: str | None = None) 
             stop = min(cfg.max_showers or reader.n_showers, reader.n_showers)
             showers = reader.read(0, stop)
         source = cfg.path
+    if len(showers) == 0:
+        raise PointcaloError(f"{source}: no showers to train on")
     data = from_showers(showers)
     data.meta["source"] = source
     return data

@@ -34,6 +34,7 @@ from pointcalo.checkpoint import load_checkpoint, save_checkpoint
 from pointcalo.clouds import Normalizer, PointCloudData, batch_order
 from pointcalo.config import RunConfig
 from pointcalo.errors import PointcaloError
+from pointcalo.interrupts import check as check_interrupt
 from pointcalo.models.registry import StepContext, Task
 from pointcalo.showers import PointBatch
 from pointcalo.train.datasets import load_training_data
@@ -119,6 +120,7 @@ def train(
     state = None
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
+        check_resumable(state, cfg, ckpt_path)
         log(f"resuming from {ckpt_path} at step {state['step']}")
     elif resume:
         log(f"no checkpoint at {ckpt_path}: starting from step 0")
@@ -190,6 +192,7 @@ def train(
         "n_train": len(train_data),
         "n_val": len(val),
         "source": data.meta.get("source"),
+        "condition_range": [float(train_data.condition.min()), float(train_data.condition.max())],
         **getattr(task, "meta", {}),
     }
 
@@ -200,6 +203,13 @@ def train(
     def checkpoint(step: int, snapshot: bool = False) -> None:
         if not dist.main:
             return
+        if not all(
+            torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point()
+        ):
+            raise PointcaloError(
+                f"{out}: step {step}: non-finite weights; training stopped, the last good "
+                "checkpoint is kept (lower train.lr or check the data)"
+            )
         weights = {
             "config": cfg.model_dump(mode="json"),
             "step": step,
@@ -222,8 +232,13 @@ def train(
         )
 
     def clip(module: nn.Module) -> None:
-        if t.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(module.parameters(), t.grad_clip)
+        limit = t.grad_clip if t.grad_clip is not None else math.inf
+        norm = torch.nn.utils.clip_grad_norm_(module.parameters(), limit)
+        if not torch.isfinite(norm):
+            raise PointcaloError(
+                f"{out}: step {ctx.step + 1}: non-finite gradient; training stopped, the last "
+                "good checkpoint is kept (lower train.lr or check the data)"
+            )
 
     def all_reduce(module: nn.Module) -> None:
         all_reduce_grads(module, dist.world)
@@ -237,12 +252,14 @@ def train(
 
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
+        _truncate_log(out / "log.jsonl", start)
     log_file = (out / "log.jsonl").open("a") if dist.main else None
     bar = _progress(t.steps, start, enabled=progress and dist.main)
     t_last, clouds_since = time.perf_counter(), 0
     epoch_order: tuple[int, list[np.ndarray]] = (-1, [])
     try:
         for step in range(start, t.steps):
+            check_interrupt()
             for name, opt in opts.items():
                 for group in opt.param_groups:
                     group["lr"] = base_lr[name] * lr_factor(
@@ -267,6 +284,12 @@ def train(
                 world=dist.world,
             )
             stats = {"step": step + 1, **task.step(batch, ctx, opts)}
+            bad = [k for k, v in stats.items() if k.startswith("loss") and not math.isfinite(v)]
+            if bad:
+                raise PointcaloError(
+                    f"{out}: step {step + 1}: non-finite {', '.join(bad)}; training stopped, "
+                    "the last good checkpoint is kept (lower train.lr or check the data)"
+                )
             if target is not None:
                 ema_update(ema, target, ema_decay(step, t.ema, t.ema_warmup))
             stats["lr"] = next(iter(opts.values())).param_groups[0]["lr"]
@@ -293,6 +316,33 @@ def train(
             log_file.close()
         dist.close()
     return ckpt_path
+
+
+def check_resumable(state: dict[str, Any], cfg: RunConfig, path: Path) -> None:
+    """A run resumes only with the model it saved: a changed ``model`` section is an error
+    naming the fields that differ."""
+    saved = state.get("config", {}).get("model", {})
+    now = cfg.model.model_dump(mode="json")
+    differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    if differ:
+        shown = ", ".join(f"{k} ({saved.get(k)!r} -> {now.get(k)!r})" for k in differ)
+        raise PointcaloError(
+            f"{path}: cannot resume: the model config differs from the checkpoint's: {shown}"
+        )
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop the records after ``step`` (written by a run killed after its last checkpoint),
+    so a resumed run's log has every step once."""
+    if not path.exists():
+        return
+    from pointcalo.io.atomic import atomic_path
+
+    lines = path.read_text().splitlines()
+    keep = [ln for ln in lines if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    if len(keep) != len(lines):
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(ln + "\n" for ln in keep))
 
 
 def slice_batch(batch: PointBatch, first: int, stop: int) -> PointBatch:

@@ -1,0 +1,444 @@
+"""Hostile inputs: every case a user can cause is refused with one line naming the file, field
+or value (exit 2), leaves no output and no temporary behind, and never a traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from pointcalo import io
+from pointcalo.cli import main
+from tests.conftest import random_showers
+
+TINY_CC = {
+    "name": "caloclouds",
+    "point_dim": 8,
+    "global_dim": 4,
+    "hidden": 16,
+    "layers": 1,
+    "flow_transforms": 1,
+    "flow_hidden": 16,
+    "steps": 2,
+    "noise_embedding": 4,
+}
+
+
+def refused(capsys, args: list[str], *names: str, code: int = 2) -> str:
+    """Run the CLI; assert exit ``code``, one line on stderr naming every one of ``names``."""
+    assert main(args) == code
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: "), err
+    assert "Traceback" not in err
+    for name in names:
+        assert name in err, (name, err)
+    return err
+
+
+def no_leftovers(folder: Path, *allowed: str) -> None:
+    left = sorted(p.name for p in folder.iterdir() if p.name not in allowed)
+    assert not [n for n in left if n.endswith(".tmp")], left
+    return left
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hostile")
+    h5 = io.write(random_showers(24, seed=1), d / "ok.h5")
+    root = io.write(random_showers(24, seed=1), d / "ok.root")
+    cfg = d / "cc.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "model": TINY_CC,
+                "data": {"val_fraction": 0.0, "path": str(h5)},
+                "train": {"steps": 2, "batch_size": 8, "device": "cpu", "out": str(d / "run")},
+            }
+        )
+    )
+    assert main(["train", str(cfg), "-q"]) == 0
+    return {"dir": d, "h5": h5, "root": root, "cfg": cfg, "ckpt": d / "run" / "checkpoint.pt"}
+
+
+# -- silent wrong results, now refused ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", ["-1", "0"])
+def test_convert_chunk_size(capsys, files, tmp_path, size):
+    out = tmp_path / "o.h5"
+    refused(capsys, ["convert", str(files["root"]), str(out), "--chunk-size", size], "--chunk-size")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["--n", "-5"], ["--n"]),
+        (["--energy", "90:10"], ["--energy", "90:10"]),
+        (["--energy", "1e9"], ["--energy", "training range", "--allow-extrapolation"]),
+        (["--energy", "0"], ["--energy"]),
+        (["--energy", "nan"], ["--energy"]),
+        (["--seed", "-1"], ["--seed"]),
+        (["--batch-size", "0"], ["--batch-size"]),
+        (["--batch-size", "-3"], ["--batch-size"]),
+    ],
+)
+def test_sample_arguments(capsys, files, tmp_path, args, names):
+    out = tmp_path / "g.h5"
+    refused(capsys, ["sample", str(files["ckpt"]), "-o", str(out), "-q", *args], *names)
+    assert not out.exists()
+    no_leftovers(tmp_path)
+
+
+def test_extrapolation_is_allowed_when_asked(files, tmp_path):
+    out = tmp_path / "g.h5"
+    args = ["sample", str(files["ckpt"]), "-o", str(out), "--n", "1", "--energy", "200", "-q"]
+    assert main([*args, "--allow-extrapolation"]) == 0 and out.exists()
+
+
+@pytest.mark.parametrize(
+    ("train", "field"),
+    [
+        ({"lr": float("inf")}, "train.lr"),
+        ({"lr": float("nan")}, "train.lr"),
+        ({"warmup_steps": True}, "train.warmup_steps"),
+        ({"steps": True}, "train.steps"),
+    ],
+)
+def test_config_numbers(capsys, files, tmp_path, train, field):
+    cfg = tmp_path / "c.yaml"
+    data = yaml.safe_load(files["cfg"].read_text())
+    data["train"].update(train, out=str(tmp_path / "run"))
+    cfg.write_text(yaml.safe_dump(data))
+    refused(capsys, ["train", str(cfg), "-q"], str(cfg), field)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_training_stops_at_a_non_finite_loss(capsys, files, tmp_path):
+    data = random_showers(24, seed=1)
+    pts = data.points
+    # a huge learning rate: the weights blow up within a few steps
+    cfg = tmp_path / "c.yaml"
+    d = yaml.safe_load(files["cfg"].read_text())
+    d["train"].update(lr=1e30, steps=20, checkpoint_every=1, out=str(tmp_path / "run"))
+    d["train"]["grad_clip"] = None
+    cfg.write_text(yaml.safe_dump(d))
+    err = refused(capsys, ["train", str(cfg), "-q"], "step", "non-finite", "last good checkpoint")
+    assert pts is not None and err
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    if ckpt.exists():  # whatever was written is finite and loads
+        from pointcalo.models.generate import load_model
+
+        load_model(ckpt)
+
+
+def test_corrupted_checkpoint(capsys, files, tmp_path):
+    bad = tmp_path / "bad.pt"
+    raw = bytearray(files["ckpt"].read_bytes())
+    mid = len(raw) // 2
+    raw[mid : mid + 2000] = (
+        np.random.default_rng(0).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    )
+    bad.write_bytes(bytes(raw))
+    refused(capsys, ["sample", str(bad), "-o", str(tmp_path / "g.h5"), "-q"], str(bad))
+    assert not (tmp_path / "g.h5").exists()
+
+
+def _voxels(path: Path, energy, showers) -> Path:
+    with h5py.File(path, "w") as f:
+        f["incident_energies"] = np.asarray(energy)
+        f["showers"] = np.asarray(showers)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("energy", "voxel", "field"),
+    [
+        ([[1e4]] * 12, -1.0, "showers"),
+        ([[-1e4]] * 12, 1.0, "incident_energies"),
+        ([[0.0]] * 12, 1.0, "incident_energies"),
+        ([[np.nan]] * 12, 1.0, "incident_energies"),
+    ],
+)
+def test_voxel_files_are_validated(capsys, files, tmp_path, energy, voxel, field):
+    import voxelize as vx
+
+    n = vx.load_grid("calochallenge-2").n_voxels
+    v = np.full((12, n), abs(voxel), np.float32)
+    v[:, 0] = voxel
+    path = _voxels(tmp_path / "v.h5", energy, v)
+    args = ["evaluate", "--reference", str(path), "--generated", str(path)]
+    refused(
+        capsys, [*args, "--grid", "calochallenge-2", "--out", str(tmp_path / "e")], str(path), field
+    )
+
+
+def test_voxel_file_with_string_energies(capsys, tmp_path):
+    path = tmp_path / "v.h5"
+    with h5py.File(path, "w") as f:
+        f["incident_energies"] = np.array([b"a"] * 3)
+        f["showers"] = np.ones((3, 6480), np.float32)
+    args = ["evaluate", "--reference", str(path), "--generated", str(path), "--grid"]
+    refused(capsys, [*args, "calochallenge-2", "--out", str(tmp_path / "e"), "-q"], str(path))
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [(["--threshold", "-1"], ["--threshold"]), (["--batches", "0"], ["--batches"])],
+)
+def test_evaluate_arguments(capsys, files, tmp_path, args, names):
+    base = ["evaluate", "--reference", str(files["h5"]), "--generated", str(files["h5"])]
+    refused(capsys, [*base, "--out", str(tmp_path / "e"), "-q", *args], *names)
+
+
+def test_evaluate_out_is_a_file(capsys, files, tmp_path):
+    out = tmp_path / "exists.txt"
+    out.write_text("keep me")
+    base = ["evaluate", "--reference", str(files["h5"]), "--generated", str(files["h5"])]
+    refused(capsys, [*base, "--out", str(out), "--batches", "2", "-q"], str(out))
+    assert out.read_text() == "keep me"
+
+
+def test_evaluate_layers_beyond_the_grid(capsys, tmp_path):
+    s = random_showers(24, seed=3)
+    from pointcalo.showers import flatten, make_showers
+
+    flat = flatten(s)
+    pts = dict(flat.points)
+    pts["layer"] = pts["layer"] + 10  # up to layer 39 on a 30-layer grid
+    path = io.write(
+        make_showers(flat.fields["incident_energy"], pts, offsets=flat.offsets),
+        tmp_path / "deep.h5",
+    )
+    base = ["evaluate", "--reference", str(path), "--generated", str(path), "--batches", "2"]
+    refused(capsys, [*base, "--out", str(tmp_path / "e"), "-q"], str(path), "layer")
+
+
+# -- tracebacks, now one line -------------------------------------------------------------------
+
+
+def test_format_version_as_string(capsys, files, tmp_path):
+    path = tmp_path / "v.h5"
+    shutil.copy(files["h5"], path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["format_version"] = "one"
+    refused(capsys, ["info", str(path)], str(path), "format_version")
+
+
+def test_truncated_and_zero_padded_hdf5(capsys, files, tmp_path):
+    raw = files["h5"].read_bytes()
+    path = tmp_path / "cut.h5"
+    path.write_bytes(raw[: int(0.6 * len(raw))] + bytes(len(raw) - int(0.6 * len(raw))))
+    refused(capsys, ["info", str(path)], str(path))
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.9])
+def test_truncated_root(capsys, files, tmp_path, fraction):
+    raw = files["root"].read_bytes()
+    path = tmp_path / "cut.root"
+    path.write_bytes(raw[: int(fraction * len(raw))])
+    refused(capsys, ["info", str(path)], str(path))
+    out = tmp_path / "o.h5"
+    refused(capsys, ["convert", str(path), str(out)], str(path))
+    assert not out.exists()
+
+
+def test_root_with_jagged_incident_energy(capsys, tmp_path):
+    import awkward as ak
+    import uproot
+
+    path = tmp_path / "jag.root"
+    with uproot.recreate(path) as f:
+        f["showers"] = {
+            "incident_energy": ak.Array([[1.0, 2.0], [3.0]]),
+            "points_E": ak.Array([[1.0], [2.0]]),
+            "points_x": ak.Array([[1.0], [2.0]]),
+            "points_y": ak.Array([[1.0], [2.0]]),
+            "points_layer": ak.Array([[1], [2]]),
+        }
+    refused(capsys, ["info", str(path)], str(path), "incident_energy")
+
+
+def test_unwritable_outputs(capsys, files, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):  # root ignores permissions: make it immutable instead
+            pytest.skip("cannot make an unwritable folder here")
+        refused(capsys, ["convert", str(files["h5"]), str(ro / "o.h5")], str(ro))
+    finally:
+        ro.chmod(0o700)
+
+
+def test_output_is_a_directory_or_under_a_file(capsys, files, tmp_path):
+    (tmp_path / "adir").mkdir()
+    refused(capsys, ["convert", str(files["h5"]), str(tmp_path / "adir")], "adir")
+    (tmp_path / "afile").write_text("x")
+    refused(capsys, ["convert", str(files["h5"]), str(tmp_path / "afile" / "o.h5")], "afile")
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_long_names(capsys, files, tmp_path):
+    out = tmp_path / ("a" * 247 + ".h5")  # 250 characters: legal
+    assert main(["convert", str(files["h5"]), str(out), "-q"]) == 0 and out.exists()
+    no_leftovers(tmp_path, out.name)
+    longer = tmp_path / ("b" * 297 + ".h5")  # 300 characters: too long for the file system
+    refused(capsys, ["convert", str(files["h5"]), str(longer)], "File name too long")
+    refused(capsys, ["info", str(longer)], "bbbb")
+
+
+def test_full_disk(capsys, files, tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        from pointcalo.data import example_path  # 2.3 MB: does not fit into 200 kB
+
+        refused(capsys, ["convert", str(example_path()), str(mnt / "o.h5")], "space")
+        refused(capsys, ["convert", str(example_path()), str(mnt / "o.root")], "space")
+        assert not list(mnt.iterdir())  # no partial file, no temporary
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_config_is_a_directory_or_binary(capsys, tmp_path):
+    refused(capsys, ["train", str(tmp_path)], str(tmp_path), "directory")
+    binary = tmp_path / "c.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    refused(capsys, ["train", str(binary)], str(binary))
+
+
+def test_training_file_without_showers(capsys, files, tmp_path):
+    empty = (
+        io.write(random_showers(3)[:0], tmp_path / "empty.h5", allow_empty=True) if False else None
+    )
+    path = tmp_path / "empty.h5"
+    with h5py.File(files["h5"]) as src, h5py.File(path, "w") as dst:
+        for k, v in src.attrs.items():
+            dst.attrs[k] = v
+        dst.attrs["n_showers"] = 0
+        dst["incident_energy"] = np.zeros(0, np.float32)
+        dst["offsets"] = np.zeros(1, np.int64)
+        for name in ("E", "x", "y", "layer"):
+            dst[f"points/{name}"] = src[f"points/{name}"][:0]
+    assert empty is None
+    refused(
+        capsys,
+        ["train", str(files["cfg"]), "--data", str(path), "--out", str(tmp_path / "r"), "-q"],
+        str(path),
+        "no showers",
+    )
+
+
+def test_resume_with_another_model(capsys, files, tmp_path):
+    d = yaml.safe_load(files["cfg"].read_text())
+    run = tmp_path / "run"
+    shutil.copytree(files["dir"] / "run", run)
+    d["train"]["out"] = str(run)
+    d["model"]["hidden"] = 32
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(d))
+    refused(capsys, ["train", str(cfg), "--resume", "-q"], "hidden", "16", "32")
+
+
+@pytest.mark.parametrize("damage", ["no config", "no normalizer", "shape", "missing key", "nan"])
+def test_damaged_checkpoints(capsys, files, tmp_path, damage):
+    from pointcalo.checkpoint import save_checkpoint
+
+    state = torch.load(files["ckpt"], weights_only=True)
+    state = {k: v for k, v in state.items() if k not in ("format", "version", "checksum")}
+    if damage == "no config":
+        del state["config"]
+    elif damage == "no normalizer":
+        del state["normalizer"]
+    else:
+        key = next(k for k, v in state["model"].items() if v.is_floating_point() and v.ndim == 2)
+        if damage == "shape":
+            state["model"][key] = torch.zeros(3, 3)
+        elif damage == "missing key":
+            del state["model"][key]
+        else:
+            state["model"][key] = state["model"][key] * float("nan")
+    bad = save_checkpoint(tmp_path / "bad.pt", state)
+    refused(capsys, ["sample", str(bad), "-o", str(tmp_path / "g.h5"), "-q"], str(bad))
+
+
+@pytest.mark.parametrize("args", [["--energy", "1e9"], ["--seed", "-1"], ["--n", "0"]])
+def test_simulate_arguments(capsys, tmp_path, args):
+    refused(capsys, ["simulate", "-o", str(tmp_path / "s.h5"), "-q", *args], args[0])
+    assert not (tmp_path / "s.h5").exists()
+
+
+def test_voxelize_unknown_source_depth(capsys, files, tmp_path):
+    args = ["voxelize", str(files["h5"]), str(tmp_path / "v.h5"), "--grid", "calochallenge-2"]
+    refused(
+        capsys,
+        [*args, "--layer-map", "depth", "--source-depth", "nosuchgrid"],
+        "--source-depth",
+        "nosuchgrid",
+    )
+
+
+def test_distill_needs_a_caloclouds_teacher(capsys, files, tmp_path):
+    d = yaml.safe_load(files["cfg"].read_text())
+    d["model"] = {"name": "epic_gan", "point_dim": 4, "global_dim": 4, "hidden": 8, "layers": 1}
+    d["train"]["out"] = str(tmp_path / "gan")
+    cfg = tmp_path / "gan.yaml"
+    cfg.write_text(yaml.safe_dump(d))
+    assert main(["train", str(cfg), "-q"]) == 0
+    dcfg = tmp_path / "d.yaml"
+    dcfg.write_text(yaml.safe_dump({"model": {"name": "consistency", "teacher": "x"}}))
+    refused(
+        capsys,
+        ["distill", str(tmp_path / "gan" / "checkpoint.pt"), str(dcfg)],
+        "caloclouds",
+        "epic_gan",
+    )
+
+
+def test_internal_errors_are_one_line_with_a_hint(capsys, monkeypatch, files):
+    import pointcalo.showers
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr(pointcalo.showers, "summary", boom)
+    err = refused(capsys, ["info", str(files["h5"])], "internal error", "--debug", code=1)
+    assert "ZeroDivisionError" in err
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "info", str(files["h5"])])
+
+
+def test_ctrl_c_during_convert(g4_path, tmp_path):
+    import signal
+    import sys
+    import time
+
+    out = tmp_path / "o.h5"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pointcalo.cli", "convert", str(g4_path), str(out), "-q"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(tmp_path.glob(".o.h5.*.tmp")):
+        time.sleep(0.05)  # converting has begun
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1].strip()
+    assert proc.returncode == 130, err
+    assert err == "error: interrupted"
+    assert not list(tmp_path.iterdir())  # no output, no temporary
