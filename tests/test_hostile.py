@@ -271,11 +271,18 @@ def test_unwritable_outputs(capsys, files, tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
-    try:
-        if os.access(ro, os.W_OK):  # root ignores permissions: make it immutable instead
+    immutable = False
+    if os.access(ro, os.W_OK):  # root ignores permissions: make the folder immutable instead
+        immutable = subprocess.run(["chattr", "+i", str(ro)], capture_output=True).returncode == 0
+        if not immutable:
             pytest.skip("cannot make an unwritable folder here")
+    try:
         refused(capsys, ["convert", str(files["h5"]), str(ro / "o.h5")], str(ro))
+        refused(capsys, ["sample", str(files["ckpt"]), "-o", str(ro / "g.h5"), "--n", "1"], "ro")
+        assert not list(ro.iterdir())
     finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(ro)], check=False)
         ro.chmod(0o700)
 
 
