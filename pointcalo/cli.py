@@ -353,7 +353,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     from pointcalo import io
     from pointcalo.clouds import CPU_BATCH
-    from pointcalo.models.generate import generate_to_file, load_model
+    from pointcalo.models.generate import generate_to_file, load_model, shard
     from pointcalo.train.engine import resolve_device
 
     device = resolve_device(args.device)
@@ -377,14 +377,22 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             f"{known[0] * scale:.4g}-{known[1] * scale:.4g} GeV (--allow-extrapolation to "
             "sample anyway)"
         )
-    with Progress(transient=True, disable=args.quiet) as bar, io.open_writer(args.output) as w:
-        task = bar.add_task("sampling", total=args.n)
+    import os
+
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    first, count, output = 0, args.n, args.output
+    if world > 1:  # torchrun: each rank writes its shard; pointcalo merge joins them
+        first, count = shard(args.n, batch_size, rank, world)
+        output = shard_path(args.output, rank, world)
+    with Progress(transient=True, disable=args.quiet) as bar, io.open_writer(output) as w:
+        task = bar.add_task("sampling", total=count)
         generate_to_file(
             loaded,
             w,
-            args.n,
+            count,
             lo,
             hi,
+            first=first,
             seed=args.seed,
             device=device,
             batch_size=batch_size,
@@ -394,7 +402,36 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             progress=lambda done: bar.update(task, completed=done),
         )
     if not args.quiet:
-        print(f"wrote {args.n} showers to {args.output}")
+        print(f"wrote {count} showers to {output}")
+        if world > 1 and rank == 0:
+            print(
+                f"join the {world} shards: "
+                f"pointcalo merge {shard_glob(args.output)} -o {args.output}"
+            )
+    return 0
+
+
+def shard_path(path: str, rank: int, world: int) -> str:
+    """``gen.h5`` -> ``gen.rank001-of-004.h5`` (rank 1 of 4)."""
+    from pathlib import Path
+
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.rank{rank:03d}-of-{world:03d}{p.suffix}"))
+
+
+def shard_glob(path: str) -> str:
+    from pathlib import Path
+
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.rank*-of-*{p.suffix}"))
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from pointcalo import io
+
+    n = io.merge(args.inputs, args.output, chunk_size=args.chunk_size)
+    if not args.quiet:
+        print(f"wrote {n} showers from {len(args.inputs)} files to {args.output}")
     return 0
 
 
@@ -622,6 +659,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser(
+        "merge", help="join shower files in order (e.g. the shards of a torchrun sample)"
+    )
+    p.add_argument("inputs", nargs="+", help="shower files, joined in the order given")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--chunk-size", type=COUNT, default=1024)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_merge)
 
     p = sub.add_parser(
         "split", help="fixed train / validation / test split of a shower file (seeded)"

@@ -125,3 +125,24 @@ def convert(
             if progress is not None:
                 progress(writer.n_showers)
         return writer.n_showers
+
+
+def merge(
+    paths: list[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    chunk_size: int = 1024,
+    **kwargs: Any,
+) -> int:
+    """Join shower files in the given order into ``out`` (streamed chunk by chunk, atomic);
+    returns the number of showers written. Shard sets of ``torchrun ... pointcalo sample``
+    are joined in rank order by passing them sorted."""
+    if not paths:
+        raise ShowerFormatError(None, None, "merge: no input files")
+    n = 0
+    with open_writer(out, **kwargs) as writer:
+        for path in paths:
+            with open_reader(path, allow_empty=True) as reader:
+                for chunk in reader.iter_chunks(chunk_size):
+                    writer.write(chunk)
+                    n += len(chunk)
+    return n

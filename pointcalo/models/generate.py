@@ -139,20 +139,23 @@ def generate_to_file(
     steps: int | None = None,
     net: nn.Module | None = None,
     progress: Any = None,
+    first: int = 0,
 ) -> int:
     """Generate ``n`` showers (conditions uniform in ``[low, high]`` MeV) chunk by chunk into a
     shower ``writer`` (:func:`pointcalo.io.open_writer`), so memory is bounded by the chunk.
 
     ``net`` replaces the sampling network (e.g. wrapped for autocast or compiled);
-    ``progress(done)`` is called after every chunk. Returns the number of showers written.
+    ``progress(done)`` is called after every chunk. ``first``: index of the first shower (a
+    shard of a larger request makes showers ``first .. first + n - 1`` of it, the same showers
+    a single process makes). Returns the number of showers written.
     """
     from pointcalo.showers import make_showers
 
     if loaded.normalizer.spec.condition != "incident_energy":
         raise PointcaloError("writing generated jets is done with pointcalo.io.jetnet")
     written = 0
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
+    for start in range(first, first + n, chunk):
+        stop = min(start + chunk, first + n)
         cond = sample_conditions(stop - start, low, high, seed, first_index=start)
         clouds = generate(
             loaded.model,
@@ -173,5 +176,15 @@ def generate_to_file(
         writer.write(showers)
         written += len(showers)
         if progress is not None:
-            progress(stop)
+            progress(stop - first)
     return written
+
+
+def shard(n: int, batch_size: int, rank: int, world: int) -> tuple[int, int]:
+    """``(first, count)`` of rank ``rank``'s showers out of ``n``: contiguous runs of whole
+    generation batches, so every batch holds the same showers as in a single process (and the
+    merged shards equal a single-process file)."""
+    n_batches = -(-n // batch_size)
+    lo, hi = rank * n_batches // world, (rank + 1) * n_batches // world
+    first = min(lo * batch_size, n)
+    return first, min(hi * batch_size, n) - first
