@@ -62,7 +62,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     from pointcalo import io
 
-    with io.open_reader(args.input) as reader:
+    options = {"collections": args.collections, "encoding": args.encoding}
+    with io.open_reader(args.input, **options) as reader:
         total = reader.n_showers
     with Progress(transient=True, disable=args.quiet) as progress:
         task = progress.add_task("converting", total=total)
@@ -71,6 +72,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             args.output,
             chunk_size=args.chunk_size,
             progress=lambda done: progress.update(task, completed=done),
+            **options,
         )
     if not args.quiet:
         print(f"wrote {n} showers to {args.output}")
@@ -535,6 +537,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--chunk-size", type=COUNT, default=1024, help="showers per chunk")
+    p.add_argument(
+        "--collections",
+        nargs="+",
+        default=None,
+        help="EDM4hep input: hit collections (default: every one with Hits in its name)",
+    )
+    p.add_argument(
+        "--encoding",
+        default=None,
+        help="EDM4hep input: DD4hep cellID encoding for the layer (default: from the file's "
+        "metadata, else the depth)",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_convert)
 

@@ -67,8 +67,15 @@ def format_of(path: str | os.PathLike[str]) -> str:
 def open_reader(
     path: str | os.PathLike[str], *, allow_empty: bool = False, **kwargs: Any
 ) -> HDF5ShowerReader | RootShowerReader:
-    """A reader for ``path`` chosen by extension (use as a context manager)."""
+    """A reader for ``path`` chosen by extension (use as a context manager). ROOT files written
+    by full simulation in EDM4hep are recognised by their content and read as showers, one per
+    event (``collections``, ``encoding``: :mod:`pointcalo.io.edm4hep`)."""
     if format_of(path) == "root":
+        from pointcalo.io.edm4hep import EDM4hepReader, is_edm4hep
+
+        if Path(path).exists() and is_edm4hep(path):
+            options = {k: kwargs[k] for k in ("collections", "encoding") if kwargs.get(k)}
+            return EDM4hepReader(path, allow_empty=allow_empty, **options)
         return RootShowerReader(path, kwargs.pop("branches", None), allow_empty=allow_empty)
     return HDF5ShowerReader(path, allow_empty=allow_empty)
 
@@ -109,8 +116,10 @@ def convert(
     *,
     chunk_size: int = 1024,
     progress: Any = None,
+    **reader_options: Any,
 ) -> int:
-    """Copy showers from ``src`` to ``dst`` chunk by chunk (memory bounded by the chunk).
+    """Copy showers from ``src`` to ``dst`` chunk by chunk (memory bounded by the chunk);
+    ``reader_options`` go to :func:`open_reader` (e.g. EDM4hep ``collections``).
 
     Args:
         progress: optional callable receiving the number of showers done after each chunk.
@@ -119,7 +128,7 @@ def convert(
         The number of showers written.
     """
     format_of(dst)  # fail on a bad output name before reading anything
-    with open_reader(src) as reader, open_writer(dst) as writer:
+    with open_reader(src, **reader_options) as reader, open_writer(dst) as writer:
         for chunk in reader.iter_chunks(chunk_size):
             writer.write(chunk)
             if progress is not None:
