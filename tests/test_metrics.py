@@ -258,3 +258,47 @@ def test_voxel_classifier_option():
     c.voxels = np.roll(c.voxels.reshape(80, -1), 3, axis=1)
     m = evaluate(a, c, grid=grid, k=2, seed=0)
     assert m["voxel_classifier_auc"]["generated"][0] > 0.9
+
+
+def test_out_of_core_observables_equal_the_in_memory_ones(tmp_path):
+    """A file streamed in chunks gives the in-memory path's numbers, with memory bounded by
+    the chunk and a small sample per shower (not by the file)."""
+    import tracemalloc
+
+    import voxelize as vx
+    from pointcalo import io
+    from pointcalo.metrics.observables import compute
+    from pointcalo.metrics.report import load_observables
+    from pointcalo.simulate import ShowerSimulator
+
+    showers = ShowerSimulator().simulate(480, (20e3, 60e3), seed=3)
+    small = io.write(showers[:120], tmp_path / "small.h5")
+    big = io.write(showers, tmp_path / "big.h5")
+    grid = vx.ild()
+    streamed = load_observables(big, grid, 0.1, chunk_size=40)
+    memory = compute(io.read(big), grid=grid, threshold=0.1)
+    for k in memory.scalars:
+        np.testing.assert_array_equal(streamed.scalars[k], memory.scalars[k])
+    for k in memory.profiles:
+        np.testing.assert_array_equal(streamed.profiles[k], memory.profiles[k])
+    for k in memory.pooled:
+        a, b = streamed.pooled[k], memory.pooled[k]
+        np.testing.assert_array_equal(a.values, b.values)
+        np.testing.assert_array_equal(a.owner, b.owner)
+        np.testing.assert_array_equal(a.weights, b.weights)
+        # the weighted sample keeps each shower's weight: its number of points / cells
+        assert np.bincount(a.owner, a.weights).max() > 256
+    np.testing.assert_allclose(streamed.mean_image, memory.mean_image, rtol=1e-12)
+
+    def peak(fn):
+        tracemalloc.start()
+        fn()
+        out = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return out
+
+    p_small = peak(lambda: load_observables(small, grid, 0.1, chunk_size=40))
+    p_big = peak(lambda: load_observables(big, grid, 0.1, chunk_size=40))
+    p_whole = peak(lambda: compute(io.read(big), grid=grid, threshold=0.1))
+    assert p_big < 1.6 * p_small  # 4x the showers, about the same peak: bounded by the chunk
+    assert p_big < 0.5 * p_whole  # and well below reading the file whole

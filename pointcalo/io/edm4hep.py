@@ -166,9 +166,7 @@ def read_edm4hep(
     cell = {n: _leaf(keys, n, "cellID") for n in names}
     branches = [*mc, *(b for n in names for b in hit[n]), *(c for c in cell.values() if c)]
     stop = tree.num_entries if stop is None else min(stop, tree.num_entries)
-    arrays = {
-        b: tree[b].array(entry_start=start, entry_stop=stop, library="ak") for b in branches
-    }
+    arrays = {b: tree[b].array(entry_start=start, entry_stop=stop, library="ak") for b in branches}
     grid = vx.load_grid(layer_grid)
 
     inc, counts, cols = [], [], {k: [] for k in ("E", "x", "y", "z", "layer")}

@@ -138,6 +138,78 @@ def radial_edges_for(grid: vx.Grid) -> np.ndarray:
     return np.concatenate([[0.0], (np.arange(int(r_max / step) + 2) + 0.5) * step])
 
 
+#: Pooled values (cells, points) kept per shower: a fixed-size random subsample, weighted so
+#: each shower keeps its full weight, bounds the memory of observables by the number of showers
+#: (not of points), so files larger than memory can be evaluated chunk by chunk.
+POOL_LIMIT = 256
+
+
+def _mix(keys: np.ndarray) -> np.ndarray:
+    """splitmix64 of uint64 keys: a fixed pseudo-random number per key (no state)."""
+    z = keys.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def bounded_pool(
+    values: np.ndarray, owner: np.ndarray, limit: int | None, first_index: int = 0
+) -> Pooled:
+    """At most ``limit`` values per owner (shower; ``owner`` sorted), chosen by a hash of the
+    shower's index in its file (``first_index + owner``) and the value's position in the
+    shower, so the choice does not depend on how the file was chunked; each kept value
+    weighs ``n_owner / kept_owner``."""
+    if limit is None or len(values) == 0:
+        return Pooled(values, owner)
+    first = np.searchsorted(owner, owner, side="left")
+    local = np.arange(len(owner)) - first
+    key = ((owner + first_index).astype(np.uint64) << np.uint64(24)) + local.astype(np.uint64)
+    order = np.lexsort((_mix(key), owner))
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order)) - first[order]
+    keep = rank < limit
+    counts = np.bincount(owner - owner[0], minlength=int(owner[-1] - owner[0]) + 1)
+    kept = np.minimum(counts, limit)
+    weights = (counts / np.maximum(kept, 1))[owner[keep] - owner[0]]
+    return Pooled(values[keep], owner[keep], weights.astype(np.float64))
+
+
+def concat(parts: list[Observables]) -> Observables:
+    """The observables of consecutive chunks of showers as one (owners shifted)."""
+    first = parts[0]
+    n = [p.n_showers for p in parts]
+    shift = np.concatenate([[0], np.cumsum(n)[:-1]])
+    pooled = {}
+    for name in first.pooled:
+        ps = [p.pooled[name] for p in parts]
+        weighted = any(q.weights is not None for q in ps)
+        pooled[name] = Pooled(
+            np.concatenate([q.values for q in ps]),
+            np.concatenate(
+                [q.owner - q.owner.min(initial=0) * 0 + s for q, s in zip(ps, shift, strict=True)]
+            ),
+            np.concatenate(
+                [q.weights if q.weights is not None else np.ones(len(q.values)) for q in ps]
+            )
+            if weighted
+            else None,
+        )
+    total = max(sum(n), 1)
+    return Observables(
+        first.grid,
+        first.threshold,
+        np.concatenate([p.incident_energy for p in parts]),
+        {k: np.concatenate([p.scalars[k] for p in parts]) for k in first.scalars},
+        {k: np.concatenate([p.profiles[k] for p in parts]) for k in first.profiles},
+        first.radial_edges,
+        pooled,
+        sum(p.mean_image * p.n_showers for p in parts) / total,
+        dict(first.meta),
+        None if first.voxels is None else np.concatenate([p.voxels for p in parts]),
+    )
+
+
 def compute(
     showers: ak.Array | None = None,
     *,
@@ -150,6 +222,8 @@ def compute(
     chunk_size: int = 512,
     progress: Callable[[int], None] | None = None,
     keep_voxels: bool = False,
+    pool_limit: int | None = POOL_LIMIT,
+    first_index: int = 0,
 ) -> Observables:
     """Observables of point-cloud ``showers``, or of ``voxels [N, n_voxels]`` already on
     ``grid`` (then ``incident_energy`` is needed and point-level observables are absent).
@@ -160,6 +234,8 @@ def compute(
         chunk_size: showers per projection (bounds memory).
         progress: called with the number of showers done.
         keep_voxels: keep the thresholded voxels (float32) for a voxel-level classifier.
+        pool_limit: cell and point energies kept per shower (weighted subsample; None: all).
+        first_index: index of the first shower in its file (for the subsample's choice).
     """
     grid = vx.load_grid(grid)
     if (showers is None) == (voxels is None):
@@ -192,7 +268,8 @@ def compute(
     by_layer, by_ring = _onehot(cl, L), _onehot(ring, n_rings)
 
     acc: dict[str, list[np.ndarray]] = {k: [] for k in (*SCALARS, *PROFILES)}
-    cells, owners = [], []
+    cells: list[Pooled] = []
+    points: list[Pooled] = []
     image = np.zeros(grid.n_voxels)
     kept: list[np.ndarray] = []
     for start in range(0, n, chunk_size):
@@ -228,19 +305,20 @@ def compute(
         acc["layer_width"].append(width)
         acc["width"].append((width * per_layer).sum(1) / safe)
         rows, cols = np.nonzero(hit)
-        cells.append(v[rows, cols])
-        owners.append(rows + start)
+        cells.append(bounded_pool(v[rows, cols], rows + start, pool_limit, first_index))
+        if voxels is None:
+            flat = flatten(chunk)
+            owner = np.repeat(np.arange(start, stop), flat.counts)
+            e = flat.points["E"].astype(np.float64)
+            points.append(bounded_pool(e, owner, pool_limit, first_index))
         if progress is not None:
             progress(stop)
 
     scalars = {k: np.concatenate(acc[k]) for k in SCALARS if acc[k]}
     profiles = {k: np.concatenate(acc[k]) if acc[k] else np.zeros((0, 1)) for k in PROFILES}
-    pooled = {"cell_energy": Pooled(_cat(cells, np.float64), _cat(owners, np.int64))}
+    pooled = {"cell_energy": _cat_pools(cells)}
     if showers is not None:
-        flat = flatten(showers)
-        pooled["point_energy"] = Pooled(
-            flat.points["E"].astype(np.float64), np.repeat(np.arange(n), flat.counts)
-        )
+        pooled["point_energy"] = _cat_pools(points)
     return Observables(
         grid,
         threshold,
@@ -261,5 +339,12 @@ def _onehot(group: np.ndarray, n_groups: int) -> np.ndarray:
     return onehot
 
 
-def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.zeros(0, dtype)
+def _cat_pools(parts: list[Pooled]) -> Pooled:
+    if not parts:
+        return Pooled(np.zeros(0), np.zeros(0, np.int64))
+    weighted = parts[0].weights is not None
+    return Pooled(
+        np.concatenate([p.values for p in parts]),
+        np.concatenate([p.owner for p in parts]).astype(np.int64),
+        np.concatenate([p.weights for p in parts]) if weighted else None,
+    )

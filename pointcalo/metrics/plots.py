@@ -47,12 +47,18 @@ def histogram_with_ratio(
     bins: int = 40,
     log_x: bool = False,
     labels: tuple[str, str] = ("reference", "generated"),
+    weights: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
 ) -> Path:
-    """Normalised histograms of ``ref`` and ``gen`` with Poisson error bands and a ratio panel."""
+    """Normalised histograms of ``ref`` and ``gen`` (optionally weighted) with Poisson error
+    bands and a ratio panel."""
     plt = _pyplot()
     ref, gen = np.asarray(ref, np.float64), np.asarray(gen, np.float64)
+    w_ref, w_gen = (
+        np.ones(len(x)) if w is None else np.asarray(w, np.float64)
+        for x, w in zip((ref, gen), weights, strict=True)
+    )
     if log_x:
-        ref, gen = ref[ref > 0], gen[gen > 0]
+        ref, w_ref, gen, w_gen = ref[ref > 0], w_ref[ref > 0], gen[gen > 0], w_gen[gen > 0]
         lo, hi = np.percentile(ref, [0.1, 99.9]) if ref.size else (1e-3, 1.0)
         edges = np.geomspace(max(lo, 1e-6), max(hi, lo * 10), bins + 1)
     else:
@@ -60,10 +66,11 @@ def histogram_with_ratio(
         edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
     fig, top, bottom = _ratio_axes(plt, label)
     dens = []
-    for data, name, color in ((ref, labels[0], "0.3"), (gen, labels[1], "C1")):
-        counts, _ = np.histogram(data, edges)
+    for data, w, name, color in ((ref, w_ref, labels[0], "0.3"), (gen, w_gen, labels[1], "C1")):
+        counts, _ = np.histogram(data, edges, weights=w)
+        var, _ = np.histogram(data, edges, weights=w**2)
         norm = max(counts.sum(), 1) * np.diff(edges)
-        d, err = counts / norm, np.sqrt(counts) / norm
+        d, err = counts / norm, np.sqrt(var) / norm
         dens.append((d, err))
         top.stairs(d, edges, color=color, label=f"{name} ({len(data)})", lw=1.5)
         top.fill_between(edges[:-1], d - err, d + err, step="post", color=color, alpha=0.25)
@@ -161,6 +168,7 @@ def all_plots(ref: Observables, gen: Observables, out: Path) -> list[str]:
                     label,
                     out / f"hist_{key}.png",
                     log_x=True,
+                    weights=(ref.pooled[key].weights, gen.pooled[key].weights),
                 ).name
             )
     centres = 0.5 * (ref.radial_edges[1:] + ref.radial_edges[:-1])

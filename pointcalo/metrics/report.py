@@ -294,12 +294,18 @@ def load_observables(
     threshold: float,
     log: Log | None = None,
     keep_voxels: bool = False,
+    chunk_size: int = 512,
 ) -> Observables:
     """Observables of a file: a shower file (HDF5/ROOT points, projected onto ``grid``) or a
-    CaloChallenge-layout voxel file (``incident_energies``, ``showers``) already on ``grid``."""
+    CaloChallenge-layout voxel file (``incident_energies``, ``showers``) already on ``grid``.
+
+    The file is streamed ``chunk_size`` showers at a time and only the per-shower observables
+    (and a bounded sample of cell and point energies per shower) are kept, so memory is bounded
+    by the chunk and the number of showers, not the file: files larger than memory work."""
     import h5py
 
     from pointcalo import io
+    from pointcalo.metrics.observables import concat
 
     path = Path(path)
     is_voxels = False
@@ -309,6 +315,8 @@ def load_observables(
             is_voxels = "showers" in f and "incident_energies" in f
             units = f.attrs.get("units")
             file_grid = f.attrs.get("grid")
+            n_rows = len(f["incident_energies"]) if is_voxels else 0
+    parts: list[Observables] = []
     if is_voxels:
         from voxelize.calochallenge_files import read_calochallenge
 
@@ -316,28 +324,45 @@ def load_observables(
             raise ShowerFormatError(
                 path, "grid", f"voxels are on grid '{file_grid}', evaluation is on '{grid.name}'"
             )
-        try:
-            energy, voxels = read_calochallenge(path, grid)
-        except vx.GridError as err:
-            raise PointcaloError(str(err)) from None
-        except (ValueError, TypeError):
-            raise ShowerFormatError(path, "incident_energies", "must hold numbers") from None
-        check_voxels(path, energy, voxels)
-        obs = compute(
-            voxels=voxels,
-            incident_energy=energy,
-            grid=grid,
-            threshold=threshold,
-            keep_voxels=keep_voxels,
-        )
+        for start in range(0, max(n_rows, 1), chunk_size):
+            try:
+                energy, voxels = read_calochallenge(path, grid, start, start + chunk_size)
+            except vx.GridError as err:
+                raise PointcaloError(str(err)) from None
+            except (ValueError, TypeError):
+                raise ShowerFormatError(path, "incident_energies", "must hold numbers") from None
+            check_voxels(path, energy, voxels)
+            parts.append(
+                compute(
+                    voxels=voxels,
+                    incident_energy=energy,
+                    grid=grid,
+                    threshold=threshold,
+                    keep_voxels=keep_voxels,
+                    first_index=start,
+                )
+            )
     else:
-        showers = io.read(path)
-        if log:
-            log(f"observables of {path} ({len(showers)} showers) on {grid.name}")
-        try:
-            obs = compute(showers, grid=grid, threshold=threshold, keep_voxels=keep_voxels)
-        except vx.GridError as err:
-            raise ShowerFormatError(path, "points/layer", str(err)) from None
+        with io.open_reader(path) as reader:
+            if log:
+                log(f"observables of {path} ({reader.n_showers} showers) on {grid.name}")
+            start = 0
+            for chunk in reader.iter_chunks(chunk_size):
+                try:
+                    obs = compute(
+                        chunk,
+                        grid=grid,
+                        threshold=threshold,
+                        keep_voxels=keep_voxels,
+                        first_index=start,
+                    )
+                except vx.GridError as err:
+                    raise ShowerFormatError(path, "points/layer", str(err)) from None
+                parts.append(obs)
+                start += len(chunk)
+    if not parts:
+        raise ShowerFormatError(path, None, "no showers")
+    obs = concat(parts)
     if units is not None:
         obs.meta["units"] = units.decode() if isinstance(units, bytes) else str(units)
     return obs
