@@ -100,10 +100,20 @@ class Normalizer:
             if name == self.spec.integer_feature:
                 col = np.clip(np.floor(col), 0, self.spec.integer_max).astype(np.int32)
             elif name in self.spec.lattice_features and self.spec.lattice_pitch > 0:
-                p = self.spec.lattice_pitch
-                col = (np.floor(col / p) + 0.5) * p
+                col = self._on_lattice(col)
             out[name] = col if col.dtype == np.int32 else col.astype(np.float32)
         return out
+
+    def _on_lattice(self, col: np.ndarray) -> np.ndarray:
+        p = self.spec.lattice_pitch
+        return (np.floor(col / p) + 0.5) * p
+
+    def snap(self, points: dict[str, np.ndarray]) -> None:
+        """Move the lattice features of physical ``points`` to their lattice cell centres, in
+        place (a no-op without a lattice)."""
+        if self.spec.lattice_pitch > 0:
+            for name in self.spec.lattice_features:
+                points[name][:] = self._on_lattice(points[name]).astype(points[name].dtype)
 
     def encode_cond(self, cond: np.ndarray, counts: np.ndarray) -> np.ndarray:
         return ((_cond(cond, counts) - self.cond_mean) / self.cond_std).astype(np.float32)

@@ -7,11 +7,12 @@ Given the shower flow's features for each shower (:mod:`.features`), the points 
    shower's points (largest remainders);
 2. scaled in energy so each layer holds the flow's energy fraction of the flow's visible energy
    (the energy of a layer left without points goes to the others in proportion);
-3. with hit counts in the flow, moved from cells of their own into neighbouring clusters until
-   the shower has the flow's number of hit cells (:mod:`.hits`);
-4. with per-layer widths in the flow, stretched transversely about each layer's
+3. with per-layer widths in the flow, stretched transversely about each layer's
    energy-weighted centre so the layer's width is the flow's (stretch clipped to 0.1-10);
-5. shifted transversely to the flow's centre of gravity.
+4. shifted transversely to the flow's centre of gravity;
+5. with hit counts in the flow, small cells merged into neighbouring clusters until the shower
+   has the flow's number of hit cells (:mod:`.hits`); steps 3-4 are then applied once more and
+   the merging repeated, so the hit count is exact and widths and centre nearly so.
 """
 
 from __future__ import annotations
@@ -79,21 +80,45 @@ def calibrate(
         e_sum = np.bincount(shower, e, B)
     pts["E"][:] = e.astype(np.float32)
 
-    if hits is not None:
-        target = np.rint(np.exp(feats[:, -1])).astype(np.int64)
-        calibrate_hits(pts, counts, target, hits[0], hits[1], u)
-    x, y = pts["x"].astype(np.float64), pts["y"].astype(np.float64)
+    target_w = None
     if widths:
         target_w = np.clip(feats[:, N_SCALARS + 2 * L : N_SCALARS + 3 * L], 0, None).ravel()
-        e_l = np.maximum(np.bincount(key, e, B * L), 1e-300)
-        cx, cy = np.bincount(key, e * x, B * L) / e_l, np.bincount(key, e * y, B * L) / e_l
+    ok = per_layer.ravel() > 1
+    _stretch_and_shift(pts, e, key, shower, e_sum, target_w, ok, feats[:, 2:4], B * L)
+    if hits is not None:
+        # merging moves points by less than a cell; the widths and centre of gravity are
+        # restored once, and the hits merged again last (so they end exactly as asked)
+        target = np.rint(np.exp(feats[:, -1])).astype(np.int64)
+        calibrate_hits(pts, counts, target, hits[0], hits[1], u)
+        _stretch_and_shift(pts, e, key, shower, e_sum, target_w, ok, feats[:, 2:4], B * L)
+        calibrate_hits(pts, counts, target, hits[0], hits[1], u)
+
+
+def _stretch_and_shift(
+    pts: dict[str, np.ndarray],
+    e: np.ndarray,
+    key: np.ndarray,
+    shower: np.ndarray,
+    e_sum: np.ndarray,
+    target_w: np.ndarray | None,
+    ok: np.ndarray,
+    cog: np.ndarray,
+    n_keys: int,
+) -> None:
+    """Stretch each (shower, layer) about its energy-weighted centre to ``target_w`` (if given;
+    only where ``ok``), then shift each shower to the centre of gravity ``cog [B, 2]``."""
+    x, y = pts["x"].astype(np.float64), pts["y"].astype(np.float64)
+    if target_w is not None:
+        e_l = np.maximum(np.bincount(key, e, n_keys), 1e-300)
+        cx, cy = np.bincount(key, e * x, n_keys) / e_l, np.bincount(key, e * y, n_keys) / e_l
         dx, dy = x - cx[key], y - cy[key]
-        cur = np.sqrt(np.bincount(key, e * (dx**2 + dy**2), B * L) / e_l)
-        ok = (cur > 1e-9) & (per_layer.ravel() > 1)
+        cur = np.sqrt(np.bincount(key, e * (dx**2 + dy**2), n_keys) / e_l)
+        ok = ok & (cur > 1e-9)
         stretch = np.where(ok, np.clip(target_w / np.maximum(cur, 1e-9), 0, MAX_STRETCH), 1.0)
         stretch = np.where(ok, np.maximum(stretch, 1 / MAX_STRETCH), 1.0)
         x, y = cx[key] + dx * stretch[key], cy[key] + dy * stretch[key]
     w_sum = np.maximum(e_sum, 1e-300)
-    for name, col, j in (("x", x, 2), ("y", y, 3)):
-        shift = feats[:, j] - np.bincount(shower, e * col, B) / w_sum
+    n = len(e_sum)
+    for name, col, j in (("x", x, 0), ("y", y, 1)):
+        shift = cog[:, j] - np.bincount(shower, e * col, n) / w_sum
         pts[name][:] = (col + shift[shower]).astype(np.float32)

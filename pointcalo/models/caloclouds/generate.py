@@ -82,6 +82,7 @@ def generate_caloclouds(
         if model.hits is not None:  # each shower's own uniform numbers, after its noise
             u = point_uniform(gens, counts).double().numpy()
         calibrate(pts, depth, counts, feats, e_inc, n_layers, model.widths, model.hits, u)
+        normalizer.snap(pts)  # back onto the sensor lattice (cells unchanged: it is finer)
         cols.append(pts)
         offsets.append(offsets[-1][-1] + np.cumsum(counts))
     points = {k: np.concatenate([c[k] for c in cols]) for k in normalizer.spec.features}

@@ -22,6 +22,8 @@ import numpy as np
 #: Moves per round, as a fraction of a shower's excess hits (a move may not remove a hit when
 #: it empties a cell the target neighbour did not already make a hit).
 STEP = 0.7
+#: Largest cells (in points) that are merged as a whole into a neighbouring cluster.
+MAX_MOVED = 3
 _SPAN = 1 << 12  # cell index range per axis (cells are offset by half of it)
 
 
@@ -57,54 +59,70 @@ def calibrate_hits(
     cell: float,
     threshold: float,
     u: np.ndarray,
-    rounds: int = 8,
+    rounds: int = 12,
+    max_points: int = MAX_MOVED,
 ) -> None:
-    """Move lone points of ``pts`` (``E, x, y, layer``) into neighbouring clusters until each
-    shower has at most ``target [B]`` hit cells (or nothing more can move); in place.
+    """Merge small hit cells (at most ``max_points`` points) of ``pts`` (``E, x, y, layer``)
+    into neighbouring hit cells until each shower has at most ``target [B]`` hit cells (or no
+    small cell has a hit neighbour); in place.
 
     ``u [P]``: uniform random numbers, one per point from its shower's own stream, which decide
-    which lone points move (so a shower does not depend on the batch it is in)."""
+    which cells move (so a shower does not depend on the batch it is in)."""
     B = len(counts)
     shower = np.repeat(np.arange(B), counts)
     x, y = pts["x"].astype(np.float64), pts["y"].astype(np.float64)
     layer, e = pts["layer"], pts["E"].astype(np.float64)
     offsets = np.array([[dx, dy] for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy])
     golden = (np.sqrt(5) - 1) / 2
+    per_shower = 64 * _SPAN * _SPAN
     for r in range(rounds):
         keys, ix, iy = _cell_keys(x, y, layer, shower, cell)
-        uniq, inv, n_in = np.unique(keys, return_inverse=True, return_counts=True)
+        uniq, first, inv, n_in = np.unique(
+            keys, return_index=True, return_inverse=True, return_counts=True
+        )
         e_cell = np.bincount(inv, e, len(uniq))
         hit = e_cell > threshold
-        hits = np.bincount(uniq[hit] // (64 * _SPAN * _SPAN), minlength=B)
+        cell_shower = uniq // per_shower
+        hits = np.bincount(cell_shower[hit], minlength=B)
         quota = np.ceil(STEP * np.maximum(hits - target, 0)).astype(np.int64)
-        lone = np.nonzero((n_in[inv] == 1) & hit[inv] & (quota[shower] > 0))[0]
-        if len(lone) == 0:
+        small = np.nonzero(hit & (n_in <= max_points) & (quota[cell_shower] > 0))[0]
+        if len(small) == 0:
             break
-        # the occupied neighbour cell of each lone point (same shower, layer) that is reached
-        # with the smallest move
-        nkeys = keys[lone, None] + offsets[:, 0] * _SPAN + offsets[:, 1]
+        # the occupied neighbour of each small cell reached with the smallest move of its
+        # energy-weighted centre (same shower and layer)
+        w = np.maximum(e_cell[small], 1e-300)
+        cx = np.bincount(inv, e * x, len(uniq))[small] / w
+        cy = np.bincount(inv, e * y, len(uniq))[small] / w
+        cix, ciy = ix[first[small]], iy[first[small]]
+        nkeys = uniq[small, None] + offsets[:, 0] * _SPAN + offsets[:, 1]
         pos = np.clip(np.searchsorted(uniq, nkeys), 0, len(uniq) - 1)
-        found = uniq[pos] == nkeys
+        found = (uniq[pos] == nkeys) & hit[pos]  # into a hit cell: one hit fewer per move
         move = np.zeros(nkeys.shape)
-        for coord, index, d in ((x, ix, offsets[:, 0]), (y, iy, offsets[:, 1])):
-            centre = (index[lone, None] + d - _SPAN // 2) * cell
-            c = coord[lone, None]
-            move += (np.clip(c, centre - 0.45 * cell, centre + 0.45 * cell) - c) ** 2
+        for c, index, d in ((cx, cix, offsets[:, 0]), (cy, ciy, offsets[:, 1])):
+            centre = (index[:, None] + d - _SPAN // 2) * cell
+            cc = c[:, None]
+            move += (np.clip(cc, centre - 0.45 * cell, centre + 0.45 * cell) - cc) ** 2
         move = np.where(found, move, np.inf)
         best = np.argmin(move, 1)
-        ok = np.isfinite(move[np.arange(len(lone)), best])
-        lone, best = lone[ok], best[ok]
+        ok = np.isfinite(move[np.arange(len(small)), best])
+        small, best = small[ok], best[ok]
         # a random choice of up to quota[shower] of them per shower
-        order = np.lexsort(((u[lone] + r * golden) % 1.0, shower[lone]))
-        lone, best = lone[order], best[order]
-        first = np.searchsorted(shower[lone], shower[lone], side="left")
-        take = (np.arange(len(lone)) - first) < quota[shower[lone]]
-        lone, best = lone[take], best[take]
-        if len(lone) == 0:
+        rand = (u[first[small]] + r * golden) % 1.0
+        order = np.lexsort((rand, cell_shower[small]))
+        small, best = small[order], best[order]
+        owner = cell_shower[small]
+        rank = np.arange(len(small)) - np.searchsorted(owner, owner, side="left")
+        take = rank < quota[owner]
+        small, best = small[take], best[take]
+        if len(small) == 0:
             break
-        # into the neighbour cell, just inside its edge, next to the old position
-        for coord, index, d in ((x, ix, offsets[best, 0]), (y, iy, offsets[best, 1])):
-            centre = (index[lone] + d - _SPAN // 2) * cell
-            coord[lone] = np.clip(coord[lone], centre - 0.45 * cell, centre + 0.45 * cell)
+        # every point of a chosen cell into the neighbour, just inside its edge
+        chosen = np.full(len(uniq), -1, np.int64)
+        chosen[small] = best
+        moving = np.nonzero(chosen[inv] >= 0)[0]
+        d = offsets[chosen[inv[moving]]]
+        for coord, index, k in ((x, ix, 0), (y, iy, 1)):
+            centre = (index[moving] + d[:, k] - _SPAN // 2) * cell
+            coord[moving] = np.clip(coord[moving], centre - 0.45 * cell, centre + 0.45 * cell)
     pts["x"][:] = x.astype(np.float32)
     pts["y"][:] = y.astype(np.float32)
