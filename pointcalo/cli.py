@@ -360,12 +360,27 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     batch_size = args.batch_size or (1024 if device.type == "cuda" else CPU_BATCH)
+    if args.energies_from is None and args.n is None:
+        args.n = 1000
     loaded = load_model(args.checkpoint, device)
     normalizer = loaded.normalizer
     energy = parse_energy(args.energy)
     lo, hi = (energy, energy) if isinstance(energy, float) else energy
     if normalizer.spec.condition != "incident_energy":
         lo, hi = lo / 1e3, hi / 1e3  # jets: --energy is the jet pt in GeV
+    conditions = None
+    if args.energies_from is not None:
+        import numpy as np
+
+        with io.open_reader(args.energies_from) as reader:
+            conditions = np.concatenate(
+                [np.asarray(c.incident_energy, np.float64) for c in reader.iter_chunks(65536)]
+            )
+        if args.n is not None:
+            raise PointcaloError("--n: give either --n or --energies-from (which sets the count)")
+        args.n = len(conditions)
+        lo, hi = float(conditions.min()), float(conditions.max())
+        args.energy = f"{lo / 1e3:g}:{hi / 1e3:g}"
     known = loaded.meta.get("condition_range")
     margin = 0.05 * (known[1] - known[0]) if known else 0.0  # a sample's edges, not physics
     if (
@@ -395,6 +410,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
             lo,
             hi,
             first=first,
+            conditions=conditions,
             seed=args.seed,
             device=device,
             batch_size=batch_size,
@@ -648,7 +664,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="generate showers from a checkpoint or pretrained model")
     p.add_argument("checkpoint", help="checkpoint file, or a name from 'pointcalo models'")
-    p.add_argument("--n", type=COUNT, default=1000)
+    p.add_argument("--n", type=COUNT, default=None, help="showers (default 1000)")
+    p.add_argument(
+        "--energies-from",
+        default=None,
+        help="shower file whose incident energies to sample at, in its order (sets the count)",
+    )
     p.add_argument("--energy", default="10:90", help="GeV: '50' or uniform 'low:high'")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--seed", type=SEED, default=0)

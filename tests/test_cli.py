@@ -198,3 +198,16 @@ def test_sharded_sampling_with_torchrun_equals_one_process(tmp_path):
     assert main(["merge", *map(str, shards), "-o", str(merged), "-q"]) == 0
     a, b = io.read(tmp_path / "one.h5", allow_empty=True), io.read(merged, allow_empty=True)
     assert ak.array_equal(a, b)  # identical content, to the bit
+
+
+def test_sample_at_the_energies_of_a_file(tmp_path, capsys):
+    from tests.test_caloclouds import _tiny_run
+
+    ckpt, _, _ = _tiny_run(tmp_path)
+    ref = io.write(random_showers(5, seed=8), tmp_path / "ref.h5")
+    out = tmp_path / "g.h5"
+    assert main(["sample", str(ckpt), "--energies-from", str(ref), "-o", str(out), "-q"]) == 0
+    got, want = io.read(out, allow_empty=True), io.read(ref)
+    np.testing.assert_array_equal(np.asarray(got.incident_energy), np.asarray(want.incident_energy))
+    args = ["sample", str(ckpt), "--energies-from", str(ref), "--n", "3", "-o", str(out)]
+    assert main(args) == 2 and "--n" in capsys.readouterr().err

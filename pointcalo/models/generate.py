@@ -140,6 +140,7 @@ def generate_to_file(
     net: nn.Module | None = None,
     progress: Any = None,
     first: int = 0,
+    conditions: np.ndarray | None = None,
 ) -> int:
     """Generate ``n`` showers (conditions uniform in ``[low, high]`` MeV) chunk by chunk into a
     shower ``writer`` (:func:`pointcalo.io.open_writer`), so memory is bounded by the chunk.
@@ -147,7 +148,9 @@ def generate_to_file(
     ``net`` replaces the sampling network (e.g. wrapped for autocast or compiled);
     ``progress(done)`` is called after every chunk. ``first``: index of the first shower (a
     shard of a larger request makes showers ``first .. first + n - 1`` of it, the same showers
-    a single process makes). Returns the number of showers written.
+    a single process makes). ``conditions``: the conditions of all showers of the request
+    (e.g. the incident energies of a reference file) instead of uniform ones. Returns the
+    number of showers written.
     """
     from pointcalo.showers import make_showers
 
@@ -156,7 +159,10 @@ def generate_to_file(
     written = 0
     for start in range(first, first + n, chunk):
         stop = min(start + chunk, first + n)
-        cond = sample_conditions(stop - start, low, high, seed, first_index=start)
+        if conditions is not None:
+            cond = np.asarray(conditions[start:stop], np.float64)
+        else:
+            cond = sample_conditions(stop - start, low, high, seed, first_index=start)
         clouds = generate(
             loaded.model,
             net if net is not None else loaded.net,
