@@ -15,6 +15,20 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("POINTCALO_SHARED", REPO.parent / "shared")) / "data"
 
 
+#: A CaloClouds model small enough for tests (seconds to train a few steps).
+TINY_CALOCLOUDS = {
+    "name": "caloclouds",
+    "point_dim": 8,
+    "global_dim": 4,
+    "hidden": 16,
+    "layers": 1,
+    "flow_transforms": 1,
+    "flow_hidden": 16,
+    "steps": 3,
+    "noise_embedding": 4,
+}
+
+
 def random_showers(n: int = 20, seed: int = 0, z: bool = False, **fields) -> ak.Array:
     """Random showers with 1-50 points each (energies in MeV, coordinates in mm)."""
     rng = np.random.default_rng(seed)

@@ -102,20 +102,11 @@ def _tiny_run(tmp_path, steps=4):
     from pointcalo.clouds import from_showers
     from pointcalo.config import validate_config
     from pointcalo.train.engine import train
-    from tests.conftest import random_showers
+    from tests.conftest import TINY_CALOCLOUDS, random_showers
 
     cfg = validate_config(
         {
-            "model": {
-                "name": "caloclouds",
-                "point_dim": 8,
-                "global_dim": 4,
-                "hidden": 16,
-                "layers": 1,
-                "flow_transforms": 1,
-                "flow_hidden": 16,
-                "steps": 3,
-            },
+            "model": TINY_CALOCLOUDS,
             "train": {
                 "steps": steps,
                 "batch_size": 8,

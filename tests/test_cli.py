@@ -175,8 +175,8 @@ def test_sharded_sampling_with_torchrun_equals_one_process(tmp_path):
         pytest.skip("torchrun not available")
     data = io.write(random_showers(40, seed=2), tmp_path / "d.h5")
     cfg = tmp_path / "c.yaml"
-    model = {"name": "caloclouds", "point_dim": 8, "global_dim": 4, "hidden": 16, "layers": 1}
-    model.update(flow_transforms=1, flow_hidden=16, steps=2, noise_embedding=4)
+    from tests.conftest import TINY_CALOCLOUDS as model
+
     train = {"steps": 2, "batch_size": 8, "device": "cpu", "out": str(tmp_path / "run")}
     cfg.write_text(yaml.safe_dump({"model": model, "data": {"val_fraction": 0.0}, "train": train}))
     assert main(["train", str(cfg), "--data", str(data), "-q"]) == 0

@@ -16,19 +16,8 @@ import yaml
 
 from pointcalo import io
 from pointcalo.cli import main
+from tests.conftest import TINY_CALOCLOUDS as TINY_CC
 from tests.conftest import random_showers
-
-TINY_CC = {
-    "name": "caloclouds",
-    "point_dim": 8,
-    "global_dim": 4,
-    "hidden": 16,
-    "layers": 1,
-    "flow_transforms": 1,
-    "flow_hidden": 16,
-    "steps": 2,
-    "noise_embedding": 4,
-}
 
 
 def refused(capsys, args: list[str], *names: str, code: int = 2) -> str:

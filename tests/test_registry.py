@@ -15,20 +15,11 @@ from pointcalo.errors import ConfigError
 from pointcalo.models import registry
 from pointcalo.models.generate import generate, load_model
 from pointcalo.train.engine import train
-from tests.conftest import random_showers
+from tests.conftest import TINY_CALOCLOUDS, random_showers
 
 TINY = {
     "epic_gan": {"point_dim": 8, "global_dim": 4, "hidden": 16, "layers": 1, "critic_layers": 1},
-    "caloclouds": {
-        "point_dim": 8,
-        "global_dim": 4,
-        "hidden": 16,
-        "layers": 1,
-        "flow_transforms": 1,
-        "flow_hidden": 16,
-        "steps": 3,
-        "noise_embedding": 4,
-    },
+    "caloclouds": TINY_CALOCLOUDS,
     "library": {"k": 3},
 }
 
