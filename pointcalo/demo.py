@@ -23,7 +23,7 @@ import awkward as ak
 from pointcalo import io
 from pointcalo.data import example_path
 from pointcalo.io.atomic import atomic_path, write_json
-from pointcalo.plots import plot_overview
+from pointcalo.plots import plot_overview, pyplot, save_png
 from pointcalo.showers import summary
 
 
@@ -239,10 +239,6 @@ def pretrained_step(out: Path, seed: int, log) -> dict[str, Any]:
 
 def voxelize_step(showers: ak.Array, png: Path) -> dict[str, Any]:
     """Project onto three grids; return per-grid energy bookkeeping and plot mean images."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
     import numpy as np
 
     import voxelize as vx
@@ -257,6 +253,7 @@ def voxelize_step(showers: ak.Array, png: Path) -> dict[str, Any]:
             {"layer_map": "depth", "source_depth": ild.layer_depth},
         ),
     }
+    plt = pyplot()
     result: dict[str, Any] = {}
     fig, ax = plt.subplots(1, 3, figsize=(12, 3.8))
     for i, (name, (grid, kw)) in enumerate(jobs.items()):
@@ -275,9 +272,7 @@ def voxelize_step(showers: ak.Array, png: Path) -> dict[str, Any]:
         ax[i].set(title=f"{name}: mean of layer {layer}", xlabel="column", ylabel="row")
     fig.suptitle("mean shower image in the layer with most energy (log10 MeV)")
     fig.tight_layout()
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_png(fig, png)
     return result
 
 

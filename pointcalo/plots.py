@@ -12,13 +12,23 @@ from pointcalo.io.atomic import atomic_path
 from pointcalo.showers import flatten, segment_sum
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the non-interactive Agg backend (the one set of plot helpers:
+    this and :func:`save_png`, used by every plot of pointcalo)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_png(fig, path: str | os.PathLike[str], dpi: int = 100) -> Path:
+    """Write ``fig`` as a PNG atomically (temporary file, then rename) and close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    pyplot().close(fig)
+    return Path(path)
 
 
 def layer_energy(showers: ak.Array, n_layers: int | None = None) -> np.ndarray:
@@ -37,7 +47,7 @@ def plot_overview(showers: ak.Array, path: str | os.PathLike[str], title: str = 
 
     Written atomically as PNG; returns the path.
     """
-    plt = _pyplot()
+    plt = pyplot()
     flat = flatten(showers)
     inc = flat.fields["incident_energy"].astype(np.float64)
     evis = segment_sum(flat.points["E"].astype(np.float64), flat.offsets)
@@ -66,7 +76,4 @@ def plot_overview(showers: ak.Array, path: str | os.PathLike[str], title: str = 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path, dpi=110)

@@ -302,3 +302,16 @@ def test_out_of_core_observables_equal_the_in_memory_ones(tmp_path):
     p_whole = peak(lambda: compute(io.read(big), grid=grid, threshold=0.1))
     assert p_big < 1.6 * p_small  # 4x the showers, about the same peak: bounded by the chunk
     assert p_big < 0.5 * p_whole  # and well below reading the file whole
+
+
+def test_separation_power_uses_the_given_batch_size():
+    """compare() passes W1's batch size to the separation power, so value and floor use the
+    same number of showers (before, each took the largest batch its two samples allowed)."""
+    from pointcalo.errors import PointcaloError
+    from pointcalo.metrics.distances import separation_power
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=100), rng.normal(size=30)
+    assert separation_power(a, b, k=2, size=10)[0] >= 0
+    with pytest.raises(PointcaloError, match="2 batches of 20"):
+        separation_power(a, b, k=2, size=20)  # 40 generated showers needed, 30 given

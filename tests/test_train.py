@@ -498,3 +498,10 @@ def test_epic_layer_matches_the_concatenated_form():
     ref = x + layer.act(layer.local2(layer.act(layer.local1(local))))
     torch.testing.assert_close(g_new, g_ref)
     torch.testing.assert_close(out, ref)
+
+
+def test_point_count_flow_sizes_come_from_the_config():
+    small = EPiCGAN(EPiCGANConfig(**TINY, count_hidden=8, count_transforms=1), 4, 10.0)
+    large = EPiCGAN(EPiCGANConfig(**TINY, count_hidden=64, count_transforms=3), 4, 10.0)
+    n = [sum(p.numel() for p in m.count.parameters()) for m in (small, large)]
+    assert n[0] < n[1]

@@ -94,11 +94,9 @@ def comparison_table(result: dict[str, Any]) -> str:
 
 def summary_plot(result: dict[str, Any], path: Path) -> Path:
     """W1 / floor per observable for every sample (log scale), AUC in the legend."""
-    import matplotlib
+    from pointcalo.plots import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = result["samples"]
     names = list(next(iter(rows.values()))["w1_over_floor"])
     fig, ax = plt.subplots(figsize=(10, 4.5))
@@ -118,6 +116,4 @@ def summary_plot(result: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel("W1 / floor")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110)

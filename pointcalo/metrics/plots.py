@@ -7,24 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pointcalo.io.atomic import atomic_path
 from pointcalo.metrics.observables import PROFILES, SCALARS, Observables
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    _pyplot().close(fig)
-    return path
+from pointcalo.plots import pyplot as _pyplot
+from pointcalo.plots import save_png as _save
 
 
 def _ratio_axes(plt, title: str):
