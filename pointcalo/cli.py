@@ -491,7 +491,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
         )
         return 0
     table = Table(title="shipped pretrained models (pointcalo sample NAME ...)")
-    for col in ("name", "family", "trained on", "steps", "CPU-h", "AUC (test)", "showers/s"):
+    table.add_column("name", no_wrap=True)
+    for col in ("family", "trained on", "steps", "CPU-h", "AUC (test)", "showers/s"):
         table.add_column(col)
     for name in pretrained.available():
         c = pretrained.card(name)
