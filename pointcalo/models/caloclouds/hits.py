@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Moves per round, as a fraction of a shower's excess hits (a move may not remove a hit when
-#: it empties a cell the target neighbour did not already make a hit).
-STEP = 0.7
+#: Moves per round, as a fraction of a shower's excess hits: every move merges a hit cell into
+#: another hit cell, so it removes exactly one hit (two cells swapped in one round remove none
+#: and are retried in the next).
+STEP = 1.0
 #: Largest cells (in points) that are merged as a whole into a neighbouring cluster.
 MAX_MOVED = 3
 _SPAN = 1 << 12  # cell index range per axis (cells are offset by half of it)
@@ -69,13 +70,15 @@ def calibrate_hits(
     ``u [P]``: uniform random numbers, one per point from its shower's own stream, which decide
     which cells move (so a shower does not depend on the batch it is in)."""
     B = len(counts)
-    shower = np.repeat(np.arange(B), counts)
-    x, y = pts["x"].astype(np.float64), pts["y"].astype(np.float64)
-    layer, e = pts["layer"], pts["E"].astype(np.float64)
+    shower_all = np.repeat(np.arange(B), counts)
+    x_all, y_all = pts["x"].astype(np.float64), pts["y"].astype(np.float64)
     offsets = np.array([[dx, dy] for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy])
     golden = (np.sqrt(5) - 1) / 2
     per_shower = 64 * _SPAN * _SPAN
+    sel = np.arange(len(shower_all))  # the points of showers still above their target
     for r in range(rounds):
+        shower, layer = shower_all[sel], pts["layer"][sel]
+        x, y, e = x_all[sel], y_all[sel], pts["E"][sel].astype(np.float64)
         keys, ix, iy = _cell_keys(x, y, layer, shower, cell)
         uniq, first, inv, n_in = np.unique(
             keys, return_index=True, return_inverse=True, return_counts=True
@@ -121,8 +124,13 @@ def calibrate_hits(
         chosen[small] = best
         moving = np.nonzero(chosen[inv] >= 0)[0]
         d = offsets[chosen[inv[moving]]]
-        for coord, index, k in ((x, ix, 0), (y, iy, 1)):
+        for coord, index, k in ((x_all, ix, 0), (y_all, iy, 1)):
             centre = (index[moving] + d[:, k] - _SPAN // 2) * cell
-            coord[moving] = np.clip(coord[moving], centre - 0.45 * cell, centre + 0.45 * cell)
-    pts["x"][:] = x.astype(np.float32)
-    pts["y"][:] = y.astype(np.float32)
+            moved = sel[moving]
+            coord[moved] = np.clip(coord[moved], centre - 0.45 * cell, centre + 0.45 * cell)
+        # showers that took all their moves may be done; the rest go on
+        busy = np.zeros(B, bool)
+        busy[owner] = True
+        sel = sel[busy[shower]]
+    pts["x"][:] = x_all.astype(np.float32)
+    pts["y"][:] = y_all.astype(np.float32)
