@@ -180,21 +180,7 @@ def concat(parts: list[Observables]) -> Observables:
     first = parts[0]
     n = [p.n_showers for p in parts]
     shift = np.concatenate([[0], np.cumsum(n)[:-1]])
-    pooled = {}
-    for name in first.pooled:
-        ps = [p.pooled[name] for p in parts]
-        weighted = any(q.weights is not None for q in ps)
-        pooled[name] = Pooled(
-            np.concatenate([q.values for q in ps]),
-            np.concatenate(
-                [q.owner - q.owner.min(initial=0) * 0 + s for q, s in zip(ps, shift, strict=True)]
-            ),
-            np.concatenate(
-                [q.weights if q.weights is not None else np.ones(len(q.values)) for q in ps]
-            )
-            if weighted
-            else None,
-        )
+    pooled = {name: _cat_pools([p.pooled[name] for p in parts], shift) for name in first.pooled}
     total = max(sum(n), 1)
     return Observables(
         first.grid,
@@ -339,12 +325,17 @@ def _onehot(group: np.ndarray, n_groups: int) -> np.ndarray:
     return onehot
 
 
-def _cat_pools(parts: list[Pooled]) -> Pooled:
+def _cat_pools(parts: list[Pooled], shifts: np.ndarray | None = None) -> Pooled:
+    """One pool from several, owners shifted by ``shifts`` (one per part); unweighted parts
+    weigh 1 each when any part is weighted."""
     if not parts:
         return Pooled(np.zeros(0), np.zeros(0, np.int64))
-    weighted = parts[0].weights is not None
+    shifts = np.zeros(len(parts), np.int64) if shifts is None else shifts
+    weighted = any(p.weights is not None for p in parts)
     return Pooled(
         np.concatenate([p.values for p in parts]),
-        np.concatenate([p.owner for p in parts]).astype(np.int64),
-        np.concatenate([p.weights for p in parts]) if weighted else None,
+        np.concatenate([p.owner + s for p, s in zip(parts, shifts, strict=True)]).astype(np.int64),
+        np.concatenate([np.ones(len(p.values)) if p.weights is None else p.weights for p in parts])
+        if weighted
+        else None,
     )

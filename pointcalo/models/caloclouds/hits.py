@@ -9,10 +9,11 @@ the shower axis at random, which keeps every per-point distribution, raises the 
 
 The shower flow therefore also learns each shower's number of hit cells (cells of pitch
 ``cell`` mm above ``threshold`` MeV); after generation, while a shower has more hits than the
-flow asked for, points that are alone in a hit cell are moved across the cell edge into the
-most energetic occupied neighbouring cell of the same layer (the smallest move that merges
-them with a cluster: they land just inside its edge, next to where they were). Vectorised over
-the batch: a few rounds of sorting cell keys, no loop over showers.
+flow asked for, small hit cells (at most ``MAX_MOVED`` points) are moved as a whole across the
+cell edge into the nearest neighbouring hit cell of the same layer (the smallest move that
+merges them with a cluster: their points land just inside its edge, next to where they were),
+each move removing one hit. Vectorised over the batch: a few rounds of sorting cell keys, only
+over showers still above their target, no loop over showers.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def calibrate_hits(
         small = np.nonzero(hit & (n_in <= max_points) & (quota[cell_shower] > 0))[0]
         if len(small) == 0:
             break
-        # the occupied neighbour of each small cell reached with the smallest move of its
+        # the hit neighbour of each small cell reached with the smallest move of its
         # energy-weighted centre (same shower and layer)
         w = np.maximum(e_cell[small], 1e-300)
         cx = np.bincount(inv, e * x, len(uniq))[small] / w
