@@ -88,10 +88,7 @@ def _cmd_voxelize(args: argparse.Namespace) -> int:
     from pointcalo.errors import ShowerFormatError
     from voxelize.calochallenge_files import CaloChallengeWriter
 
-    try:
-        grid = voxelize.load_grid(args.grid)
-    except voxelize.GridError as err:
-        raise ShowerFormatError(None, "--grid", str(err)) from None
+    grid = _grid("--grid", args.grid)
     layer_map = None
     if args.layer_map == "depth":
         layer_map = "depth"
@@ -104,10 +101,7 @@ def _cmd_voxelize(args: argparse.Namespace) -> int:
             ) from None
     source_depth = None
     if args.source_depth is not None:
-        try:
-            source_depth = voxelize.load_grid(args.source_depth).layer_depth
-        except voxelize.GridError as err:
-            raise ShowerFormatError(None, "--source-depth", str(err)) from None
+        source_depth = _grid("--source-depth", args.source_depth).layer_depth
     inside = outside = 0.0
     with io.open_reader(args.input) as reader, Progress(transient=True, disable=args.quiet) as bar:
         task = bar.add_task("voxelizing", total=reader.n_showers)
@@ -136,16 +130,11 @@ def _cmd_voxelize(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    import voxelize
-    from pointcalo.errors import ShowerFormatError
     from pointcalo.metrics.report import evaluate, load_observables, markdown_table
 
     console = Console(stderr=True, quiet=args.quiet)
     _check_out_folder(args.out)
-    try:
-        grid = voxelize.load_grid(args.grid)
-    except voxelize.GridError as err:
-        raise ShowerFormatError(None, "--grid", str(err)) from None
+    grid = _grid("--grid", args.grid)
     with console.status("computing observables") as status:
 
         def log(msg: str) -> None:
@@ -178,8 +167,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    import voxelize
-    from pointcalo.errors import ShowerFormatError
     from pointcalo.metrics.compare import compare_samples, comparison_table
     from pointcalo.metrics.report import load_observables
 
@@ -194,10 +181,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             speed[label] = float(value)
         except ValueError:
             raise PointcaloError(f"--speed: expected LABEL=showers_per_s, got {item!r}") from None
-    try:
-        grid = voxelize.load_grid(args.grid)
-    except voxelize.GridError as err:
-        raise ShowerFormatError(None, "--grid", str(err)) from None
+    grid = _grid("--grid", args.grid)
     console = Console(stderr=True, quiet=args.quiet)
     ref = load_observables(args.reference, grid, args.threshold, console.log)
     samples = {
@@ -218,6 +202,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(comparison_table(result))
     return 0
+
+
+def _grid(option: str, spec: str):
+    """The voxelize grid an option names; an unknown grid is a one-line error naming it."""
+    import voxelize
+
+    try:
+        return voxelize.load_grid(spec)
+    except voxelize.GridError as err:
+        raise PointcaloError(f"{option}: {err}") from None
 
 
 def _check_out_folder(out: str) -> None:

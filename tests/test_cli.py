@@ -211,3 +211,10 @@ def test_sample_at_the_energies_of_a_file(tmp_path, capsys):
     np.testing.assert_array_equal(np.asarray(got.incident_energy), np.asarray(want.incident_energy))
     args = ["sample", str(ckpt), "--energies-from", str(ref), "--n", "3", "-o", str(out)]
     assert main(args) == 2 and "--n" in capsys.readouterr().err
+
+
+def test_the_parser_offers_every_sampler():
+    from pointcalo.cli import SAMPLER_NAMES
+    from pointcalo.sampling import SAMPLERS
+
+    assert sorted(SAMPLER_NAMES) == sorted(SAMPLERS)
