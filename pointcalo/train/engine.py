@@ -206,10 +206,7 @@ def train(
         if not all(
             torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point()
         ):
-            raise PointcaloError(
-                f"{out}: step {step}: non-finite weights; training stopped, the last good "
-                "checkpoint is kept (lower train.lr or check the data)"
-            )
+            raise _stopped(out, step, "weights")
         weights = {
             "config": cfg.model_dump(mode="json"),
             "step": step,
@@ -235,10 +232,7 @@ def train(
         limit = t.grad_clip if t.grad_clip is not None else math.inf
         norm = torch.nn.utils.clip_grad_norm_(module.parameters(), limit)
         if not torch.isfinite(norm):
-            raise PointcaloError(
-                f"{out}: step {ctx.step + 1}: non-finite gradient; training stopped, the last "
-                "good checkpoint is kept (lower train.lr or check the data)"
-            )
+            raise _stopped(out, ctx.step + 1, "gradient")
 
     def all_reduce(module: nn.Module) -> None:
         all_reduce_grads(module, dist.world)
@@ -286,10 +280,7 @@ def train(
             stats = {"step": step + 1, **task.step(batch, ctx, opts)}
             bad = [k for k, v in stats.items() if k.startswith("loss") and not math.isfinite(v)]
             if bad:
-                raise PointcaloError(
-                    f"{out}: step {step + 1}: non-finite {', '.join(bad)}; training stopped, "
-                    "the last good checkpoint is kept (lower train.lr or check the data)"
-                )
+                raise _stopped(out, step + 1, ", ".join(bad))
             if target is not None:
                 ema_update(ema, target, ema_decay(step, t.ema, t.ema_warmup))
             stats["lr"] = next(iter(opts.values())).param_groups[0]["lr"]
@@ -316,6 +307,14 @@ def train(
             log_file.close()
         dist.close()
     return ckpt_path
+
+
+def _stopped(out: Path, step: int, what: str) -> PointcaloError:
+    """The error that stops a run at its first non-finite loss, gradient or weight."""
+    return PointcaloError(
+        f"{out}: step {step}: non-finite {what}; training stopped, the last good checkpoint "
+        "is kept (lower train.lr or check the data)"
+    )
 
 
 def check_resumable(state: dict[str, Any], cfg: RunConfig, path: Path) -> None:
