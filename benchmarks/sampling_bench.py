@@ -6,6 +6,8 @@ Usage:
   python benchmarks/sampling_bench.py STUDENT --teacher TEACHER [--teacher-sampler heun
       --teacher-steps 13]                    # consistency student vs its diffusion teacher
   python benchmarks/sampling_bench.py CHECKPOINT --device cuda --batch-size 1000
+  python benchmarks/sampling_bench.py ild-photon-cm --stages  # time per stage, post-processing
+                                                              # in numpy vs torch
 
 Prints showers per second for 10-90 GeV photons (each with its own random stream, decoded to
 physical units and calibrated), the student/teacher ratio, the ratio to the Geant4 CPU time per
@@ -31,10 +33,11 @@ from pointcalo.simulate import ShowerSimulator
 GEANT4_S_PER_SHOWER = 0.42  # uniform 10-90 GeV, one thread
 
 
-def rate(path: str, n: int, batch: int, device: torch.device, sampler=None, steps=None):
+def rate(path: str, n: int, batch: int, device: torch.device, sampler=None, steps=None, **options):
+    """``(showers/s, mean points per shower)`` of one model."""
     loaded = load_model(path, device)
     cond = sample_conditions(n, 10e3, 90e3, seed=0)
-    kw = {"device": device, "batch_size": batch, "sampler": sampler, "steps": steps}
+    kw = {"device": device, "batch_size": batch, "sampler": sampler, "steps": steps, **options}
     generate(loaded.model, loaded.net, loaded.normalizer, cond[:8], loaded.cfg, seed=1, **kw)
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -43,6 +46,20 @@ def rate(path: str, n: int, batch: int, device: torch.device, sampler=None, step
     if device.type == "cuda":
         torch.cuda.synchronize()
     return n / (time.perf_counter() - t0), float(np.diff(clouds.offsets).mean())
+
+
+def stages(path: str, n: int, batch: int, device: torch.device) -> None:
+    """Time per stage of a CaloClouds-family model with the numpy post-processing (before)
+    and the torch one on the model's device (after)."""
+    for post in ("numpy", "torch"):
+        times: dict[str, float] = {}
+        r, _ = rate(path, n, batch, device, postprocess=post, stage_times=times)
+        total = sum(times.values())
+        share = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in times.items())
+        print(
+            f"  post-processing in {post}: {r:.1f} showers/s; post {1e3 * times['post'] / n:.2f}"
+            f" ms/shower = {100 * times['post'] / total:.0f}% of the time ({share})"
+        )
 
 
 def main() -> None:
@@ -54,6 +71,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--stages", action="store_true", help="time per stage, numpy vs torch post-processing"
+    )
     args = ap.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu":
@@ -65,6 +85,8 @@ def main() -> None:
         f"{pts:.0f} points on average, batch {args.batch_size})"
     )
     print(f"  vs Geant4 ({GEANT4_S_PER_SHOWER} s each): x{GEANT4_S_PER_SHOWER * r:,.0f}")
+    if args.stages:
+        stages(args.checkpoint, args.n, args.batch_size, device)
     if args.teacher:
         rt, _ = rate(
             args.teacher, args.n, args.batch_size, device, args.teacher_sampler, args.teacher_steps

@@ -107,8 +107,10 @@ def generate(
     batch_size: int = CPU_BATCH,
     sampler: str | None = None,
     steps: int | None = None,
+    **options: Any,
 ) -> GeneratedClouds:
-    """Clouds from any model family (``net`` is the sampling network, e.g. the EMA copy)."""
+    """Clouds from any model family (``net`` is the sampling network, e.g. the EMA copy);
+    ``options`` go to the family's generation (e.g. CaloClouds' ``postprocess``)."""
     return registry.get(cfg.model.name).generate(
         model,
         net,
@@ -121,6 +123,7 @@ def generate(
         batch_size=batch_size,
         sampler=sampler,
         steps=steps,
+        **options,
     )
 
 
@@ -141,6 +144,7 @@ def generate_to_file(
     progress: Any = None,
     first: int = 0,
     conditions: np.ndarray | None = None,
+    **options: Any,
 ) -> int:
     """Generate ``n`` showers (conditions uniform in ``[low, high]`` MeV) chunk by chunk into a
     shower ``writer`` (:func:`pointcalo.io.open_writer`), so memory is bounded by the chunk.
@@ -150,7 +154,7 @@ def generate_to_file(
     shard of a larger request makes showers ``first .. first + n - 1`` of it, the same showers
     a single process makes). ``conditions``: the conditions of all showers of the request
     (e.g. the incident energies of a reference file) instead of uniform ones. Returns the
-    number of showers written.
+    number of showers written. ``options`` go to the family's generation.
     """
     from pointcalo.showers import make_showers
 
@@ -175,6 +179,7 @@ def generate_to_file(
             batch_size=batch_size,
             sampler=sampler,
             steps=steps,
+            **options,
         )
         showers = make_showers(
             cond.astype(np.float32), clouds.points, offsets=clouds.offsets, allow_empty=True

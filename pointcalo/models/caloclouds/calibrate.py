@@ -31,7 +31,7 @@ def largest_remainder(frac: np.ndarray, counts: np.ndarray) -> np.ndarray:
     want = fn * counts[:, None]
     per = np.floor(want).astype(np.int64)
     rest = counts - per.sum(1)
-    rank = np.argsort(np.argsort(-(want - per), axis=1), axis=1)
+    rank = np.argsort(np.argsort(-(want - per), axis=1, kind="stable"), axis=1, kind="stable")
     return per + (rank < rest[:, None])
 
 

@@ -12,6 +12,7 @@ gravity.
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import Any
 
@@ -21,6 +22,7 @@ from torch import nn
 
 from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
 from pointcalo.models.caloclouds.calibrate import calibrate
+from pointcalo.models.caloclouds.device import PostProcess
 from pointcalo.sampling import SAMPLERS, TAKES_SIGMA_MIN, schedule
 from pointcalo.streams import cloud_base, cloud_generators, point_noise, point_uniform
 
@@ -40,10 +42,17 @@ def generate_caloclouds(
     sampler: str | None = None,
     steps: int | None = None,
     max_points: int = 20000,
+    postprocess: str = "torch",
+    stage_times: dict[str, float] | None = None,
 ) -> GeneratedClouds:
     """Showers for incident energies ``condition [N]`` (MeV) from a CaloClouds ``model`` (its
     flow) and ``denoiser``; ``m`` holds the noise schedule and default sampler (a
-    :class:`CaloCloudsConfig`). See the module docstring."""
+    :class:`CaloCloudsConfig`). ``postprocess``: ``"torch"`` (default) decodes and calibrates
+    the points with torch segment operations on ``device`` (:mod:`.device`), ``"numpy"`` with
+    the numpy reference (:mod:`.calibrate`); both give the same showers. ``stage_times``:
+    a dict that accumulates the seconds spent in the stages ``flow``, ``noise`` (drawing each
+    shower's random numbers), ``network`` and ``post`` (decode and calibration). See the
+    module docstring."""
     name = sampler or m.sampler
     sample = SAMPLERS[name]
     if name in TAKES_SIGMA_MIN:
@@ -51,21 +60,33 @@ def generate_caloclouds(
     sigmas = schedule(name, steps or m.steps, m.sigma_min, m.sigma_max, m.rho)
     denoiser.eval()
     n_feat, n_layers = len(normalizer.spec.features), model.n_layers
-    layer_col = normalizer.spec.features.index("layer")
+    if postprocess not in ("torch", "numpy"):
+        raise ValueError(f"postprocess: '{postprocess}' is not 'torch' or 'numpy'")
+    on_device = postprocess == "torch"
+    clock = _Clock(stage_times, device)
+    post = (
+        PostProcess(normalizer, n_layers, model.widths, model.hits).to(device)
+        if on_device
+        else None
+    )
     offsets, cols = [np.zeros(1, np.int64)], []
     for start in range(0, len(condition), batch_size):
         stop = min(start + batch_size, len(condition))
         e_inc = np.asarray(condition[start:stop], dtype=np.float64)
         gens = cloud_generators([(seed, first_index + i) for i in range(start, stop)])
-        base = cloud_base(gens, model.flow.mean.shape[0])
+        base = cloud_base(gens, model.flow.mean.shape[0]).to(device)
+        clock("noise")
         log_c = normalizer.encode_cond(e_inc, np.ones(len(e_inc)))[:, 0]
-        feats = model.flow.sample(torch.as_tensor(log_c), base).double().numpy()
-        counts = np.clip(np.rint(np.exp(feats[:, 0])), 1, max_points).astype(np.int64)
-        cond = torch.as_tensor(normalizer.encode_cond(e_inc, counts), device=device)
-        ptr = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]), device=device)
-        x = point_noise(gens, counts, n_feat)
+        feats = model.flow.sample(torch.as_tensor(log_c, device=device), base).double()
+        counts = torch.round(torch.exp(feats[:, 0])).clamp(1, max_points).long()
+        counts_np = counts.cpu().numpy()
+        cond = torch.as_tensor(normalizer.encode_cond(e_inc, counts_np), device=device)
+        ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+        clock("flow")
+        x = point_noise(gens, counts_np, n_feat)
+        clock("noise")
 
-        def fresh_noise(step: int, gens=gens, counts=counts) -> torch.Tensor:
+        def fresh_noise(step: int, gens=gens, counts=counts_np) -> torch.Tensor:
             return point_noise(gens, counts, n_feat)
 
         x0 = sample(
@@ -74,19 +95,55 @@ def generate_caloclouds(
             sigmas,
             cond=(cond, ptr),
             generator=fresh_noise,
-        )
-        x0 = x0.float().cpu().numpy()
-        pts = normalizer.decode_points(x0)
-        depth = x0[:, layer_col]  # continuous generated depth, for the layer assignment
-        u = None
+        ).float()
+        clock("network")
+        u = torch.zeros(0)
         if model.hits is not None:  # each shower's own uniform numbers, after its noise
-            u = point_uniform(gens, counts).double().numpy()
-        calibrate(pts, depth, counts, feats, e_inc, n_layers, model.widths, model.hits, u)
-        normalizer.snap(pts)  # back onto the sensor lattice (cells unchanged: it is finer)
+            u = point_uniform(gens, counts_np).double()
+        clock("noise")
+        if post is not None:
+            e_dev = torch.as_tensor(e_inc, device=device)
+            out = post(x0, counts, feats, e_dev, u.to(device))
+            pts = dict(zip(("E", "x", "y", "layer"), (c.cpu().numpy() for c in out), strict=True))
+            pts["layer"] = pts["layer"].astype(np.int32)
+        else:
+            x0_np = x0.cpu().numpy()
+            pts = normalizer.decode_points(x0_np)
+            depth = x0_np[:, normalizer.spec.features.index("layer")]  # continuous depth
+            calibrate(
+                pts,
+                depth,
+                counts_np,
+                feats.cpu().numpy(),
+                e_inc,
+                n_layers,
+                model.widths,
+                model.hits,
+                u.numpy() if model.hits is not None else None,
+            )
+            normalizer.snap(pts)  # back onto the sensor lattice (cells unchanged: it is finer)
+        clock("post")
         cols.append(pts)
-        offsets.append(offsets[-1][-1] + np.cumsum(counts))
+        offsets.append(offsets[-1][-1] + np.cumsum(counts_np))
     points = {k: np.concatenate([c[k] for c in cols]) for k in normalizer.spec.features}
     return GeneratedClouds(np.concatenate(offsets), points, np.asarray(condition, np.float64))
+
+
+class _Clock:
+    """Accumulates wall seconds per stage into ``times`` (a no-op when it is None)."""
+
+    def __init__(self, times: dict[str, float] | None, device: Any) -> None:
+        self.times, self.cuda = times, torch.device(device).type == "cuda"
+        self.t = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        if self.times is None:
+            return
+        if self.cuda:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self.times[stage] = self.times.get(stage, 0.0) + now - self.t
+        self.t = now
 
 
 def generate(model, net, normalizer, condition, cfg, **kwargs: Any) -> GeneratedClouds:

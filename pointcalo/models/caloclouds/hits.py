@@ -111,7 +111,7 @@ def calibrate_hits(
         ok = np.isfinite(move[np.arange(len(small)), best])
         small, best = small[ok], best[ok]
         # a random choice of up to quota[shower] of them per shower
-        rand = (u[first[small]] + r * golden) % 1.0
+        rand = (u[sel[first[small]]] + r * golden) % 1.0  # its first point's number
         order = np.lexsort((rand, cell_shower[small]))
         small, best = small[order], best[order]
         owner = cell_shower[small]

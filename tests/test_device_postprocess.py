@@ -1,0 +1,170 @@
+"""On-device (torch) post-processing of generated CaloClouds showers against the numpy
+reference: the same showers, bit for bit, and the physics the calibration promises."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pointcalo.models import registry
+from pointcalo.models.caloclouds import calibrate as ref
+from pointcalo.models.caloclouds import device as dev
+from pointcalo.models.caloclouds import hits as ref_hits
+from pointcalo.models.generate import load_model
+from pointcalo.showers import flatten
+from tests.conftest import random_showers
+
+CELL = 5.088
+
+
+@pytest.fixture(scope="module")
+def student():
+    torch.set_num_threads(1)
+    return load_model("ild-photon-cm")
+
+
+def _generate(loaded, energies, **kw):
+    family = registry.get(loaded.cfg.model.name)
+    return family.generate(
+        loaded.model, loaded.net, loaded.normalizer, energies, loaded.cfg, seed=5, **kw
+    )
+
+
+def test_largest_remainder_matches_numpy_with_ties():
+    rng = np.random.default_rng(0)
+    frac = rng.random((50, 30))
+    frac[:, ::3] = 0.0  # ties: many layers with no share
+    frac[10] = 1.0  # all equal
+    counts = rng.integers(1, 3000, 50)
+    want = ref.largest_remainder(frac, counts)
+    got = dev.largest_remainder(torch.as_tensor(frac), torch.as_tensor(counts))
+    np.testing.assert_array_equal(got.numpy(), want)
+    np.testing.assert_array_equal(want.sum(1), counts)
+
+
+def test_count_hits_matches_numpy():
+    flat = flatten(random_showers(20, seed=4))
+    p = {k: torch.as_tensor(v) for k, v in flat.points.items()}
+    want = ref_hits.count_hits(p["x"].numpy(), p["y"].numpy(), p["layer"].numpy(),
+                               p["E"].numpy(), flat.counts, CELL, 0.1)  # fmt: skip
+    got = dev.count_hits(
+        p["x"].double(),
+        p["y"].double(),
+        p["layer"].long(),
+        p["E"].double(),
+        torch.as_tensor(flat.counts),
+        CELL,
+        0.1,
+    )
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_generated_showers_equal_the_numpy_path(student):
+    energies = np.linspace(10e3, 90e3, 24)
+    a = _generate(student, energies, postprocess="numpy", batch_size=8)
+    b = _generate(student, energies, postprocess="torch", batch_size=8)
+    np.testing.assert_array_equal(a.offsets, b.offsets)
+    for k in a.points:
+        np.testing.assert_array_equal(a.points[k], b.points[k], err_msg=k)
+
+
+def _inputs(loaded, n=6, seed=1):
+    """Inputs of the post-processing captured from one generation batch."""
+    captured = {}
+    forward = dev.PostProcess.forward
+
+    def spy(self, *args):
+        captured["args"] = args
+        return forward(self, *args)
+
+    dev.PostProcess.forward = spy
+    try:
+        _generate(loaded, np.linspace(20e3, 80e3, n), batch_size=n)
+    finally:
+        dev.PostProcess.forward = forward
+    return captured["args"]
+
+
+def test_calibration_keeps_the_flows_energies_layers_and_hits(student):
+    x0, counts, feats, e_inc, u = _inputs(student)
+    m = student.model
+    post = dev.PostProcess(student.normalizer, m.n_layers, m.widths, m.hits)
+    e, x, y, layer = post(x0, counts, feats, e_inc, u)
+    shower = torch.repeat_interleave(torch.arange(len(counts)), counts)
+    L = m.n_layers
+    # energy: every shower carries the flow's visible energy, each layer its share
+    e_vis = torch.exp(feats[:, 1]) * e_inc
+    np.testing.assert_allclose(dev.segment_sum(e.double(), shower, len(counts)), e_vis, rtol=1e-5)
+    # layers: each layer holds its largest-remainder share of the points
+    per = dev.largest_remainder(feats[:, 5 : 5 + L].clamp(min=0), counts)
+    got = torch.bincount(shower * L + layer, minlength=len(counts) * L).reshape(-1, L)
+    np.testing.assert_array_equal(got.numpy(), per.numpy())
+    # hits: the calibration ends at the flow's number of hit cells (or below)
+    hits = dev.count_hits(x.double(), y.double(), layer, e.double(), counts, *m.hits)
+    target = torch.round(torch.exp(feats[:, -1])).long()
+    assert (hits <= target).all() and (hits >= target - 2).all()
+    # on the sensor lattice: every coordinate is a sub-cell centre
+    pitch = student.normalizer.spec.lattice_pitch
+    r = x.double() / pitch - 0.5
+    np.testing.assert_allclose(r - torch.round(r), 0.0, atol=1e-3)
+
+
+def test_post_processing_scripts_for_export(student):
+    x0, counts, feats, e_inc, u = _inputs(student, n=4)
+    m = student.model
+    post = dev.PostProcess(student.normalizer, m.n_layers, m.widths, m.hits)
+    scripted = torch.jit.script(post)
+    for a, b in zip(
+        post(x0, counts, feats, e_inc, u), scripted(x0, counts, feats, e_inc, u), strict=True
+    ):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_unknown_postprocess_is_refused(student):
+    with pytest.raises(ValueError, match="postprocess: 'gpu'"):
+        _generate(student, np.array([50e3]), postprocess="gpu")
+
+
+def _numpy_post(loaded, x0, counts, feats, e_inc, u):
+    """The numpy reference path on captured inputs: decode, calibrate, snap."""
+    norm, m = loaded.normalizer, loaded.model
+    pts = norm.decode_points(x0.numpy())
+    ref.calibrate(pts, x0[:, 3].numpy(), counts.numpy(), feats.numpy(), e_inc.numpy(),
+                  m.n_layers, m.widths, m.hits, u.numpy())  # fmt: skip
+    norm.snap(pts)
+    return [pts[k] for k in ("E", "x", "y", "layer")]
+
+
+@pytest.mark.parametrize("post", ["numpy", "torch"])
+def test_post_processing_is_per_shower(student, post, monkeypatch):
+    """A shower's calibration (hit merging included) is the same alone as in a batch: each
+    draws its choices from its own numbers, however long the other showers take (a subset
+    index once picked another shower's numbers after the first merging round). A quarter of
+    the excess merged per round makes the rounds many and the choices real."""
+    monkeypatch.setattr(ref_hits, "STEP", 0.25)
+    monkeypatch.setattr(dev, "HIT_STEP", 0.25)
+    x0, counts, feats, e_inc, u = _inputs(student, n=6)
+    m = student.model
+    torch_post = dev.PostProcess(student.normalizer, m.n_layers, m.widths, m.hits)
+
+    def run(*args):
+        if post == "numpy":
+            return _numpy_post(student, *args)
+        return [c.numpy() for c in torch_post(*args)]
+
+    whole = run(x0, counts, feats, e_inc, u)
+    ptr = np.concatenate([[0], np.cumsum(counts.numpy())])
+    for i in range(len(counts)):
+        lo, hi = ptr[i], ptr[i + 1]
+        one = run(x0[lo:hi], counts[i : i + 1], feats[i : i + 1], e_inc[i : i + 1], u[lo:hi])
+        for a, b in zip(whole, one, strict=True):
+            np.testing.assert_array_equal(a[lo:hi], b)
+
+
+def test_constants_follow_the_numpy_reference():
+    from pointcalo.models.caloclouds.features import N_SCALARS
+
+    assert dev.N_SCALARS == N_SCALARS and dev.MAX_STRETCH == ref.MAX_STRETCH
+    assert (dev.HIT_STEP, dev.MAX_MOVED, dev.SPAN) == (ref_hits.STEP, ref_hits.MAX_MOVED,
+                                                       ref_hits._SPAN)  # fmt: skip
