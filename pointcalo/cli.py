@@ -463,6 +463,24 @@ def _cmd_split(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pointcalo import pretrained
+    from pointcalo.export import export
+    from pointcalo.models.generate import load_model
+
+    loaded = load_model(args.checkpoint, "cpu")
+    card = pretrained.card(args.checkpoint) if args.checkpoint in pretrained.available() else {}
+    if not card:  # a checkpoint of one's own: what its meta says
+        card = {"checkpoint": str(args.checkpoint), "steps": loaded.meta.get("step")}
+    import pointcalo
+
+    card = {**card, "pointcalo_version": pointcalo.__version__}
+    path = export(loaded, args.output, args.format, card)
+    if not args.quiet:
+        print(f"wrote {path} ({args.format}) and its model card {path}.json")
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -689,6 +707,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser(
+        "export",
+        help="export a one-step model as TorchScript or ONNX (for Geant4 / DDML, ONNX Runtime)",
+        description="Export a one-step (consistency) model: TorchScript holds the whole "
+        "generation in one file; ONNX writes a folder with the flow and denoiser networks "
+        "and the numpy glue. Interface in the README (Export).",
+    )
+    p.add_argument("checkpoint", help="checkpoint file, or a name from 'pointcalo models'")
+    p.add_argument("-o", "--output", required=True, help="file (torchscript) or folder (onnx)")
+    p.add_argument("--format", default="torchscript", choices=["torchscript", "onnx"])
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser(
         "merge", help="join shower files in order (e.g. the shards of a torchrun sample)"

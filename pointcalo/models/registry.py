@@ -46,6 +46,8 @@ class Family:
       (``None``: the family keeps no EMA).
     - ``generate(model, net, normalizer, condition [N], cfg, *, seed, first_index, device,
       batch_size, sampler, steps) -> GeneratedClouds``: clouds for physical conditions.
+    - ``export(loaded, out, fmt) -> Path`` (optional): write the model as ``fmt``
+      (``torchscript`` or ``onnx``) for use outside Python; ``None``: it does not export.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Family:
     build: Callable[..., nn.Module]
     sampling_net: Callable[[nn.Module], nn.Module | None]
     generate: Callable[..., Any]
+    export: Callable[..., Any] | None = None
 
 
 _loaded: dict[str, Family] = {}

@@ -1,6 +1,6 @@
 """Pooling over showers of a flat point batch (segment reductions over ``ptr``; no padding).
 
-The default path uses torch's own ``index_add_`` (CPU and GPU, differentiable); when the
+The default path uses torch's own ``scatter_add`` (CPU and GPU, differentiable); when the
 optional ``torch-scatter`` extra is installed, :func:`segment_sum` uses its ``segment_csr``,
 which is faster on GPUs.
 """
@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - the default environment has no torch-s
 def batch_index(ptr: torch.Tensor) -> torch.Tensor:
     """Shower index of every point, ``[P]``, from offsets ``ptr [B + 1]``."""
     counts = ptr[1:] - ptr[:-1]
-    return torch.repeat_interleave(torch.arange(len(counts), device=ptr.device), counts)
+    return torch.repeat_interleave(torch.arange(counts.shape[0], device=ptr.device), counts)
 
 
 def segment_sum(
@@ -28,8 +28,10 @@ def segment_sum(
     if _segment_csr is not None and x.is_cuda:
         return _segment_csr(x, ptr, reduce="sum")
     batch = batch_index(ptr) if batch is None else batch
-    out = x.new_zeros((len(ptr) - 1, x.shape[1]))
-    return out.index_add_(0, batch, x)
+    out = x.new_zeros((ptr.shape[0] - 1, x.shape[1]))  # shapes, not len(): traceable
+    # scatter_add, not index_add_: the ONNX exporter turns index_add_ into a scatter that
+    # overwrites instead of summing
+    return out.scatter_add(0, batch[:, None].expand(-1, x.shape[1]), x)
 
 
 def segment_mean(

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from pointcalo.models.caloclouds.features import N_SCALARS
-from pointcalo.models.caloclouds.hits import calibrate_hits
+from .hits import calibrate_hits  # relative: an ONNX export copies these files (numpy only)
 
+#: Shower-level scalars before the per-layer features: log n, log(E_vis / E_inc), cog x, cog y,
+#: mean layer (:mod:`.features`).
+N_SCALARS = 5
 MAX_STRETCH = 10.0
 
 

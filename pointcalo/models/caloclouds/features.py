@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-N_SCALARS = 5  # log n, log(E_vis / E_inc), cog x, cog y, mean layer
+from pointcalo.models.caloclouds.calibrate import N_SCALARS  # log n, log(E_vis/E_inc), cog, layer
 
 
 def n_shower_features(n_layers: int, widths: bool, hits: bool = False) -> int:

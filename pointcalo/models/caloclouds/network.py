@@ -49,7 +49,7 @@ class PointDenoiserNet(nn.Module):
         c, ptr = cond
         batch = batch_index(ptr)
         # one noise level per shower: take it from the shower's first point
-        first = ptr[:-1].clamp(max=max(len(x) - 1, 0))
+        first = ptr[:-1].clamp(max=x.shape[0] - 1).clamp(min=0)  # traceable in P
         noise = c_noise[first]
         ctx = torch.cat([c, self.embed(noise) if self.embed is not None else noise], 1)
         h = self.act(self.local_in(torch.cat([x, c_noise], 1)))

@@ -11,6 +11,7 @@ from typing import Any
 
 from pointcalo.models.caloclouds.generate import generate_caloclouds
 from pointcalo.models.consistency.config import ConsistencyConfig
+from pointcalo.models.consistency.export import export
 from pointcalo.models.consistency.loss import distillation_loss, ema_target_update
 from pointcalo.models.consistency.model import (
     DistilledCaloClouds,
@@ -37,6 +38,7 @@ FAMILY = Family(
     build=build,
     sampling_net=lambda model: model.denoiser,
     generate=generate,
+    export=export,
 )
 
 __all__ = [

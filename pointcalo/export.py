@@ -1,0 +1,76 @@
+"""Export a one-step (consistency-distilled) CaloClouds model for the experiments' software:
+TorchScript for DDML / Geant4 fast-simulation hooks, ONNX for ONNX Runtime.
+
+The interface (README, "Export") is fixed; the caller owns the randomness:
+
+* inputs: ``energy [B]`` float64 incident energies (MeV); ``base [B, D]`` float32 standard
+  normal numbers of the shower flow; ``noise [B, N, F]`` float32 standard normal numbers of
+  the points (row ``i`` of shower ``b`` is its ``i``-th point's noise; ``N`` bounds the number
+  of points of a shower); ``u [B, N]`` float64 uniform numbers in [0, 1) of the hit
+  calibration;
+* outputs: ``points [P, 4]`` float32 (``E`` MeV, ``x``, ``y`` mm, ``layer``), shower by shower,
+  and ``counts [B]`` int64 points per shower.
+
+Fed with the numbers pointcalo's own sampler draws
+(:func:`pointcalo.models.consistency.export.stream_inputs`), the export makes pointcalo's
+showers. The export itself is the family's (``Family.export`` in the registry).
+
+TorchScript holds the whole generation in one file: the shower flow (traced: zuko's flows are
+not scriptable) and the one-step denoiser (traced) inside a scripted module that gathers the
+noise, runs the post-processing of :mod:`pointcalo.models.caloclouds.device` and writes the
+points. ONNX cannot express the post-processing (data-dependent loops of sorts and searches),
+so the ONNX export is a documented split: ``flow.onnx`` (base noise -> shower features),
+``denoiser.onnx`` (point noise -> generated normalised points), ``meta.json`` (scalings) and
+the glue in plain numpy (:mod:`pointcalo.models.caloclouds.reference`, with the numpy
+post-processing it imports), copied beside them so they run without pointcalo.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pointcalo.errors import PointcaloError
+from pointcalo.io.atomic import write_json
+from pointcalo.models import registry
+
+FORMATS = ("torchscript", "onnx")
+
+
+def export(loaded, out: str | Path, fmt: str, card: dict[str, Any] | None = None) -> Path:
+    """Export ``loaded`` (a one-step model) as ``fmt`` to ``out``; writes the model card
+    (``card`` plus the interface) beside it as ``<out>.json``."""
+    if fmt not in FORMATS:
+        raise PointcaloError(f"export: --format '{fmt}' is not one of {', '.join(FORMATS)}")
+    family = registry.get(loaded.cfg.model.name)
+    if family.export is None:
+        raise PointcaloError(
+            f"export: only one-step (consistency) models export; this is '{family.name}'"
+        )
+    with warnings.catch_warnings():  # tracer notes on shapes: the tests check other B and P
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Constant folding")
+        # the TorchScript-based ONNX exporter, chosen on purpose: torch.export cannot trace
+        # the data-dependent point counts of repeat_interleave
+        warnings.filterwarnings("ignore", message="You are using the legacy")
+        path = family.export(loaded, out, fmt)
+    interface = {
+        "format": fmt,
+        "inputs": {
+            "energy": "[B] float64, incident energy (MeV)",
+            "base": f"[B, {loaded.model.flow.mean.shape[0]}] float32, standard normal",
+            "noise": "[B, N, 4] float32, standard normal (N bounds the points per shower)",
+            "u": "[B, N] float64, uniform in [0, 1)",
+        },
+        "outputs": {
+            "points": "[P, 4] float32: E (MeV), x, y (mm), layer; shower by shower",
+            "counts": "[B] int64",
+        },
+    }
+    full = {**(card or {}), "export": interface}
+    write_json(json.loads(json.dumps(full, default=str)), Path(f"{path}.json"))
+    return path

@@ -1,0 +1,197 @@
+"""Export of a one-step consistency model: TorchScript (the whole generation in one file) and
+ONNX (flow and denoiser networks plus the numpy glue of :mod:`pointcalo.models.caloclouds.
+reference`); the interface and the split are described in :mod:`pointcalo.export`."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from pointcalo.io.atomic import write_json
+from pointcalo.models.caloclouds.device import PostProcess
+from pointcalo.streams import cloud_base, cloud_generators, point_noise, point_uniform
+
+#: The numpy files of the ONNX glue, copied into the export as the package ``glue``.
+GLUE_FILES = ("reference.py", "calibrate.py", "hits.py")
+
+
+class FlowSample(nn.Module):
+    """``(log_c [B] standardised log energy, base [B, D]) -> features [B, D]`` (physical)."""
+
+    def __init__(self, flow: nn.Module) -> None:
+        super().__init__()
+        self.flow = flow
+
+    def forward(self, log_c: Tensor, base: Tensor) -> Tensor:
+        z = self.flow.flow(log_c[:, None]).transform.inv(base)
+        return z * self.flow.std + self.flow.mean
+
+
+class OneStep(nn.Module):
+    """``(noise [P, F], cond [B, 2], counts [B]) -> x0 [P, F]``: the consistency model's one
+    step from ``noise * sigma_max`` (:func:`pointcalo.sampling.sample_consistency`)."""
+
+    def __init__(self, denoiser: nn.Module, sigma_max: float) -> None:
+        super().__init__()
+        self.denoiser, self.sigma_max = denoiser, float(sigma_max)
+
+    def forward(self, noise: Tensor, cond: Tensor, counts: Tensor) -> Tensor:
+        ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+        sigma = torch.full((1,), self.sigma_max, dtype=noise.dtype)
+        return self.denoiser(noise * self.sigma_max, sigma, (cond, ptr))
+
+
+class ExportedSampler(nn.Module):
+    """The whole one-step generation (scripted), see the module docstring."""
+
+    def __init__(self, flow: nn.Module, net: nn.Module, post: nn.Module, cond: Any) -> None:
+        super().__init__()
+        self.flow, self.net, self.post = flow, net, post
+        self.register_buffer("cond_mean", torch.as_tensor(cond[0], dtype=torch.float64))
+        self.register_buffer("cond_std", torch.as_tensor(cond[1], dtype=torch.float64))
+
+    def forward(
+        self, energy: Tensor, base: Tensor, noise: Tensor, u: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        log_e = torch.log(energy.to(torch.float64))
+        log_c = ((log_e - self.cond_mean[0]) / self.cond_std[0]).to(torch.float32)
+        feats = self.flow(log_c, base).to(torch.float64)
+        n_max = noise.shape[1]
+        counts = torch.round(torch.exp(feats[:, 0])).clamp(1, n_max).to(torch.int64)
+        keep = torch.arange(n_max, device=noise.device)[None, :] < counts[:, None]
+        x = noise[keep]
+        log_n = torch.log(counts.to(torch.float64).clamp(min=1.0))
+        cond = (torch.stack([log_e, log_n], 1) - self.cond_mean) / self.cond_std
+        x0 = self.net(x, cond.to(torch.float32), counts)
+        e, px, py, layer = self.post(x0, counts, feats, energy.to(torch.float64), u[keep])
+        return torch.stack([e, px, py, layer.to(torch.float32)], 1), counts
+
+
+def _one_step_parts(loaded) -> tuple[nn.Module, nn.Module, int, int]:
+    """Flow and one-step network of a loaded consistency model, with the flow's feature count
+    and the number of point features."""
+    from pointcalo.models.consistency.model import sampling_config
+
+    m = sampling_config(loaded.model, loaded.cfg)
+    # weight norm stays a parametrisation (traced as its ops): removing it from a copy would
+    # delete the weight property of the class the original shares
+    net = copy.deepcopy(loaded.net).float().eval()
+    flow = FlowSample(copy.deepcopy(loaded.model.flow).eval())
+    return flow, OneStep(net, m.sigma_max).eval(), loaded.model.flow.mean.shape[0], 4
+
+
+def stream_inputs(
+    loaded, energy: np.ndarray, n_max: int, seed: int = 0, first_index: int = 0
+) -> dict[str, np.ndarray]:
+    """The export's inputs holding the numbers pointcalo's sampler draws for these showers
+    (``seed``, shower indices from ``first_index``), so the export reproduces its showers.
+    Draws the flow once to know each shower's number of points."""
+    energy = np.asarray(energy, np.float64)
+    gens = cloud_generators([(seed, first_index + i) for i in range(len(energy))])
+    base = cloud_base(gens, loaded.model.flow.mean.shape[0])
+    log_c = loaded.normalizer.encode_cond(energy, np.ones(len(energy)))[:, 0]
+    with torch.no_grad():
+        feats = loaded.model.flow.sample(torch.as_tensor(log_c), base).double()
+    counts = torch.round(torch.exp(feats[:, 0])).clamp(1, n_max).long().numpy()
+    noise = np.zeros((len(energy), n_max, 4), np.float32)
+    u = np.zeros((len(energy), n_max), np.float64)
+    flat_noise = point_noise(gens, counts, 4).numpy()
+    flat_u = point_uniform(gens, counts).double().numpy()
+    ptr = np.concatenate([[0], np.cumsum(counts)])
+    for b, n in enumerate(counts):
+        noise[b, :n] = flat_noise[ptr[b] : ptr[b + 1]]
+        u[b, :n] = flat_u[ptr[b] : ptr[b + 1]]
+    return {"energy": energy, "base": base.numpy(), "noise": noise, "u": u}
+
+
+def _examples(loaded, n_max: int = 64) -> dict[str, np.ndarray]:
+    return stream_inputs(loaded, np.array([20e3, 60e3, 40e3]), n_max, seed=11)
+
+
+def export_torchscript(loaded, path: str | Path) -> Path:
+    """The whole one-step generation as one TorchScript file (atomic write)."""
+    flow, net, _, _ = _one_step_parts(loaded)
+    ex = _examples(loaded)
+    m = loaded.model
+    with torch.no_grad():
+        log_c = torch.as_tensor(loaded.normalizer.encode_cond(ex["energy"], np.ones(3))[:, 0])
+        traced_flow = torch.jit.trace(flow, (log_c, torch.as_tensor(ex["base"])))
+        counts = torch.tensor([7, 5, 9])
+        cond = torch.zeros(3, 2)
+        traced_net = torch.jit.trace(net, (torch.randn(21, 4), cond, counts))
+    post = PostProcess(loaded.normalizer, m.n_layers, m.widths, m.hits)
+    norm = loaded.normalizer
+    sampler = ExportedSampler(traced_flow, traced_net, post, (norm.cond_mean, norm.cond_std))
+    for p in sampler.parameters():  # inference only: outputs carry no autograd graph
+        p.requires_grad_(False)
+    scripted = torch.jit.script(sampler)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    scripted.save(str(tmp))
+    tmp.replace(path)
+    return path
+
+
+def export_onnx(loaded, out: str | Path, opset: int = 17) -> Path:
+    """``flow.onnx``, ``denoiser.onnx``, ``meta.json`` and the numpy glue (package ``glue``)
+    in the directory ``out`` (built beside it, then renamed into place)."""
+    flow, net, n_feats, n_point = _one_step_parts(loaded)
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "glue").mkdir(parents=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            flow,
+            (torch.zeros(3), torch.zeros(3, n_feats)),
+            str(tmp / "flow.onnx"),
+            input_names=["log_c", "base"],
+            output_names=["features"],
+            dynamic_axes={"log_c": {0: "B"}, "base": {0: "B"}, "features": {0: "B"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+        torch.onnx.export(
+            net,
+            (torch.randn(21, n_point), torch.zeros(3, 2), torch.tensor([7, 5, 9])),
+            str(tmp / "denoiser.onnx"),
+            input_names=["noise", "cond", "counts"],
+            output_names=["x0"],
+            dynamic_axes={
+                "noise": {0: "P"},
+                "cond": {0: "B"},
+                "counts": {0: "B"},
+                "x0": {0: "P"},
+            },
+            opset_version=opset,
+            dynamo=False,
+        )
+    m, norm = loaded.model, loaded.normalizer
+    meta = {
+        "n_layers": m.n_layers,
+        "widths": bool(m.widths),
+        "hits": list(m.hits) if m.hits is not None else None,
+        "normalizer": norm.to_dict(),
+    }
+    write_json(meta, tmp / "meta.json")
+    here = Path(__file__).parents[1] / "caloclouds"
+    for name in GLUE_FILES:
+        shutil.copy(here / name, tmp / "glue" / name)
+    (tmp / "glue" / "__init__.py").write_text(
+        '"""numpy glue of a pointcalo ONNX export (see reference.py)."""\n'
+        "from .reference import OnnxSampler\n"
+    )
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.replace(out)
+    return out
+
+
+def export(loaded, out: str | Path, fmt: str) -> Path:
+    """The family's export entry (see :class:`pointcalo.models.registry.Family`)."""
+    return export_torchscript(loaded, out) if fmt == "torchscript" else export_onnx(loaded, out)
