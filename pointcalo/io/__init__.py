@@ -21,6 +21,7 @@ from pointcalo.io.hdf5 import (
     read_hdf5,
     write_hdf5,
 )
+from pointcalo.io.lazy import read_dask
 from pointcalo.io.root import (
     RootBranches,
     RootShowerReader,
@@ -42,6 +43,7 @@ __all__ = [
     "open_reader",
     "open_writer",
     "read",
+    "read_dask",
     "read_hdf5",
     "read_root",
     "write",
