@@ -134,8 +134,21 @@ class _Numpy:
     def where(self, cond: np.ndarray, a: np.ndarray, b: int) -> np.ndarray:
         return np.where(cond, a, b)
 
-    def nonzero(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return np.nonzero(a)
+    def representatives(self, keys: np.ndarray, n: int) -> np.ndarray:
+        """One index per distinct value of ``keys`` (in ``[0, n)``), without sorting."""
+        owner = np.empty(n, np.int64)
+        pos = np.arange(len(keys))
+        owner[keys] = pos
+        return pos[owner[keys] == pos]
+
+    def sort(self, a: np.ndarray) -> np.ndarray:
+        return np.sort(a)
+
+    def positions(self, keys: np.ndarray, n: int) -> np.ndarray:
+        """``[n]`` array holding at ``keys[i]`` its position ``i`` (elsewhere undefined)."""
+        where = np.empty(n, np.int64)
+        where[keys] = np.arange(len(keys))
+        return where
 
     def nonfinite(self, a: np.ndarray) -> np.ndarray:
         return ~np.isfinite(a)
@@ -194,9 +207,19 @@ class _Torch:
     def where(self, cond: Any, a: Any, b: int) -> Any:
         return self.torch.where(cond, a, self.torch.as_tensor(b, device=a.device))
 
-    def nonzero(self, a: Any) -> tuple[Any, Any]:
-        idx = self.torch.nonzero(a)
-        return idx[:, 0], idx[:, 1]
+    def representatives(self, keys: Any, n: int) -> Any:
+        owner = self.torch.empty(n, dtype=self.torch.int64, device=keys.device)
+        pos = self.torch.arange(keys.shape[0], device=keys.device)
+        owner[keys] = pos
+        return pos[owner[keys] == pos]
+
+    def sort(self, a: Any) -> Any:
+        return self.torch.sort(a)[0]
+
+    def positions(self, keys: Any, n: int) -> Any:
+        where = self.torch.empty(n, dtype=self.torch.int64, device=keys.device)
+        where[keys] = self.torch.arange(keys.shape[0], device=keys.device)
+        return where
 
     def nonfinite(self, a: Any) -> Any:
         return ~self.torch.isfinite(a)
@@ -388,13 +411,21 @@ def project(
         slot = bk.where(inside, cell, V)
         local *= slots
         local += slot
-        block = bk.weighted_bincount(local, c["E"], (s1 - s0) * slots)
-        block = block.reshape(s1 - s0, slots)
+        n_slots = (s1 - s0) * slots
         if out is not None:
+            block = bk.weighted_bincount(local, c["E"], n_slots).reshape(s1 - s0, slots)
             out[s0:s1] = block  # cast to dtype on assignment
-        else:
-            si, vi = bk.nonzero(block[:, :V])
-            parts.append((si + s0, vi, bk.cast(block[si, vi], dtype), bk.cast(block[:, V], dtype)))
+        else:  # sums over the slots the points hit only: no pass over all the chunk's slots
+            keys = bk.sort(local[bk.representatives(local, n_slots)])
+            index = bk.positions(keys, n_slots)
+            sums = bk.weighted_bincount(index[local], c["E"], len(keys))
+            vi, si = keys % slots, keys // slots
+            keep = (vi != V) & (sums != 0)
+            lost = bk.zeros((s1 - s0,), np.float64)
+            lost[si[vi == V]] = sums[vi == V]
+            parts.append(
+                (si[keep] + s0, vi[keep], bk.cast(sums[keep], dtype), bk.cast(lost, dtype))
+            )
         s0 = s1
     if out is not None:
         return Projection(out[:, :V], bk.cast(out[:, V], dtype), grid)
