@@ -21,7 +21,7 @@ from pointcalo.io.hdf5 import (
     read_hdf5,
     write_hdf5,
 )
-from pointcalo.io.lazy import read_dask
+from pointcalo.io.lazy import lazy_showers
 from pointcalo.io.root import (
     RootBranches,
     RootShowerReader,
@@ -95,6 +95,15 @@ def read(
     """Read showers ``start:stop`` (default: all) from any supported file."""
     with open_reader(path, **kwargs) as reader:
         return reader.read(start, stop)
+
+
+def read_dask(
+    paths: str | os.PathLike[str] | list[Any], chunk_size: int = 10_000, **reader_options: Any
+):
+    """A lazy ``dask_awkward.Array`` of the showers of ``paths`` (files or glob patterns, in
+    order), one partition per ``chunk_size`` showers of a file, with :func:`read`'s data model
+    (:mod:`pointcalo.io.lazy`; needs ``pointcalo[dask]``)."""
+    return lazy_showers(paths, chunk_size, open_reader, read, reader_options)
 
 
 def iter_showers(

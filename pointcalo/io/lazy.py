@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,30 +36,33 @@ def expand_paths(paths: str | os.PathLike[str] | list[Any]) -> list[Path]:
 
 
 class _ReadPartition:
-    """``(path, start, stop) -> showers``: one partition (a picklable callable for dask)."""
+    """``(path, start, stop) -> showers``: one partition (a picklable callable for dask);
+    ``read`` is :func:`pointcalo.io.read` (passed in: this module does not import its
+    package)."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
+    def __init__(self, read: Callable[..., ak.Array], options: dict[str, Any]) -> None:
+        self.read, self.options = read, options
 
     def __call__(self, part: tuple[str, int, int]) -> ak.Array:
-        from pointcalo.io import read
-
         path, start, stop = part
-        return read(path, start, stop, allow_empty=True, **self.options)
+        return self.read(path, start, stop, allow_empty=True, **self.options)
 
 
-def read_dask(
-    paths: str | os.PathLike[str] | list[Any], chunk_size: int = 10_000, **reader_options: Any
+def lazy_showers(
+    paths: str | os.PathLike[str] | list[Any],
+    chunk_size: int,
+    open_reader: Callable[..., Any],
+    read: Callable[..., ak.Array],
+    reader_options: dict[str, Any],
 ):
     """A lazy ``dask_awkward.Array`` of the showers of ``paths`` (files or glob patterns), one
-    partition per ``chunk_size`` showers of a file; ``reader_options`` go to
-    :func:`pointcalo.io.open_reader`. Only the shower counts are read now."""
+    partition per ``chunk_size`` showers of a file, read with pointcalo.io's ``open_reader``
+    and ``read`` (passed in: this module does not import its package). Only the shower counts
+    are read now. Public entry: :func:`pointcalo.io.read_dask`."""
     try:
         import dask_awkward as dak
     except ImportError:
         raise ImportError("read_dask needs dask-awkward: pip install 'pointcalo[dask]'") from None
-    from pointcalo.io import open_reader
-
     parts = []
     for path in expand_paths(paths):
         with open_reader(path, allow_empty=True, **reader_options) as reader:
@@ -66,7 +70,7 @@ def read_dask(
         parts += [(str(path), s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     if not parts:
         raise ShowerFormatError(str(paths), None, "no showers in these files")
-    reader = _ReadPartition(reader_options)
-    empty = reader((parts[0][0], 0, 0))  # the type, from no showers
+    partition = _ReadPartition(read, reader_options)
+    empty = partition((parts[0][0], 0, 0))  # the type, from no showers
     meta = ak.Array(empty.layout.to_typetracer(forget_length=True))
-    return dak.from_map(reader, parts, label="pointcalo-read", meta=meta)
+    return dak.from_map(partition, parts, label="pointcalo-read", meta=meta)
