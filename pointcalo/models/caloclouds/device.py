@@ -112,14 +112,13 @@ def calibrate(
         e_sum = segment_sum(e, shower, B)
     e_out = e.to(torch.float32)
 
-    use_w = widths
     target_w = torch.zeros(B * L, dtype=f64, device=dev)
     if widths:
         target_w = feats[:, n_scalars + 2 * L : n_scalars + 3 * L].clamp(min=0).reshape(-1)
     ok = per_layer.reshape(-1) > 1
     cog = feats[:, 2:4]
     x32, y32 = _stretch_and_shift(
-        x32, y32, e, key, shower, e_sum, use_w, target_w, ok, cog, max_stretch
+        x32, y32, e, key, shower, e_sum, widths, target_w, ok, cog, max_stretch
     )
     if hit_cell > 0:
         hit_target = torch.round(torch.exp(feats[:, -1])).to(torch.int64)
@@ -127,7 +126,7 @@ def calibrate(
             e_out, x32, y32, assigned, counts, hit_target, hit_cell, hit_threshold, u, hit_step
         )
         x32, y32 = _stretch_and_shift(
-            x32, y32, e, key, shower, e_sum, use_w, target_w, ok, cog, max_stretch
+            x32, y32, e, key, shower, e_sum, widths, target_w, ok, cog, max_stretch
         )
         x32, y32 = calibrate_hits(
             e_out, x32, y32, assigned, counts, hit_target, hit_cell, hit_threshold, u, hit_step

@@ -15,7 +15,8 @@ from torch import Tensor, nn
 
 from pointcalo.io.atomic import write_json
 from pointcalo.models.caloclouds.device import PostProcess
-from pointcalo.streams import cloud_base, cloud_generators, point_noise, point_uniform
+from pointcalo.models.caloclouds.generate import shower_features
+from pointcalo.streams import cloud_generators, point_noise, point_uniform
 
 #: The numpy files of the ONNX glue, copied into the export as the package ``glue``.
 GLUE_FILES = ("reference.py", "calibrate.py", "hits.py")
@@ -29,8 +30,7 @@ class FlowSample(nn.Module):
         self.flow = flow
 
     def forward(self, log_c: Tensor, base: Tensor) -> Tensor:
-        z = self.flow.flow(log_c[:, None]).transform.inv(base)
-        return z * self.flow.std + self.flow.mean
+        return self.flow.sample(log_c, base)
 
 
 class OneStep(nn.Module):
@@ -73,9 +73,8 @@ class ExportedSampler(nn.Module):
         return torch.stack([e, px, py, layer.to(torch.float32)], 1), counts
 
 
-def _one_step_parts(loaded) -> tuple[nn.Module, nn.Module, int, int]:
-    """Flow and one-step network of a loaded consistency model, with the flow's feature count
-    and the number of point features."""
+def _one_step_parts(loaded) -> tuple[nn.Module, nn.Module, int]:
+    """Flow and one-step network of a loaded consistency model, and the flow's feature count."""
     from pointcalo.models.consistency.model import sampling_config
 
     m = sampling_config(loaded.model, loaded.cfg)
@@ -83,7 +82,7 @@ def _one_step_parts(loaded) -> tuple[nn.Module, nn.Module, int, int]:
     # delete the weight property of the class the original shares
     net = copy.deepcopy(loaded.net).float().eval()
     flow = FlowSample(copy.deepcopy(loaded.model.flow).eval())
-    return flow, OneStep(net, m.sigma_max).eval(), loaded.model.flow.mean.shape[0], 4
+    return flow, OneStep(net, m.sigma_max).eval(), loaded.model.flow.mean.shape[0]
 
 
 def stream_inputs(
@@ -94,11 +93,9 @@ def stream_inputs(
     Draws the flow once to know each shower's number of points."""
     energy = np.asarray(energy, np.float64)
     gens = cloud_generators([(seed, first_index + i) for i in range(len(energy))])
-    base = cloud_base(gens, loaded.model.flow.mean.shape[0])
-    log_c = loaded.normalizer.encode_cond(energy, np.ones(len(energy)))[:, 0]
     with torch.no_grad():
-        feats = loaded.model.flow.sample(torch.as_tensor(log_c), base).double()
-    counts = torch.round(torch.exp(feats[:, 0])).clamp(1, n_max).long().numpy()
+        base, _, counts = shower_features(loaded.model, loaded.normalizer, energy, gens, n_max)
+    counts = counts.numpy()
     noise = np.zeros((len(energy), n_max, 4), np.float32)
     u = np.zeros((len(energy), n_max), np.float64)
     flat_noise = point_noise(gens, counts, 4).numpy()
@@ -110,21 +107,25 @@ def stream_inputs(
     return {"energy": energy, "base": base.numpy(), "noise": noise, "u": u}
 
 
-def _examples(loaded, n_max: int = 64) -> dict[str, np.ndarray]:
-    return stream_inputs(loaded, np.array([20e3, 60e3, 40e3]), n_max, seed=11)
+def _trace_inputs(n_feats: int) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """Example inputs the flow and the network are traced with (3 showers, 21 points; the
+    traced graphs take any B and P)."""
+    counts = torch.tensor([7, 5, 9])
+    return (torch.zeros(3), torch.zeros(3, n_feats)), (
+        torch.zeros(21, 4),
+        torch.zeros(3, 2),
+        counts,
+    )
 
 
 def export_torchscript(loaded, path: str | Path) -> Path:
     """The whole one-step generation as one TorchScript file (atomic write)."""
-    flow, net, _, _ = _one_step_parts(loaded)
-    ex = _examples(loaded)
+    flow, net, n_feats = _one_step_parts(loaded)
+    flow_in, net_in = _trace_inputs(n_feats)
     m = loaded.model
     with torch.no_grad():
-        log_c = torch.as_tensor(loaded.normalizer.encode_cond(ex["energy"], np.ones(3))[:, 0])
-        traced_flow = torch.jit.trace(flow, (log_c, torch.as_tensor(ex["base"])))
-        counts = torch.tensor([7, 5, 9])
-        cond = torch.zeros(3, 2)
-        traced_net = torch.jit.trace(net, (torch.randn(21, 4), cond, counts))
+        traced_flow = torch.jit.trace(flow, flow_in)
+        traced_net = torch.jit.trace(net, net_in)
     post = PostProcess(loaded.normalizer, m.n_layers, m.widths, m.hits)
     norm = loaded.normalizer
     sampler = ExportedSampler(traced_flow, traced_net, post, (norm.cond_mean, norm.cond_std))
@@ -141,7 +142,8 @@ def export_torchscript(loaded, path: str | Path) -> Path:
 def export_onnx(loaded, out: str | Path, opset: int = 17) -> Path:
     """``flow.onnx``, ``denoiser.onnx``, ``meta.json`` and the numpy glue (package ``glue``)
     in the directory ``out`` (built beside it, then renamed into place)."""
-    flow, net, n_feats, n_point = _one_step_parts(loaded)
+    flow, net, n_feats = _one_step_parts(loaded)
+    flow_in, net_in = _trace_inputs(n_feats)
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -149,7 +151,7 @@ def export_onnx(loaded, out: str | Path, opset: int = 17) -> Path:
     with torch.no_grad():
         torch.onnx.export(
             flow,
-            (torch.zeros(3), torch.zeros(3, n_feats)),
+            flow_in,
             str(tmp / "flow.onnx"),
             input_names=["log_c", "base"],
             output_names=["features"],
@@ -159,7 +161,7 @@ def export_onnx(loaded, out: str | Path, opset: int = 17) -> Path:
         )
         torch.onnx.export(
             net,
-            (torch.randn(21, n_point), torch.zeros(3, 2), torch.tensor([7, 5, 9])),
+            net_in,
             str(tmp / "denoiser.onnx"),
             input_names=["noise", "cond", "counts"],
             output_names=["x0"],
