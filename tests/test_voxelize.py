@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import voxelize as vx
+from voxelize import accumulate
 from voxelize.calochallenge_files import read_calochallenge, write_calochallenge
 from voxelize.gridfiles import grid_from_xml
 from voxelize.grids import GridError
@@ -124,14 +125,42 @@ def test_torch_gpu_matches_numpy():
     np.testing.assert_allclose(gpu.voxels.cpu().numpy(), cpu.voxels, rtol=1e-12, atol=1e-12)
 
 
-def test_sparse_equals_dense():
-    grid = vx.ild()
+@pytest.mark.parametrize("name", GRIDS)
+@pytest.mark.parametrize("compiled", [True, False])
+def test_sparse_equals_dense(name, compiled, monkeypatch):
+    if compiled:
+        pytest.importorskip("numba")
+    else:
+        monkeypatch.setattr(accumulate, "_compiled", lambda: None)
+    grid = vx.load_grid(name)
     c = cloud(grid, seed=9)
-    dense = vx.project(c, grid).voxels
-    s, v, e = vx.project(c, grid, sparse=True).sparse
-    rebuilt = np.zeros_like(dense)
+    # some showers without points, some points outside, repeated cells
+    c["ptr"] = np.concatenate([[0, 0], c["ptr"][1:5], c["ptr"][4:]])
+    proj = vx.project(c, grid, dtype=np.float64)
+    sp = vx.project(c, grid, sparse=True, dtype=np.float64, chunk_points=97)
+    s, v, e = sp.sparse
+    order = np.lexsort((v, s))
+    np.testing.assert_array_equal(order, np.arange(len(s)))  # sorted by shower, then voxel
+    assert np.all(e != 0)
+    rebuilt = np.zeros_like(proj.voxels)
     rebuilt[s, v] = e
-    np.testing.assert_array_equal(rebuilt, dense)
+    np.testing.assert_array_equal(rebuilt, proj.voxels)  # same float64 sums, bit for bit
+    np.testing.assert_array_equal(sp.outside, proj.outside)
+
+
+def test_compiled_and_numpy_sparse_sums_agree():
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(3)
+    ptr = np.concatenate([[0], np.cumsum(rng.integers(0, 400, 30))]).astype(np.int64)
+    for n_slots in (7, 300, 70_000):  # one, two and three radix passes
+        slot = rng.integers(0, n_slots, ptr[-1]).astype(np.int64)
+        energy = rng.exponential(1.0, ptr[-1])
+        assert accumulate.using_numba()
+        fast = accumulate.sparse_sums(slot, energy, ptr, n_slots)
+        slow = accumulate._numpy_sums(slot, energy, ptr, n_slots)
+        for a, b in zip(fast, slow, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert len(fast[0]) == len(set(zip(fast[0].tolist(), fast[1].tolist(), strict=True)))
 
 
 @pytest.mark.parametrize("name", GRIDS)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from voxelize.accumulate import sparse_sums
 from voxelize.grids import Grid, GridError
 from voxelize.presets import load_grid
 
@@ -134,21 +135,8 @@ class _Numpy:
     def where(self, cond: np.ndarray, a: np.ndarray, b: int) -> np.ndarray:
         return np.where(cond, a, b)
 
-    def representatives(self, keys: np.ndarray, n: int) -> np.ndarray:
-        """One index per distinct value of ``keys`` (in ``[0, n)``), without sorting."""
-        owner = np.empty(n, np.int64)
-        pos = np.arange(len(keys))
-        owner[keys] = pos
-        return pos[owner[keys] == pos]
-
-    def sort(self, a: np.ndarray) -> np.ndarray:
-        return np.sort(a)
-
-    def positions(self, keys: np.ndarray, n: int) -> np.ndarray:
-        """``[n]`` array holding at ``keys[i]`` its position ``i`` (elsewhere undefined)."""
-        where = np.empty(n, np.int64)
-        where[keys] = np.arange(len(keys))
-        return where
+    def sparse_sums(self, slot: np.ndarray, energy: np.ndarray, ptr: np.ndarray, n: int) -> Any:
+        return sparse_sums(slot, energy, ptr, n)
 
     def nonfinite(self, a: np.ndarray) -> np.ndarray:
         return ~np.isfinite(a)
@@ -207,19 +195,25 @@ class _Torch:
     def where(self, cond: Any, a: Any, b: int) -> Any:
         return self.torch.where(cond, a, self.torch.as_tensor(b, device=a.device))
 
-    def representatives(self, keys: Any, n: int) -> Any:
-        owner = self.torch.empty(n, dtype=self.torch.int64, device=keys.device)
-        pos = self.torch.arange(keys.shape[0], device=keys.device)
-        owner[keys] = pos
-        return pos[owner[keys] == pos]
-
-    def sort(self, a: Any) -> Any:
-        return self.torch.sort(a)[0]
-
-    def positions(self, keys: Any, n: int) -> Any:
-        where = self.torch.empty(n, dtype=self.torch.int64, device=keys.device)
-        where[keys] = self.torch.arange(keys.shape[0], device=keys.device)
-        return where
+    def sparse_sums(self, slot: Any, energy: Any, ptr: np.ndarray, n: int) -> Any:
+        """As :func:`voxelize.accumulate.sparse_sums`, with tensor ops (any device): one
+        scatter picks a representative point per hit (shower, slot) key and only the distinct
+        keys are sorted (the result does not depend on which duplicate wins the scatter)."""
+        t = self.torch
+        counts = t.as_tensor(np.diff(ptr), device=slot.device)
+        key = t.repeat_interleave(t.arange(len(ptr) - 1, device=slot.device), counts) * n + slot
+        owner = t.empty((len(ptr) - 1) * n, dtype=t.int64, device=key.device)
+        pos = t.arange(key.shape[0], device=key.device)
+        owner[key] = pos
+        first = owner[key]
+        rep = pos[first == pos]
+        distinct = key[rep]
+        order = t.argsort(distinct)
+        rank = t.empty_like(pos)
+        rank[rep[order]] = t.arange(order.shape[0], device=key.device)
+        sums = self.weighted_bincount(rank[first], energy, order.shape[0])
+        keys = distinct[order]
+        return keys // n, keys % n, sums
 
     def nonfinite(self, a: Any) -> Any:
         return ~self.torch.isfinite(a)
@@ -390,8 +384,8 @@ def project(
     parts: list[tuple[Any, Any, Any, Any]] = []  # sparse: (shower, voxel, energy, outside)
     s0 = 0
     while s0 < n_showers:
-        # as many showers as fit in chunk_points points and a cache-sized dense block
-        limit = max(1, min((1 << 19) // slots, n_showers - s0))
+        # as many showers as fit in chunk_points points (and, dense, a cache-sized block)
+        limit = n_showers - s0 if sparse else max(1, min((1 << 19) // slots, n_showers - s0))
         fit = int(np.searchsorted(ptr, ptr[s0] + chunk_points, "right")) - 1 - s0
         s1 = s0 + max(1, min(limit, fit))
         p0, p1 = int(ptr[s0]), int(ptr[s1])
@@ -406,20 +400,16 @@ def project(
         cell, inside = grid.cell_in_layer(c["x"], c["y"], gl)
         if valid is not None:
             inside = inside & valid
-        local = bk.repeat(bk.arange(s1 - s0), bk.from_numpy(np.diff(ptr[s0 : s1 + 1])))
         cell += offsets[gl]
         slot = bk.where(inside, cell, V)
-        local *= slots
-        local += slot
-        n_slots = (s1 - s0) * slots
         if out is not None:
-            block = bk.weighted_bincount(local, c["E"], n_slots).reshape(s1 - s0, slots)
-            out[s0:s1] = block  # cast to dtype on assignment
+            local = bk.repeat(bk.arange(s1 - s0), bk.from_numpy(np.diff(ptr[s0 : s1 + 1])))
+            local *= slots
+            local += slot
+            block = bk.weighted_bincount(local, c["E"], (s1 - s0) * slots)
+            out[s0:s1] = block.reshape(s1 - s0, slots)  # cast to dtype on assignment
         else:  # sums over the slots the points hit only: no pass over all the chunk's slots
-            keys = bk.sort(local[bk.representatives(local, n_slots)])
-            index = bk.positions(keys, n_slots)
-            sums = bk.weighted_bincount(index[local], c["E"], len(keys))
-            vi, si = keys % slots, keys // slots
+            si, vi, sums = bk.sparse_sums(slot, c["E"], ptr[s0 : s1 + 1] - ptr[s0], slots)
             keep = (vi != V) & (sums != 0)
             lost = bk.zeros((s1 - s0,), np.float64)
             lost[si[vi == V]] = sums[vi == V]
