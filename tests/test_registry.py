@@ -21,6 +21,7 @@ TINY = {
     "epic_gan": {"point_dim": 8, "global_dim": 4, "hidden": 16, "layers": 1, "critic_layers": 1},
     "caloclouds": TINY_CALOCLOUDS,
     "library": {"k": 3},
+    "mpgan": {"node_dim": 8, "global_dim": 4, "hidden": 8, "layers": 1, "critic_layers": 1, "k": 3},
 }
 
 
@@ -29,7 +30,7 @@ def test_unknown_family_is_an_error_listing_the_known_ones():
         validate_config({"model": {"name": "nosuchmodel"}}, source="c.yaml")
     msg = str(err.value)
     assert msg.startswith("c.yaml: model.name: unknown model 'nosuchmodel'")
-    for name in ("caloclouds", "consistency", "epic_gan", "library"):
+    for name in ("caloclouds", "consistency", "epic_gan", "library", "mpgan"):
         assert name in msg
 
 
@@ -59,7 +60,7 @@ def _run(tmp_path, name: str, steps: int = 3):
     return train(cfg, data=data, progress=False, log=lambda m: None), data
 
 
-@pytest.mark.parametrize("name", ["epic_gan", "caloclouds", "consistency", "library"])
+@pytest.mark.parametrize("name", ["epic_gan", "caloclouds", "consistency", "library", "mpgan"])
 def test_family_contract(tmp_path, name):
     if name == "consistency":
         teacher, _ = _run(tmp_path, "caloclouds")

@@ -31,6 +31,7 @@ FAMILIES: dict[str, str] = {
     "caloclouds": "pointcalo.models.caloclouds",
     "consistency": "pointcalo.models.consistency",
     "library": "pointcalo.models.library",
+    "mpgan": "pointcalo.models.mpgan",
 }
 
 

@@ -12,12 +12,12 @@ the paper. The number of points of a cloud is drawn from a learned conditional d
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
+from pointcalo.models.count import PointCount
 from pointcalo.models.epic_gan.config import EPiCGANConfig
-from pointcalo.models.epic_gan.count import PointCount
 from pointcalo.models.epic_gan.network import Critic, Generator
+from pointcalo.models.gan import critic_loss, generator_loss
 
 
 class EPiCGAN(nn.Module):
@@ -32,12 +32,5 @@ class EPiCGAN(nn.Module):
         self.critic = Critic(cfg, n_features, sum_scale)
         self.count = PointCount(cfg.count_transforms, cfg.count_hidden)
 
-    @staticmethod
-    def critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-        """Least-squares critic objective: real to 1, generated to 0."""
-        return ((d_real - 1) ** 2).mean() + (d_fake**2).mean()
-
-    @staticmethod
-    def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
-        """Least-squares generator objective: generated to 1."""
-        return ((d_fake - 1) ** 2).mean()
+    critic_loss = staticmethod(critic_loss)
+    generator_loss = staticmethod(generator_loss)

@@ -1,0 +1,161 @@
+"""What the point-cloud GAN families share: least-squares GAN training and generation.
+
+A GAN family's model has a ``generator(z [P, z_dim], z_g [B, g_dim], cond [B, 2], ptr) ->
+points [P, F]``, a ``critic(points, cond, ptr) -> [B]`` and a point-count model ``count``
+(:class:`pointcalo.models.count.PointCount`). Training (:class:`LSGANTask`) alternates the
+least-squares objectives (Mao et al., arXiv 1611.04076) of the critic (real to 1, generated to
+0) and the generator (generated to 1), as EPiC-GAN (arXiv 2301.08128) and MPGAN
+(arXiv 2106.11535) do, and fits the point-count flow by maximum likelihood for the first
+``count_model_steps``. Generation (:func:`generate_gan`) gives every cloud ``i`` its own random
+stream seeded from ``(seed, i)``: its number of points and its noise come from it, so a cloud is
+the same whatever the batch size or device order it is generated in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
+from pointcalo.config import ModelConfig
+from pointcalo.streams import cloud_generators, cloud_noise
+
+
+class GANConfig(ModelConfig):
+    """Fields every GAN family has: per-point and per-cloud noise sizes, and the point-count
+    flow (a conditional spline flow of ``log n``: ``count_transforms`` transforms of
+    ``count_hidden`` units, learning rate ``count_lr``)."""
+
+    z_dim: int = Field(8, ge=1)
+    g_dim: int = Field(16, ge=1)
+    count_transforms: int = Field(2, ge=1)
+    count_hidden: int = Field(32, ge=1)
+    count_lr: float = Field(1e-3, gt=0)
+
+
+def critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """Least-squares critic objective: real to 1, generated to 0."""
+    return ((d_real - 1) ** 2).mean() + (d_fake**2).mean()
+
+
+def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
+    """Least-squares generator objective: generated to 1."""
+    return ((d_fake - 1) ** 2).mean()
+
+
+class LSGANTask:
+    """Training of a GAN family by the engine (:mod:`pointcalo.train.engine`); a family
+    subclasses it and builds its model in ``make_model``."""
+
+    def __init__(self, cfg, n_features: int, mean_points: float, data=None) -> None:
+        self.cfg = cfg
+        self.model = self.make_model(cfg.model, n_features, mean_points)
+        self.gen = self.model.generator
+        self.critic = self.model.critic
+
+    def make_model(self, cfg_model, n_features: int, mean_points: float) -> nn.Module:
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
+        t, m = self.cfg.train, self.model
+        return {
+            "generator": (torch.optim.Adam(m.generator.parameters(), lr=t.lr, betas=t.betas), t.lr),
+            "critic": (
+                torch.optim.Adam(m.critic.parameters(), lr=t.lr_critic, betas=t.betas),
+                t.lr_critic,
+            ),
+            "count": (torch.optim.Adam(m.count.parameters(), lr=m.cfg.count_lr), m.cfg.count_lr),
+        }
+
+    def ema_target(self) -> nn.Module:
+        return self.model.generator
+
+    def wrap(self, wrap) -> None:
+        self.gen, self.critic = wrap(self.model.generator), wrap(self.model.critic)
+
+    def step(self, batch, ctx, opts) -> dict:
+        counts = batch.counts.numpy()
+        z, zg = cloud_noise(
+            cloud_generators(ctx.keys), counts, self.cfg.model.z_dim, self.cfg.model.g_dim
+        )
+        real, cond, ptr = (
+            batch.points.to(ctx.device),
+            batch.cond.to(ctx.device),
+            batch.ptr.to(ctx.device),
+        )
+        z, zg = z.to(ctx.device), zg.to(ctx.device)
+        gen, critic = self.gen, self.critic
+        with ctx.amp:
+            with torch.no_grad():
+                fake = gen(z, zg, cond, ptr)
+            # real and generated clouds in one critic pass (one forward per backward)
+            both = critic(
+                torch.cat([real, fake.to(real.dtype)]),
+                torch.cat([cond, cond]),
+                torch.cat([ptr, ptr[1:] + ptr[-1]]),
+            )
+            loss_d = critic_loss(both[: len(cond)], both[len(cond) :])
+        opts["critic"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        ctx.clip(self.model.critic)
+        opts["critic"].step()
+        with ctx.amp:
+            loss_g = generator_loss(critic(gen(z, zg, cond, ptr), cond, ptr))
+        opts["generator"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        ctx.clip(self.model.generator)
+        opts["generator"].step()
+        stats = {"loss_critic": loss_d.item(), "loss_generator": loss_g.item()}
+        if ctx.step < self.cfg.train.count_model_steps:
+            loss_n = self.model.count.nll(cond.float())
+            opts["count"].zero_grad(set_to_none=True)
+            loss_n.backward()
+            ctx.all_reduce(self.model.count)
+            opts["count"].step()
+            stats["loss_count"] = loss_n.item()
+        return stats
+
+
+@torch.no_grad()
+def generate_gan(
+    model: nn.Module,
+    net: nn.Module,
+    normalizer: Normalizer,
+    condition: np.ndarray,
+    cfg: Any,
+    *,
+    seed: int = 0,
+    first_index: int = 0,
+    device: Any = "cpu",
+    batch_size: int = CPU_BATCH,
+    sampler: str | None = None,
+    steps: int | None = None,
+    max_points: int = 20000,
+) -> GeneratedClouds:
+    """Clouds for the physical conditions ``condition [N]`` (MeV for showers) from the
+    generator ``net`` (e.g. its EMA copy) and ``model.count``; ``sampler`` and ``steps`` do not
+    apply to a GAN."""
+    net.eval()
+    count = model.count.cpu()
+    n = len(condition)
+    offsets, cols = [np.zeros(1, np.int64)], []
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        gens = cloud_generators([(seed, first_index + i) for i in range(start, stop)])
+        base = torch.stack([torch.randn(1, generator=g)[0] for g in gens])
+        log_c = normalizer.encode_cond(condition[start:stop], np.ones(stop - start))[:, 0]
+        std_log_n = count.sample(torch.as_tensor(log_c), base).numpy()
+        log_n = std_log_n * normalizer.cond_std[1] + normalizer.cond_mean[1]
+        counts = np.clip(np.rint(np.exp(log_n)), 1, max_points).astype(np.int64)
+        cond = normalizer.encode_cond(condition[start:stop], counts)
+        z, zg = cloud_noise(gens, counts, cfg.model.z_dim, cfg.model.g_dim)
+        ptr = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]), device=device)
+        x = net(z.to(device), zg.to(device), torch.as_tensor(cond, device=device), ptr)
+        cols.append(normalizer.decode_points(x.float().cpu().numpy()))
+        offsets.append(offsets[-1][-1] + np.cumsum(counts))
+    points = {k: np.concatenate([c[k] for c in cols]) for k in normalizer.spec.features}
+    return GeneratedClouds(np.concatenate(offsets), points, np.asarray(condition, np.float64))

@@ -1,0 +1,29 @@
+"""MPGAN configuration (``model:`` section)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from pointcalo.models.gan import GANConfig
+
+
+class MPGANConfig(GANConfig):
+    """MPGAN sizes (Kansal et al., arXiv 2106.11535) and its graphs.
+
+    ``graph: full`` connects every pair of points of a cloud (the paper's choice, for jets of
+    tens of particles); ``graph: knn`` connects each point to its ``k`` nearest points of the
+    same cloud in the features the layer receives (rebuilt at every layer, as in DGCNN,
+    arXiv 1801.07829), for showers of thousands of points. Noise sizes and the point-count
+    flow as every GAN family (:class:`pointcalo.models.gan.GANConfig`).
+    """
+
+    name: Literal["mpgan"] = "mpgan"
+    node_dim: int = Field(32, ge=1)
+    global_dim: int = Field(16, ge=1)
+    hidden: int = Field(32, ge=1)
+    layers: int = Field(3, ge=1)
+    critic_layers: int = Field(3, ge=1)
+    graph: Literal["knn", "full"] = "knn"
+    k: int = Field(8, ge=1)
