@@ -47,9 +47,9 @@ def test_message_passing_layer_is_a_torch_geometric_layer():
     torch.testing.assert_close(a[1:], b[1:])
 
 
-@pytest.mark.parametrize("graph", ["knn", "full"])
-def test_permutation_equivariance_and_invariance(graph):
-    model = _model(graph).eval()
+@pytest.mark.parametrize(("graph", "dynamic"), [("knn", False), ("knn", True), ("full", False)])
+def test_permutation_equivariance_and_invariance(graph, dynamic):
+    model = _model(graph, dynamic=dynamic).eval()
     counts = [6, 9]
     z, zg, ptr = _noise(counts)
     cond = torch.randn(2, 2)

@@ -9,8 +9,9 @@ into ``torch_geometric.nn`` layers (``MessagePassing``, ``EdgeConv``, ...) direc
 - :func:`knn_graph`: each node receives edges from its ``k`` nearest other nodes (Euclidean),
   as ``torch_cluster.knn_graph``; with torch-cluster installed it is used, otherwise a native
   version computes the distances cloud block by cloud block (clouds padded to the block's
-  largest, at most ``max_elements`` distances at a time). Both give, per target, its ``k``
-  nearest sources; among equidistant candidates (points on a lattice) the choice may differ.
+  largest, at most ``max_elements`` distances at a time, squared distances from one batched
+  matrix product). Both give, per target, its ``k`` nearest sources; among equidistant
+  candidates (points on a lattice) the choice may differ.
 - :func:`full_graph`: every ordered pair of distinct nodes of a cloud (small clouds: jets).
 """
 
@@ -101,8 +102,11 @@ def _knn_block(
     valid = slot[None, :] < n[:, None]  # [nb, n_max]
     index = (ptr[b0:b1, None] + slot[None, :]).masked_fill(~valid, 0)  # global node index
     x = points[index].to(torch.float32 if points.dtype != torch.float64 else torch.float64)
-    d = torch.cdist(x, x)  # [nb, n_max, n_max]
-    d = d.masked_fill(~valid[:, None, :], float("inf"))
+    # squared distances |x_i|^2 + |x_j|^2 - 2 x_i.x_j: one batched matrix product, in place
+    sq = (x * x).sum(2)
+    d = torch.baddbmm(sq[:, :, None] + sq[:, None, :], x, x.transpose(1, 2), alpha=-2.0)
+    if not bool(valid.all()):
+        d.masked_fill_(~valid[:, None, :], float("inf"))
     if not loop:
         d.diagonal(dim1=1, dim2=2).fill_(float("inf"))
     kk = min(k, n_max)

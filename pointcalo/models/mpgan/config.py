@@ -14,8 +14,10 @@ class MPGANConfig(GANConfig):
 
     ``graph: full`` connects every pair of points of a cloud (the paper's choice, for jets of
     tens of particles); ``graph: knn`` connects each point to its ``k`` nearest points of the
-    same cloud in the features the layer receives (rebuilt at every layer, as in DGCNN,
-    arXiv 1801.07829), for showers of thousands of points. Noise sizes and the point-count
+    same cloud, for showers of thousands of points: in the critic's input points and the
+    generator's first node features, built once per pass (``dynamic: true`` rebuilds it in
+    every layer's input features, as DGCNN, arXiv 1801.07829, at 3x the graph cost). Noise sizes
+    and the point-count
     flow as every GAN family (:class:`pointcalo.models.gan.GANConfig`).
     """
 
@@ -27,3 +29,4 @@ class MPGANConfig(GANConfig):
     critic_layers: int = Field(3, ge=1)
     graph: Literal["knn", "full"] = "knn"
     k: int = Field(8, ge=1)
+    dynamic: bool = False

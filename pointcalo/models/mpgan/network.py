@@ -6,12 +6,12 @@ messages and updates the node residually, ``h_i <- h_i + f_n([h_i, mean_j m_ij, 
 ``g_b`` is its cloud's global vector (per-cloud noise and the condition: standardised log
 energy and log number of points); the global vector is then updated from the mean node,
 ``g_b <- g_b + f_g([g_b, mean_i h_i])``. Edges are a cloud's full graph or its k-nearest-neighbour
-graph in the layer's input features (:mod:`pointcalo.nn.graph`); graph building is not
-differentiated. The generator maps per-point noise ``z [P, z_dim]`` and per-cloud noise
-``z_g [B, g_dim]`` to points ``[P, n_features]`` (normalised units) from each final node and
-its cloud's global vector; the critic maps points to
-one score per cloud from its mean node, global vector and condition. Both treat every cloud on
-its own, so a cloud does not depend on the batch it is in.
+graph (:mod:`pointcalo.nn.graph`) in the critic's input points or the generator's first node
+features (optionally rebuilt per layer); graph building is not differentiated. The generator
+maps per-point noise ``z [P, z_dim]`` and per-cloud noise ``z_g [B, g_dim]`` to points
+``[P, n_features]`` (normalised units) from each final node and its cloud's global vector; the
+critic maps points to one score per cloud from its mean node, global vector and condition. Both
+treat every cloud on its own, so a cloud does not depend on the batch it is in.
 """
 
 from __future__ import annotations
@@ -58,15 +58,24 @@ class MPLayer(MessagePassing):
 
 
 class _Graphs:
-    """The edges of a layer: the full graph once, or a kNN graph of the layer's input."""
+    """The edges of each layer: the full graph, or a kNN graph of the first layer's input
+    (``dynamic``: of every layer's input), built once per pass where it does not change."""
 
     def __init__(self, cfg: MPGANConfig) -> None:
-        self.kind, self.k = cfg.graph, cfg.k
+        self.kind, self.k, self.dynamic = cfg.graph, cfg.k, cfg.dynamic
+        self.edges: torch.Tensor | None = None
 
-    def __call__(self, h: torch.Tensor, ptr: torch.Tensor, full: torch.Tensor | None):
+    def reset(self) -> None:
+        self.edges = None
+
+    def __call__(self, h: torch.Tensor, ptr: torch.Tensor) -> torch.Tensor:
+        if self.edges is not None and (self.kind == "full" or not self.dynamic):
+            return self.edges
         if self.kind == "full":
-            return full if full is not None else full_graph(ptr)
-        return knn_graph(h.detach(), ptr, self.k)
+            self.edges = full_graph(ptr)
+        else:
+            self.edges = knn_graph(h.detach(), ptr, self.k)
+        return self.edges
 
 
 class Generator(nn.Module):
@@ -88,9 +97,9 @@ class Generator(nn.Module):
         batch = batch_index(ptr)
         h = self.node_in(z)
         g = self.global_in(torch.cat([zg, cond.to(zg.dtype)], 1))
-        full = full_graph(ptr) if self.graphs.kind == "full" else None
+        self.graphs.reset()
         for layer in self.layers:
-            h, g = layer(h, g, self.graphs(h, ptr, full), ptr, batch)
+            h, g = layer(h, g, self.graphs(h, ptr), ptr, batch)
         return self.out(torch.cat([h, g[batch]], 1))
 
 
@@ -111,10 +120,9 @@ class Critic(nn.Module):
         batch = batch_index(ptr)
         cond = cond.to(points.dtype)
         h, g = self.node_in(points), self.global_in(cond)
-        full = full_graph(ptr) if self.graphs.kind == "full" else None
-        # the first graph is built on the input points themselves
-        x = points
+        self.graphs.reset()
+        x = points  # the first graph is built on the input points themselves
         for layer in self.layers:
-            h, g = layer(h, g, self.graphs(x, ptr, full), ptr, batch)
+            h, g = layer(h, g, self.graphs(x, ptr), ptr, batch)
             x = h
         return self.head(torch.cat([segment_mean(h, ptr, batch), g, cond], 1)).squeeze(1)
