@@ -16,9 +16,8 @@ class MPGANConfig(GANConfig):
     tens of particles); ``graph: knn`` connects each point to its ``k`` nearest points of the
     same cloud, for showers of thousands of points: in the critic's input points and the
     generator's first node features, built once per pass (``dynamic: true`` rebuilds it in
-    every layer's input features, as DGCNN, arXiv 1801.07829, at 3x the graph cost). Noise sizes
-    and the point-count
-    flow as every GAN family (:class:`pointcalo.models.gan.GANConfig`).
+    every layer's input features, as DGCNN, arXiv 1801.07829, at 3x the graph cost). Noise
+    sizes and the point-count flow as every GAN family (:class:`pointcalo.models.gan.GANConfig`).
     """
 
     name: Literal["mpgan"] = "mpgan"
