@@ -147,6 +147,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         train = None
         if args.train is not None:
             train = load_observables(args.train, grid, args.threshold, log)
+        points = None
+        if args.point_classifier:
+            points = tuple(
+                _point_sample(path, args.point_classifier_points, args.seed)
+                for path in (args.reference, args.generated)
+            )
         metrics = evaluate(
             ref,
             gen,
@@ -158,6 +164,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             log=log,
             labels=(args.reference, args.generated),
             train=train,
+            points=points,
         )
     if not args.quiet:
         print(markdown_table(metrics))
@@ -189,6 +196,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         for label, path in zip(labels, args.generated, strict=True)
     }
     train = load_observables(args.train, grid, args.threshold) if args.train else None
+    points = None
+    if args.point_classifier:
+        n_pts = args.point_classifier_points
+        points = {"reference": _point_sample(args.reference, n_pts, args.seed)}
+        for label, path in zip(labels, args.generated, strict=True):
+            points[label] = _point_sample(path, n_pts, args.seed)
     result = compare_samples(
         ref,
         samples,
@@ -198,10 +211,29 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         speed=speed,
         out=args.out,
         log=console.log,
+        points=points,
     )
     if not args.quiet:
         print(comparison_table(result))
     return 0
+
+
+def _point_sample(path: str, points: int, seed: int):
+    """Points per shower of a shower file for the point classifier; a voxel file is an error."""
+    from pathlib import Path
+
+    import h5py
+
+    from pointcalo.metrics.point_classifier import point_sample_file
+
+    p = Path(path)
+    if p.suffix.lower() in (".h5", ".hdf5", ".hdf") and p.exists() and h5py.is_hdf5(p):
+        with h5py.File(p) as f:
+            if "showers" in f and "incident_energies" in f:
+                raise PointcaloError(
+                    f"{path}: --point-classifier needs point showers, this is a voxel file"
+                )
+    return point_sample_file(path, points, seed)
 
 
 def _grid(option: str, spec: str):
@@ -638,6 +670,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the model's training showers: adds the memorisation check (distances to the "
         "nearest training shower, generated vs reference)",
     )
+    p.add_argument(
+        "--point-classifier",
+        action="store_true",
+        help="also train a graph network (EdgeConv) on the raw points of the showers",
+    )
+    p.add_argument(
+        "--point-classifier-points",
+        type=COUNT,
+        default=128,
+        help="points drawn per shower for the point classifier",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -652,6 +695,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batches", type=COUNT, default=5)
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default="runs/compare")
+    p.add_argument(
+        "--point-classifier",
+        action="store_true",
+        help="also train a graph network (EdgeConv) on the raw points of the showers",
+    )
+    p.add_argument(
+        "--point-classifier-points",
+        type=COUNT,
+        default=128,
+        help="points drawn per shower for the point classifier",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_compare)
 

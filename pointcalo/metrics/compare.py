@@ -2,8 +2,9 @@
 
 Each sample is evaluated with :func:`pointcalo.metrics.report.evaluate` against the same
 reference (same halves, batches and seed, so the floors are shared); the table lists per
-sample the classifier AUC, every W1 as a multiple of its floor, FPD, the memorisation ratio
-(with a training file) and, where given, the generation speed. Written as markdown, JSON and
+sample the classifier AUC, the point classifier's AUC (if asked for), every W1 as a multiple of
+its floor, FPD, the memorisation ratio (with a training file) and, where given, the generation
+speed. Written as markdown, JSON and
 one summary plot (W1 / floor per observable, AUC).
 """
 
@@ -28,15 +29,20 @@ def compare_samples(
     speed: dict[str, float] | None = None,
     out: str | os.PathLike[str] | None = None,
     log=None,
+    points: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Metrics of every sample (label -> observables) against ``reference``."""
+    """Metrics of every sample (label -> observables) against ``reference``; ``points``
+    (label -> point sample, and ``"reference"``) adds the point classifier's AUC."""
     from pointcalo.metrics.report import evaluate
 
     rows: dict[str, Any] = {}
     for label, obs in samples.items():
         if log:
             log(f"evaluating {label}")
-        m = evaluate(reference, obs, k=k, seed=seed, train=train, labels=("reference", label))
+        pts = (points["reference"], points[label]) if points else None
+        m = evaluate(
+            reference, obs, k=k, seed=seed, train=train, labels=("reference", label), points=pts
+        )
         rows[label] = {
             "classifier_auc": m["classifier_auc"]["generated"],
             "w1_over_floor": {
@@ -47,12 +53,19 @@ def compare_samples(
             "memorisation_ratio": m.get("memorisation", {}).get("median_ratio"),
             "showers_per_s": (speed or {}).get(label),
         }
+        if "point_classifier_auc" in m:
+            rows[label]["point_classifier_auc"] = m["point_classifier_auc"]["generated"]
         floor = m
     result = {
         "n_reference": reference.n_showers,
         "floor": {
             "classifier_auc": floor["classifier_auc"]["floor"],
             "fpd": floor["fpd"]["floor"],
+            **(
+                {"point_classifier_auc": floor["point_classifier_auc"]["floor"]}
+                if "point_classifier_auc" in floor
+                else {}
+            ),
         },
         "samples": rows,
     }
@@ -72,12 +85,16 @@ def comparison_table(result: dict[str, Any]) -> str:
     """Markdown: one row per sample and one for the floor."""
     rows = result["samples"]
     names = list(next(iter(rows.values()))["w1_over_floor"])
-    head = ["sample", "AUC", *(f"{n} W1/floor" for n in names), "worst W1/floor", "memo ratio"]
-    head.append("showers/s")
+    point = "point_classifier_auc" in result["floor"]
+    head = ["sample", "AUC", *(["point AUC"] if point else [])]
+    head += [*(f"{n} W1/floor" for n in names), "worst W1/floor", "memo ratio", "showers/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, r in rows.items():
         ratios = r["w1_over_floor"]
         cells = [label, f"{r['classifier_auc'][0]:.3f} ± {r['classifier_auc'][1]:.3f}"]
+        if point:
+            pc = r["point_classifier_auc"]
+            cells.append(f"{pc[0]:.3f} ± {pc[1]:.3f}")
         cells += [f"{ratios[n]:.2f}" for n in names]
         cells.append(f"{max(ratios.values()):.2f}")
         memo = r.get("memorisation_ratio")
@@ -87,6 +104,9 @@ def comparison_table(result: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     auc = result["floor"]["classifier_auc"]
     floor = ["floor (reference vs reference)", f"{auc[0]:.3f} ± {auc[1]:.3f}"]
+    if point:
+        pc = result["floor"]["point_classifier_auc"]
+        floor.append(f"{pc[0]:.3f} ± {pc[1]:.3f}")
     floor += ["1"] * len(names) + ["1", "1", "–"]
     lines.append("| " + " | ".join(floor) + " |")
     return "\n".join(lines)

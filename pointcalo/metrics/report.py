@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import awkward as ak
 import numpy as np
@@ -22,6 +22,9 @@ from pointcalo.errors import PointcaloError, ShowerFormatError
 from pointcalo.metrics import distances as dist
 from pointcalo.metrics.classifier import classifier_auc
 from pointcalo.metrics.observables import SCALARS, Observables, Pooled, compute
+
+if TYPE_CHECKING:
+    from pointcalo.metrics.point_classifier import PointSample
 
 Log = Callable[[str], None]
 
@@ -112,6 +115,7 @@ def evaluate(
     labels: tuple[str, str] = ("reference", "generated"),
     voxel_classifier: bool = False,
     train: ak.Array | Observables | None = None,
+    points: tuple[PointSample, PointSample] | None = None,
 ) -> dict[str, Any]:
     """Compare generated with reference showers (or precomputed observables).
 
@@ -126,6 +130,11 @@ def evaluate(
         train: the model's training showers (or their observables): adds the memorisation
             check (:mod:`pointcalo.metrics.memorisation`) of generated against reference
             showers.
+        points: point samples (:func:`pointcalo.metrics.point_classifier.point_sample`) of
+            the reference and the generated showers, in the order of their observables: adds
+            the graph-network classifier test on the raw points
+            (:mod:`pointcalo.metrics.point_classifier`), generated vs reference half A and
+            half B vs half A (its floor).
 
     Returns:
         The metrics as a dict; each distance is ``[value, uncertainty]`` under ``generated``
@@ -172,6 +181,28 @@ def evaluate(
     for name in ("fpd", "kpd", "classifier_auc", "voxel_classifier_auc"):
         if name in vs_gen:
             metrics[name] = {"generated": list(vs_gen[name]), "floor": list(floor[name])}
+    if points is not None:
+        from pointcalo.metrics.point_classifier import point_classifier_auc
+
+        ref_pts, gen_pts = points
+        if ref_pts.n_showers != ref.n_showers or gen_pts.n_showers != gen.n_showers:
+            raise PointcaloError(
+                f"point samples have {ref_pts.n_showers} / {gen_pts.n_showers} showers, "
+                f"observables {ref.n_showers} / {gen.n_showers}"
+            )
+        pa = ref_pts.subset(np.sort(perm[: ref.n_showers // 2]))
+        pb = ref_pts.subset(np.sort(perm[ref.n_showers // 2 :]))
+        log("point classifier (EdgeConv on raw points): generated vs reference half A")
+        pc_gen = point_classifier_auc(pa, gen_pts, seed=seed, log=log)
+        log("point classifier: reference half B vs half A (the floor)")
+        pc_floor = point_classifier_auc(pa, pb, seed=seed, log=log)
+        metrics["point_classifier_auc"] = {
+            "generated": [pc_gen["auc"], pc_gen["auc_std"]],
+            "floor": [pc_floor["auc"], pc_floor["auc_std"]],
+            "points_per_shower": pc_gen["points_per_shower"],
+            "seconds": pc_gen["seconds"] + pc_floor["seconds"],
+            "showers_per_class": [pc_gen["showers"], pc_floor["showers"]],
+        }
     memo = None
     if train is not None:
         from pointcalo.metrics.memorisation import memorisation
@@ -235,6 +266,12 @@ def markdown_table(metrics: dict[str, Any]) -> str:
         lines.append(
             f"| classifier AUC on voxels | {_fmt(v['generated'], digits=3)} | "
             f"{_fmt(v['floor'], digits=3)} |"
+        )
+    if "point_classifier_auc" in metrics:
+        v = metrics["point_classifier_auc"]
+        lines.append(
+            f"| point classifier AUC (EdgeConv, {v['points_per_shower']} points per shower) | "
+            f"{_fmt(v['generated'], digits=3)} | {_fmt(v['floor'], digits=3)} |"
         )
     if "memorisation" in metrics:
         m = metrics["memorisation"]
