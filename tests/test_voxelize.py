@@ -16,6 +16,7 @@ from voxelize.placement import frame, global_to_local, local_to_global
 REPO = Path(__file__).resolve().parents[1]
 GRIDS = [
     "ild",
+    "ild-cylindrical",
     "calogan",
     "calochallenge-1-photons",
     "calochallenge-1-pions",
@@ -297,6 +298,7 @@ def test_yaml_configs_equal_presets():
     folder = REPO / "voxelize" / "geometry"
     pairs = {
         "ild": "ild",
+        "ild_cylindrical": "ild-cylindrical",
         "calogan": "calogan",
         "calochallenge_ds2": "calochallenge-2",
         "calochallenge_ds3": "calochallenge-3",

@@ -24,8 +24,9 @@ def grid_from_dict(spec: dict[str, Any], source: str = "<dict>") -> Grid:
     Cartesian: ``{kind: cartesian, layers: [{cells: [nx, ny], cell_size: [dx, dy],
     origin: [x0, y0]}, ...]}`` or, for identical layers, ``n_layers``, ``cells``,
     ``cell_size``, ``origin`` at the top. Cylindrical: ``{kind: cylindrical, layers:
-    [{r_edges: [...], n_alpha: n}, ...]}`` or ``xml: binning_dataset_2.xml`` (a file name
-    shipped with voxelize, or a path). Optional ``layer_depth`` / ``layer_edges`` (mm).
+    [{r_edges: [...], n_alpha: n}, ...]}``, or ``n_layers``, ``r_edges``, ``n_alpha`` at the top
+    for identical layers, or ``xml: binning_dataset_2.xml`` (a file name shipped with
+    voxelize, or a path). Optional ``layer_depth`` / ``layer_edges`` (mm).
     """
     kind = spec.get("kind")
     name = str(spec.get("name", Path(source).stem))
@@ -70,7 +71,11 @@ def grid_from_dict(spec: dict[str, Any], source: str = "<dict>") -> Grid:
                     layer_depth=depth,
                     layer_edges=edges,
                 )
-            layers = spec["layers"]
+            if "layers" not in spec:  # identical layers
+                n = int(spec["n_layers"])
+                layers = [{"r_edges": spec["r_edges"], "n_alpha": spec["n_alpha"]}] * n
+            else:
+                layers = spec["layers"]
             return CylindricalGrid(
                 name=name,
                 r_edges=tuple(np.asarray(lay["r_edges"], np.float64) for lay in layers),

@@ -47,6 +47,20 @@ def ild(n_cells: int = 30) -> CartesianGrid:
     )
 
 
+def ild_cylindrical() -> CylindricalGrid:
+    """A cylindrical grid on the ILD-like ECAL's 30 layers with the CaloChallenge dataset-2
+    binning: 16 angular x 9 radial bins of 4.65 mm (to 41.85 mm, about 4.6 Moliere radii of
+    tungsten), 4,320 voxels; the grid of pointcalo's grid models."""
+    r_edges = 4.65 * np.arange(10)
+    return CylindricalGrid(
+        name="ild-cylindrical",
+        r_edges=tuple(r_edges for _ in range(30)),
+        n_alpha=np.full(30, 16, np.int64),
+        layer_depth=ILD_LAYER_DEPTH_MM,
+        layer_edges=np.concatenate([[0.0], np.cumsum(ILD_LAYER_PITCH_MM)]),
+    )
+
+
 def calogan() -> CartesianGrid:
     """CaloGAN's three-layer LAr-Pb calorimeter (Paganini, de Oliveira, Nachman, 1705.02355).
 
@@ -106,6 +120,7 @@ def calochallenge(dataset: str) -> CylindricalGrid:
 
 PRESETS: dict[str, Callable[[], Grid]] = {
     "ild": ild,
+    "ild-cylindrical": ild_cylindrical,
     "calogan": calogan,
     "calochallenge-1-photons": lambda: calochallenge("1-photons"),
     "calochallenge-1-pions": lambda: calochallenge("1-pions"),
