@@ -21,6 +21,7 @@ TINY = {
     "epic_gan": {"point_dim": 8, "global_dim": 4, "hidden": 16, "layers": 1, "critic_layers": 1},
     "caloclouds": TINY_CALOCLOUDS,
     "library": {"k": 3},
+    "grid_vae": {"channels": 2, "latent": 4},
     "mpgan": {"node_dim": 8, "global_dim": 4, "hidden": 8, "layers": 1, "critic_layers": 1, "k": 3},
 }
 
@@ -60,7 +61,9 @@ def _run(tmp_path, name: str, steps: int = 3):
     return train(cfg, data=data, progress=False, log=lambda m: None), data
 
 
-@pytest.mark.parametrize("name", ["epic_gan", "caloclouds", "consistency", "library", "mpgan"])
+@pytest.mark.parametrize(
+    "name", ["epic_gan", "caloclouds", "consistency", "library", "mpgan", "grid_vae"]
+)
 def test_family_contract(tmp_path, name):
     if name == "consistency":
         teacher, _ = _run(tmp_path, "caloclouds")

@@ -32,6 +32,7 @@ FAMILIES: dict[str, str] = {
     "consistency": "pointcalo.models.consistency",
     "library": "pointcalo.models.library",
     "mpgan": "pointcalo.models.mpgan",
+    "grid_vae": "pointcalo.models.grid_vae",
 }
 
 

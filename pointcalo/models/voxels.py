@@ -1,0 +1,183 @@
+"""What the grid-model families share: showers as voxels on a voxelize grid and back.
+
+Grid models (the VAE, GAN and flow families of the field: CaloGAN, BIB-AE, CaloFlow, ...) learn
+voxel energies on a fixed grid. Here the grid is a parameter (any voxelize preset, YAML or
+CaloChallenge XML with identical layers), the training showers are projected onto it once when
+the task starts (chunked, so memory is the ``[N, V]`` float32 result), and a training step
+takes the rows of the clouds the engine picked (``StepContext.index``), so grid models train
+in the same engine, with the same configs, checkpoints, resume and EMA as point models.
+
+Preprocessing (:class:`VoxelScale`): voxel energies ``e`` (MeV) become ``y = log1p(e / e0) /
+s`` with ``e0 = 0.01 MeV`` and ``s`` the largest ``log1p(e / e0)`` of the training voxels, so
+``y`` lies in ``[0, 1]`` over 6 decades and a non-negative network output means a
+non-negative energy. Generated voxels below ``e_min`` (default 0.01 MeV, a tenth of the
+evaluation's cell threshold) are set to zero.
+
+Generation (:func:`generate_voxels`, :func:`voxels_to_clouds`) gives every shower its own
+random stream and returns point clouds through :func:`voxelize.to_points` (one point per
+voxel, uniform inside the cell), so ``pointcalo sample`` writes grid models' showers like any
+other; :func:`pointcalo.models.voxels.write_voxels` writes the CaloChallenge layout too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+import voxelize as vx
+from pointcalo.clouds import GeneratedClouds, PointCloudData
+from pointcalo.config import ModelConfig
+from pointcalo.errors import ConfigError
+
+E0_MEV = 0.01
+
+
+class GridModelConfig(ModelConfig):
+    """Fields every grid family has: the grid (preset name or file) and the smallest
+    generated voxel energy kept (MeV)."""
+
+    grid: str = "ild-cylindrical"
+    e_min: float = 0.01
+
+
+def grid_shape(grid: vx.Grid) -> tuple[int, int, int]:
+    """``(layers, rows, columns)`` of a grid whose layers all have one shape (cartesian:
+    ``(ny, nx)``; cylindrical: ``(n_alpha, n_radial)``); a ConfigError otherwise."""
+    shapes = {tuple(grid.layer_shape(i)) for i in range(grid.n_layers)}
+    if len(shapes) != 1:
+        raise ConfigError(
+            f"model.grid: grid '{grid.name}' has layers of shapes {sorted(shapes)}; grid models "
+            "need one shape for every layer"
+        )
+    rows, cols = shapes.pop()
+    return grid.n_layers, int(rows), int(cols)
+
+
+def project_clouds(data: PointCloudData, grid: vx.Grid, chunk: int = 512) -> np.ndarray:
+    """``[N, V]`` float32 voxel energies (MeV) of shower clouds, projected ``chunk`` showers at
+    a time (energy outside the grid is dropped)."""
+    n = len(data.counts)
+    out = np.zeros((n, grid.n_voxels), np.float32)
+    for s0 in range(0, n, chunk):
+        s1 = min(s0 + chunk, n)
+        p0, p1 = int(data.offsets[s0]), int(data.offsets[s1])
+        cols = {k: data.points[k][p0:p1] for k in ("E", "x", "y", "layer")}
+        cols["ptr"] = data.offsets[s0 : s1 + 1] - p0
+        out[s0:s1] = vx.project(cols, grid).voxels
+    return out
+
+
+@dataclass
+class VoxelScale:
+    """The map between voxel energies (MeV) and network units ``y = log1p(e / e0) / s``, and
+    between incident energies and the condition ``c = (log E_inc - mu) / sigma``."""
+
+    s: float
+    cond_mean: float
+    cond_std: float
+    e0: float = E0_MEV
+
+    @classmethod
+    def fit(cls, voxels: np.ndarray, incident: np.ndarray) -> VoxelScale:
+        log_e = np.log(np.asarray(incident, np.float64))
+        top = float(np.log1p(voxels.max() / E0_MEV)) if voxels.size else 1.0
+        return cls(max(top, 1e-6), float(log_e.mean()), float(max(log_e.std(), 1e-6)))
+
+    def encode(self, voxels: np.ndarray) -> np.ndarray:
+        return (np.log1p(np.maximum(voxels, 0.0) / self.e0) / self.s).astype(np.float32)
+
+    def decode(self, y: np.ndarray) -> np.ndarray:
+        return self.e0 * np.expm1(np.clip(y, 0.0, None) * self.s)
+
+    def cond(self, incident: np.ndarray) -> np.ndarray:
+        return ((np.log(np.asarray(incident, np.float64)) - self.cond_mean) / self.cond_std)[
+            :, None
+        ].astype(np.float32)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"s": self.s, "cond_mean": self.cond_mean, "cond_std": self.cond_std, "e0": self.e0}
+
+
+class GridTaskBase:
+    """The data side of a grid family's training task: the training showers as network-unit
+    voxels ``[N, layers, rows, columns]`` and their conditions; ``rows(ctx)`` gives a step's."""
+
+    def __init__(self, cfg, data: PointCloudData | None) -> None:
+        if data is None:
+            raise ConfigError("grid models train on shower data (data.path or simulated)")
+        self.grid = vx.load_grid(cfg.model.grid)
+        self.shape = grid_shape(self.grid)
+        voxels = project_clouds(data, self.grid)
+        self.scale = VoxelScale.fit(voxels, data.condition)
+        self.y = torch.from_numpy(self.scale.encode(voxels)).reshape(-1, *self.shape)
+        self.c = torch.from_numpy(self.scale.cond(data.condition))
+        self.meta = {"voxel_scale": self.scale.to_dict(), "grid_shape": list(self.shape)}
+
+    def rows(self, ctx) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(np.asarray(ctx.index), dtype=torch.int64)
+        return self.y[index].to(ctx.device), self.c[index].to(ctx.device)
+
+
+def voxels_to_clouds(
+    voxels: np.ndarray, grid: vx.Grid, condition: np.ndarray, seeds: list[int]
+) -> GeneratedClouds:
+    """Point clouds (one point per non-empty voxel, uniform inside its cell, from the shower's
+    own seed) of ``voxels [N, V]`` MeV."""
+    offsets, cols = [0], {k: [] for k in ("E", "x", "y", "layer")}
+    for i, row in enumerate(voxels):
+        cloud = vx.to_points(row[None], grid, mode="uniform", seed=seeds[i])
+        for k in cols:
+            cols[k].append(getattr(cloud, k))
+        offsets.append(offsets[-1] + len(cloud.E))
+    points = {k: np.concatenate(v) if v else np.zeros(0, np.float32) for k, v in cols.items()}
+    points["layer"] = points["layer"].astype(np.int32)
+    return GeneratedClouds(np.asarray(offsets, np.int64), points, np.asarray(condition, np.float64))
+
+
+@torch.no_grad()
+def generate_voxels(
+    decode,
+    noise_dim: int,
+    scale: VoxelScale,
+    grid: vx.Grid,
+    condition: np.ndarray,
+    *,
+    seed: int,
+    first_index: int,
+    device: Any,
+    batch_size: int,
+    e_min: float,
+) -> np.ndarray:
+    """``[N, V]`` voxel energies (MeV) from ``decode(noise [B, noise_dim], cond [B, 1]) -> y
+    [B, ...]``; shower ``i``'s noise comes from its stream ``(seed, first_index + i)``."""
+    from pointcalo.streams import cloud_generators
+
+    n = len(condition)
+    out = np.zeros((n, grid.n_voxels), np.float32)
+    for s0 in range(0, n, batch_size):
+        s1 = min(s0 + batch_size, n)
+        gens = cloud_generators([(seed, first_index + i) for i in range(s0, s1)])
+        z = torch.stack([torch.randn(noise_dim, generator=g) for g in gens]).to(device)
+        c = torch.from_numpy(scale.cond(condition[s0:s1])).to(device)
+        y = decode(z, c).float().reshape(s1 - s0, -1).cpu().numpy()
+        e = scale.decode(y)
+        e[e < e_min] = 0.0
+        out[s0:s1] = e
+    return out
+
+
+def write_voxels(path, voxels: np.ndarray, incident: np.ndarray):
+    """Generated voxels as a CaloChallenge-layout file (``incident_energies``, ``showers``)."""
+    from voxelize.calochallenge_files import write_calochallenge
+
+    return write_calochallenge(path, incident, voxels)
+
+
+def shower_seeds(seed: int, first_index: int, n: int) -> list[int]:
+    """One integer seed per shower from its key ``(seed, first_index + i)``."""
+    return [
+        int(np.random.SeedSequence([seed, first_index + i]).generate_state(1)[0]) for i in range(n)
+    ]

@@ -1,0 +1,71 @@
+"""Convolutional encoder and decoder over a layered grid ``[B, layers, rows, columns]``.
+
+The grid is treated as a 3-d image (layers as depth), as the 3-d convolutional calorimeter
+models do (CaloGAN, arXiv 1705.02355, and 3DGAN lineage; BIB-AE, Buhmann et al., arXiv
+2005.05334). Encoder: two 3-d convolutions (the second with stride 2), flattened, then a
+linear map with the condition to ``n_out`` numbers. Decoder: a linear map of its input to
+``channels`` feature maps at half resolution, a 3-d convolution there, a learned 2x upsampling
+(transposed convolution, cropped to the grid), one 3-d convolution to a single map, a learned
+per-voxel offset (the mean shower shape). The output is linear (a softplus saturated and
+stopped learning the empty voxels); users map values <= 0 to no energy. Sizes follow the grid,
+so one module serves the ILD 30x30x30 grid and the 30x16x9 cylindrical one.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _half(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    return tuple((n + 1) // 2 for n in shape)  # type: ignore[return-value]
+
+
+class GridEncoder(nn.Module):
+    """``[B, L, H, W]`` grid and ``[B, n_cond]`` condition to ``[B, n_out]``."""
+
+    def __init__(
+        self, shape: tuple[int, int, int], channels: int, n_out: int, n_cond: int = 1
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv3d(1, channels, 3, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv3d(channels, 2 * channels, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+        )
+        n_flat = 2 * channels * int(torch.tensor(_half(shape)).prod())
+        self.head = nn.Sequential(
+            nn.Linear(n_flat + n_cond, 4 * channels * 8),
+            nn.LeakyReLU(0.2),
+            nn.Linear(4 * channels * 8, n_out),
+        )
+
+    def forward(self, grid: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = self.conv(grid[:, None]).flatten(1)
+        return self.head(torch.cat([h, cond], 1))
+
+
+class GridDecoder(nn.Module):
+    """``[B, n_in]`` to a ``[B, L, H, W]`` grid."""
+
+    def __init__(self, shape: tuple[int, int, int], channels: int, n_in: int) -> None:
+        super().__init__()
+        self.shape, self.half, self.channels = shape, _half(shape), channels
+        n_half = channels * int(torch.tensor(self.half).prod())
+        self.lin = nn.Sequential(
+            nn.Linear(n_in, 4 * channels * 8),
+            nn.LeakyReLU(0.2),
+            nn.Linear(4 * channels * 8, n_half),
+        )
+        self.coarse = nn.Conv3d(channels, channels, 3, padding=1)
+        self.up = nn.ConvTranspose3d(channels, channels, 4, stride=2, padding=1)
+        self.fine = nn.Conv3d(channels, 1, 3, padding=1)
+        self.bias = nn.Parameter(torch.zeros(shape))  # per-voxel offset: the mean shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.leaky_relu(self.lin(x).reshape(-1, self.channels, *self.half), 0.2)
+        h = nn.functional.leaky_relu(self.coarse(h), 0.2)  # mixing at half resolution
+        h = nn.functional.leaky_relu(self.up(h), 0.2)  # learned 2x upsampling
+        h = h[:, :, : self.shape[0], : self.shape[1], : self.shape[2]]
+        return self.fine(h)[:, 0] + self.bias
