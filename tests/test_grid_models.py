@@ -3,6 +3,8 @@ gradients, and that a model learns a toy distribution through the engine."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -19,6 +21,8 @@ from pointcalo.showers import make_showers
 from pointcalo.train.engine import train
 from tests.conftest import random_showers
 
+REPO = Path(__file__).resolve().parents[1]
+
 #: a 2-layer grid of 4 x 4 cells of 10 mm
 TOY_GRID = {
     "kind": "cartesian",
@@ -28,26 +32,35 @@ TOY_GRID = {
     "cell_size": [10.0, 10.0],
     "origin": [-20.0, -20.0],
 }
-#: toy showers: energy E_inc * 1e-3 * PATTERN in (layer, cell) with 10 % noise
-PATTERN = np.zeros((2, 16))
-PATTERN[0, 5], PATTERN[0, 6], PATTERN[1, 5], PATTERN[1, 10] = 0.5, 0.2, 0.2, 0.1
+#: toy showers: energy E_inc * 1e-3 * pattern in (layer, cell) with 10 % noise; showers below
+#: 50 GeV follow LOW, above it HIGH (so the mean shower alone does not fit either)
+LOW = np.zeros((2, 16))
+LOW[0, 5], LOW[0, 6], LOW[1, 5], LOW[1, 10] = 0.5, 0.2, 0.2, 0.1
+HIGH = np.zeros((2, 16))
+HIGH[0, 9], HIGH[1, 9], HIGH[1, 10], HIGH[1, 14] = 0.3, 0.4, 0.2, 0.1
 
 
 def _toy_showers(n: int, seed: int):
     rng = np.random.default_rng(seed)
     inc = rng.uniform(10e3, 90e3, n)
-    layer, cell = np.nonzero(PATTERN)
-    cx = (cell % 4 - 1.5) * 10.0
-    cy = (cell // 4 - 1.5) * 10.0
-    k = len(layer)
-    e = inc[:, None] * 1e-3 * PATTERN[layer, cell] * rng.normal(1, 0.1, (n, k))
+    cols = {k: [] for k in ("E", "x", "y", "layer")}
+    counts = []
+    for e_inc in inc:
+        pattern = LOW if e_inc < 50e3 else HIGH
+        layer, cell = np.nonzero(pattern)
+        k = len(layer)
+        cols["E"].append(e_inc * 1e-3 * pattern[layer, cell] * rng.normal(1, 0.1, k))
+        cols["x"].append((cell % 4 - 1.5) * 10.0 + rng.uniform(-4, 4, k))
+        cols["y"].append((cell // 4 - 1.5) * 10.0 + rng.uniform(-4, 4, k))
+        cols["layer"].append(layer)
+        counts.append(k)
     points = {
-        "E": e.ravel().astype(np.float32),
-        "x": np.tile(cx + rng.uniform(-4, 4, k), n).astype(np.float32),
-        "y": np.tile(cy + rng.uniform(-4, 4, k), n).astype(np.float32),
-        "layer": np.tile(layer, n).astype(np.int32),
+        "E": np.concatenate(cols["E"]).astype(np.float32),
+        "x": np.concatenate(cols["x"]).astype(np.float32),
+        "y": np.concatenate(cols["y"]).astype(np.float32),
+        "layer": np.concatenate(cols["layer"]).astype(np.int32),
     }
-    return make_showers(inc, points, counts=np.full(n, k))
+    return make_showers(inc, points, counts=np.asarray(counts))
 
 
 def test_projection_keeps_the_energy_and_the_scale_round_trips():
@@ -83,24 +96,27 @@ def test_vae_shapes_gradients_and_non_negative_energies():
     assert energy.min() == 0.0 and np.isfinite(energy).all()  # is < 0 means no energy
 
 
-@pytest.mark.parametrize("name", ["grid_vae"])
+@pytest.mark.parametrize("name", ["grid_vae", "grid_gan"])
 def test_learns_a_toy_distribution(tmp_path, name):
-    """Two-layer showers with a fixed pattern scaled by the incident energy: after training,
-    generated showers put their energy where the pattern does (the four cells within 10 % of
-    their mean share), and the deposited energy follows the incident energy."""
+    """Two-layer showers whose pattern depends on the incident energy (LOW below 50 GeV, HIGH
+    above), scaled by it: after training, showers generated at 20 and at 80 GeV put their
+    energy where LOW and HIGH do (every cell's share within 0.08), and 80 GeV showers deposit
+    about 4 times the energy of 20 GeV ones."""
     grid_file = tmp_path / "toy.yaml"
     grid_file.write_text(yaml.safe_dump(TOY_GRID))
-    sizes = {"grid_vae": {"channels": 4, "latent": 4}}[name]
+    sizes = {"grid_vae": {"channels": 4, "latent": 4}, "grid_gan": {"channels": 4, "latent": 4}}
+    steps = {"grid_vae": 1500, "grid_gan": 2000}[name]
     cfg = validate_config(
         {
-            "model": {"name": name, "grid": str(grid_file), **sizes},
+            "model": {"name": name, "grid": str(grid_file), **sizes[name]},
             "train": {
-                "steps": 400,
+                "steps": steps,
                 "batch_size": 32,
                 "lr": 3e-3,
+                "lr_critic": 3e-3,
                 "device": "cpu",
                 "warmup_steps": 10,
-                "checkpoint_every": 400,
+                "checkpoint_every": steps,
                 "out": str(tmp_path / "run"),
             },
             "data": {"val_fraction": 0.0},
@@ -113,8 +129,44 @@ def test_learns_a_toy_distribution(tmp_path, name):
     cols = {k: v for k, v in gen.points.items()}
     cols["ptr"] = gen.offsets
     vox = vx.project(cols, vx.load_grid(str(grid_file))).voxels.reshape(-1, 2, 16)
-    share = vox.mean(0) / vox.mean(0).sum()
-    want = PATTERN / PATTERN.sum()
-    assert np.abs(share - want).max() < 0.1 * want.max(), share.round(3)
+    for part, pattern in ((vox[:200], LOW), (vox[200:], HIGH)):
+        share = part.mean(0) / part.mean(0).sum()
+        assert np.abs(share - pattern / pattern.sum()).max() < 0.08, share.round(3)
     low, high = vox[:200].sum((1, 2)).mean(), vox[200:].sum((1, 2)).mean()
-    assert 3.0 < high / low < 5.0  # 80 / 20 GeV deposits 4x the energy
+    assert 3.0 < high / low < 5.0
+
+
+@pytest.mark.parametrize(
+    "config", ["grid_vae.yaml", "grid_vae_ild.yaml", "grid_gan.yaml", "grid_gan_ild.yaml"]
+)
+def test_shipped_configs_train_on_both_grids(tmp_path, config):
+    """`pointcalo train configs/<grid model>.yaml` (two steps, tiny sizes) on both grids, then
+    `pointcalo sample`, and the CaloChallenge-layout file of the generated voxels."""
+    from pointcalo.config import load_config
+    from pointcalo.models.voxels import generate_grid, write_voxels
+    from voxelize.calochallenge_files import read_calochallenge
+
+    cfg = load_config(REPO / "configs" / config)
+    cfg = cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(update={"channels": 2, "latent": 4}),
+            "data": cfg.data.model_copy(update={"val_fraction": 0.0}),
+            "train": cfg.train.model_copy(
+                update={"steps": 2, "batch_size": 8, "device": "cpu", "out": str(tmp_path / "r")}
+            ),
+        }
+    )
+    m = load_model(train(cfg, data=from_showers(random_showers(16, seed=1)), progress=False))
+    grid = vx.load_grid(cfg.model.grid)
+    assert m.model.shape == grid_shape(grid)
+    store: list = []
+    energy = np.array([20e3, 60e3])
+    clouds = generate_grid(m.model, m.net, m.normalizer, energy, m.cfg, seed=0, voxels_out=store)
+    assert store[0].shape == (2, grid.n_voxels) and np.all(store[0] >= 0)
+    path = write_voxels(tmp_path / "vox.h5", store[0], energy)
+    inc, vox = read_calochallenge(path, grid)
+    np.testing.assert_allclose(inc, energy)
+    np.testing.assert_allclose(vox, store[0], rtol=1e-6)
+    # the point showers project back onto the voxels they came from
+    cols = {**clouds.points, "ptr": clouds.offsets}
+    np.testing.assert_allclose(vx.project(cols, grid).voxels, store[0], rtol=1e-4, atol=1e-4)

@@ -22,6 +22,7 @@ TINY = {
     "caloclouds": TINY_CALOCLOUDS,
     "library": {"k": 3},
     "grid_vae": {"channels": 2, "latent": 4},
+    "grid_gan": {"channels": 2, "latent": 4, "n_critic": 1},
     "mpgan": {"node_dim": 8, "global_dim": 4, "hidden": 8, "layers": 1, "critic_layers": 1, "k": 3},
 }
 
@@ -62,7 +63,7 @@ def _run(tmp_path, name: str, steps: int = 3):
 
 
 @pytest.mark.parametrize(
-    "name", ["epic_gan", "caloclouds", "consistency", "library", "mpgan", "grid_vae"]
+    "name", ["epic_gan", "caloclouds", "consistency", "library", "mpgan", "grid_vae", "grid_gan"]
 )
 def test_family_contract(tmp_path, name):
     if name == "consistency":

@@ -33,6 +33,7 @@ FAMILIES: dict[str, str] = {
     "library": "pointcalo.models.library",
     "mpgan": "pointcalo.models.mpgan",
     "grid_vae": "pointcalo.models.grid_vae",
+    "grid_gan": "pointcalo.models.grid_gan",
 }
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 import voxelize as vx
 from pointcalo.clouds import GeneratedClouds, PointCloudData
@@ -101,6 +102,25 @@ class VoxelScale:
         return {"s": self.s, "cond_mean": self.cond_mean, "cond_std": self.cond_std, "e0": self.e0}
 
 
+class GridModel(nn.Module):
+    """Base of a grid family's model: keeps its :class:`VoxelScale` in a buffer, so a
+    checkpoint alone rebuilds the sampler."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("scale_values", torch.zeros(4, dtype=torch.float64))
+
+    @property
+    def scale(self) -> VoxelScale:
+        s, mean, std, e0 = self.scale_values.tolist()
+        return VoxelScale(s, mean, std, e0)
+
+    def set_scale(self, scale: VoxelScale) -> None:
+        self.scale_values.copy_(
+            torch.tensor([scale.s, scale.cond_mean, scale.cond_std, scale.e0], dtype=torch.float64)
+        )
+
+
 class GridTaskBase:
     """The data side of a grid family's training task: the training showers as network-unit
     voxels ``[N, layers, rows, columns]`` and their conditions; ``rows(ctx)`` gives a step's."""
@@ -167,6 +187,45 @@ def generate_voxels(
         e[e < e_min] = 0.0
         out[s0:s1] = e
     return out
+
+
+@torch.no_grad()
+def generate_grid(
+    model: GridModel,
+    net: nn.Module,
+    normalizer,
+    condition: np.ndarray,
+    cfg: Any,
+    *,
+    seed: int = 0,
+    first_index: int = 0,
+    device: Any = "cpu",
+    batch_size: int = 256,
+    sampler: str | None = None,
+    steps: int | None = None,
+    voxels_out: list | None = None,
+) -> GeneratedClouds:
+    """A grid family's ``generate``: showers for incident energies ``condition [N]`` (MeV)
+    from ``net(noise [B, cfg.model.latent], cond [B, 1])`` (a VAE's decoder, a GAN's
+    generator), noise from each shower's stream; ``voxels_out`` (a list) receives the
+    ``[N, V]`` voxels."""
+    net.eval()
+    grid = vx.load_grid(cfg.model.grid)
+    voxels = generate_voxels(
+        net,
+        cfg.model.latent,
+        model.scale,
+        grid,
+        np.asarray(condition, np.float64),
+        seed=seed,
+        first_index=first_index,
+        device=device,
+        batch_size=batch_size,
+        e_min=cfg.model.e_min,
+    )
+    if voxels_out is not None:
+        voxels_out.append(voxels)
+    return voxels_to_clouds(voxels, grid, condition, shower_seeds(seed, first_index, len(voxels)))
 
 
 def write_voxels(path, voxels: np.ndarray, incident: np.ndarray):

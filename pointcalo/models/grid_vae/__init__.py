@@ -4,24 +4,13 @@ voxelize.to_points, point showers (:mod:`pointcalo.models.voxels`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import torch
 from torch import nn
 
-import voxelize as vx
-from pointcalo.clouds import CPU_BATCH, GeneratedClouds
 from pointcalo.models.grid_vae.config import GridVAEConfig
 from pointcalo.models.grid_vae.model import GridVAE
 from pointcalo.models.registry import Family
-from pointcalo.models.voxels import (
-    GridTaskBase,
-    generate_voxels,
-    grid_shape,
-    shower_seeds,
-    voxels_to_clouds,
-)
+from pointcalo.models.voxels import GridTaskBase, generate_grid
 
 
 class GridVAETask(GridTaskBase):
@@ -66,50 +55,13 @@ def _build(cfg, meta, normalizer) -> GridVAE:
     return GridVAE(cfg.model, tuple(meta["grid_shape"]))
 
 
-@torch.no_grad()
-def generate_grid_vae(
-    model: GridVAE,
-    net: nn.Module,
-    normalizer,
-    condition: np.ndarray,
-    cfg: Any,
-    *,
-    seed: int = 0,
-    first_index: int = 0,
-    device: Any = "cpu",
-    batch_size: int = CPU_BATCH,
-    sampler: str | None = None,
-    steps: int | None = None,
-    voxels_out: list | None = None,
-) -> GeneratedClouds:
-    """Showers for incident energies ``condition [N]`` (MeV): latent noise from each shower's
-    stream through the decoder ``net``; ``voxels_out`` (a list) receives the ``[N, V]`` voxels."""
-    net.eval()
-    grid = vx.load_grid(cfg.model.grid)
-    voxels = generate_voxels(
-        net,
-        cfg.model.latent,
-        model.scale,
-        grid,
-        np.asarray(condition, np.float64),
-        seed=seed,
-        first_index=first_index,
-        device=device,
-        batch_size=batch_size,
-        e_min=cfg.model.e_min,
-    )
-    if voxels_out is not None:
-        voxels_out.append(voxels)
-    return voxels_to_clouds(voxels, grid, condition, shower_seeds(seed, first_index, len(voxels)))
-
-
 FAMILY = Family(
     name="grid_vae",
     config=GridVAEConfig,
     task=GridVAETask,
     build=_build,
     sampling_net=lambda model: model.decoder,
-    generate=generate_grid_vae,
+    generate=generate_grid,
 )
 
-__all__ = ["FAMILY", "GridVAE", "GridVAEConfig", "GridVAETask", "grid_shape"]
+__all__ = ["FAMILY", "GridVAE", "GridVAEConfig", "GridVAETask"]

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from pointcalo.models.grid_vae.config import GridVAEConfig
-from pointcalo.models.voxels import VoxelScale
+from pointcalo.models.voxels import GridModel
 from pointcalo.nn.grid import GridDecoder, GridEncoder
 
 
@@ -31,7 +31,7 @@ class Decoder(nn.Module):
         return self.net(torch.cat([z, cond], 1))
 
 
-class GridVAE(nn.Module):
+class GridVAE(GridModel):
     """Encoder, decoder and the voxel scale of one conditional grid VAE."""
 
     def __init__(self, cfg: GridVAEConfig, shape: tuple[int, int, int]) -> None:
@@ -39,17 +39,6 @@ class GridVAE(nn.Module):
         self.cfg, self.shape = cfg, tuple(shape)
         self.encoder = GridEncoder(self.shape, cfg.channels, 2 * cfg.latent)
         self.decoder = Decoder(self.shape, cfg.channels, cfg.latent)
-        self.register_buffer("scale_values", torch.zeros(4, dtype=torch.float64))
-
-    @property
-    def scale(self) -> VoxelScale:
-        s, mean, std, e0 = self.scale_values.tolist()
-        return VoxelScale(s, mean, std, e0)
-
-    def set_scale(self, scale: VoxelScale) -> None:
-        self.scale_values.copy_(
-            torch.tensor([scale.s, scale.cond_mean, scale.cond_std, scale.e0], dtype=torch.float64)
-        )
 
     def loss(self, y: torch.Tensor, cond: torch.Tensor, eps: torch.Tensor) -> dict:
         """Negative ELBO per shower (optimal-sigma Gaussian likelihood) and its parts, for

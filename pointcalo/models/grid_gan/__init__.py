@@ -1,0 +1,84 @@
+"""Conditional WGAN-GP on a voxelize grid (3-d convolutional generator and critic), trained by
+the engine on showers projected onto the grid; generation as every grid family
+(:mod:`pointcalo.models.voxels`)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pointcalo.models.grid_gan.config import GridGANConfig
+from pointcalo.models.grid_gan.model import GridGAN
+from pointcalo.models.registry import Family
+from pointcalo.models.voxels import GridTaskBase, generate_grid
+from pointcalo.streams import cloud_generators
+
+
+class GridGANTask(GridTaskBase):
+    """Training of a grid WGAN-GP by the engine: a critic step every step, a generator step
+    every ``n_critic`` steps."""
+
+    def __init__(self, cfg, n_features: int, mean_points: float, data=None) -> None:
+        super().__init__(cfg, data)
+        self.cfg = cfg
+        self.model = GridGAN(cfg.model, self.shape)
+        self.model.set_scale(self.scale)
+        with torch.no_grad():  # the generator starts from the mean training shower
+            self.model.generator.net.bias.copy_(self.y.mean(0))
+        self.gen, self.critic = self.model.generator, self.model.critic
+
+    def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
+        t, m = self.cfg.train, self.model
+        betas = (0.5, 0.9)  # Gulrajani et al.
+        return {
+            "generator": (torch.optim.Adam(m.generator.parameters(), lr=t.lr, betas=betas), t.lr),
+            "critic": (
+                torch.optim.Adam(m.critic.parameters(), lr=t.lr_critic, betas=betas),
+                t.lr_critic,
+            ),
+        }
+
+    def ema_target(self) -> nn.Module:
+        return self.model.generator
+
+    def wrap(self, wrap) -> None:
+        self.gen, self.critic = wrap(self.model.generator), wrap(self.model.critic)
+
+    def step(self, batch, ctx, opts) -> dict:
+        y, c = self.rows(ctx)
+        gens = cloud_generators(ctx.keys)
+        z = torch.stack([torch.randn(self.cfg.model.latent, generator=g) for g in gens])
+        alpha = torch.stack([torch.rand(1, generator=g)[0] for g in gens])
+        z, alpha = z.to(ctx.device), alpha.to(ctx.device)
+        with torch.no_grad():
+            fake = self.gen(z, c)
+        loss_d, gp = self.model.critic_loss(y, fake, c, alpha)
+        opts["critic"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        ctx.clip(self.model.critic)
+        opts["critic"].step()
+        stats = {"loss_critic": loss_d.item(), "gradient_penalty": gp.item()}
+        if ctx.step % self.cfg.model.n_critic == 0:
+            loss_g = self.model.generator_loss(self.gen(z, c), c)
+            opts["generator"].zero_grad(set_to_none=True)
+            loss_g.backward()
+            ctx.clip(self.model.generator)
+            opts["generator"].step()
+            stats["loss_generator"] = loss_g.item()
+        return stats
+
+
+def _build(cfg, meta, normalizer) -> GridGAN:
+    return GridGAN(cfg.model, tuple(meta["grid_shape"]))
+
+
+FAMILY = Family(
+    name="grid_gan",
+    config=GridGANConfig,
+    task=GridGANTask,
+    build=_build,
+    sampling_net=lambda model: model.generator,
+    generate=generate_grid,
+)
+
+__all__ = ["FAMILY", "GridGAN", "GridGANConfig", "GridGANTask"]

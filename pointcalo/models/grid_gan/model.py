@@ -1,0 +1,55 @@
+"""Conditional Wasserstein GAN with gradient penalty on a voxelize grid (Arjovsky et al., arXiv
+1701.07875; Gulrajani et al., arXiv 1704.00028), the GAN line of calorimeter models (CaloGAN,
+arXiv 1705.02355; 3DGAN; the HGCal WGAN).
+
+Generator: noise and condition (standardised log E_inc) through the 3-d convolutional decoder
+of :mod:`pointcalo.nn.grid`; critic: the 3-d convolutional encoder to one score. The critic
+loss is ``D(fake) - D(real)`` plus ``gp_weight`` times the squared deviation from 1 of the
+critic's gradient norm at random interpolates of real and generated showers; the generator
+loss is ``-D(fake)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from pointcalo.models.grid_gan.config import GridGANConfig
+from pointcalo.models.voxels import GridModel
+from pointcalo.nn.grid import GridDecoder, GridEncoder
+
+
+class Generator(torch.nn.Module):
+    """Noise ``[B, latent]`` and condition ``[B, 1]`` to network-unit voxels."""
+
+    def __init__(self, shape: tuple[int, int, int], channels: int, latent: int) -> None:
+        super().__init__()
+        self.net = GridDecoder(shape, channels, latent + 1)
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([z, cond], 1))
+
+
+class GridGAN(GridModel):
+    """Generator, critic and voxel scale of one conditional grid WGAN-GP."""
+
+    def __init__(self, cfg: GridGANConfig, shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.cfg, self.shape = cfg, tuple(shape)
+        self.generator = Generator(self.shape, cfg.channels, cfg.latent)
+        self.critic = GridEncoder(self.shape, cfg.channels, 1)
+
+    def critic_loss(
+        self, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor, alpha: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Wasserstein critic loss with gradient penalty, and the penalty alone; ``alpha [B]``
+        places the interpolates between real and generated showers."""
+        d_real = self.critic(real, cond).squeeze(1)
+        d_fake = self.critic(fake, cond).squeeze(1)
+        a = alpha.view(-1, 1, 1, 1)
+        mix = (a * real + (1 - a) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(self.critic(mix, cond).sum(), mix, create_graph=True)
+        gp = (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+        return d_fake.mean() - d_real.mean() + self.cfg.gp_weight * gp, gp
+
+    def generator_loss(self, fake: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return -self.critic(fake, cond).mean()
