@@ -55,6 +55,7 @@ def compare_samples(
         }
         if "point_classifier_auc" in m:
             rows[label]["point_classifier_auc"] = m["point_classifier_auc"]["generated"]
+            rows[label]["point_classifier_seconds"] = m["point_classifier_auc"]["seconds"]
         floor = m
     result = {
         "n_reference": reference.n_showers,
