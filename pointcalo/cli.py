@@ -236,6 +236,20 @@ def _point_sample(path: str, points: int, seed: int):
     return point_sample_file(path, points, seed)
 
 
+def _add_point_classifier_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--point-classifier",
+        action="store_true",
+        help="also train a graph network (EdgeConv) on the raw points of the showers",
+    )
+    p.add_argument(
+        "--point-classifier-points",
+        type=COUNT,
+        default=128,
+        help="points drawn per shower for the point classifier",
+    )
+
+
 def _grid(option: str, spec: str):
     """The voxelize grid an option names; an unknown grid is a one-line error naming it."""
     import voxelize
@@ -670,17 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the model's training showers: adds the memorisation check (distances to the "
         "nearest training shower, generated vs reference)",
     )
-    p.add_argument(
-        "--point-classifier",
-        action="store_true",
-        help="also train a graph network (EdgeConv) on the raw points of the showers",
-    )
-    p.add_argument(
-        "--point-classifier-points",
-        type=COUNT,
-        default=128,
-        help="points drawn per shower for the point classifier",
-    )
+    _add_point_classifier_args(p)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -695,17 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batches", type=COUNT, default=5)
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default="runs/compare")
-    p.add_argument(
-        "--point-classifier",
-        action="store_true",
-        help="also train a graph network (EdgeConv) on the raw points of the showers",
-    )
-    p.add_argument(
-        "--point-classifier-points",
-        type=COUNT,
-        default=128,
-        help="points drawn per shower for the point classifier",
-    )
+    _add_point_classifier_args(p)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_compare)
 

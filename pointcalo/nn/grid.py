@@ -69,3 +69,17 @@ class GridDecoder(nn.Module):
         h = nn.functional.leaky_relu(self.up(h), 0.2)  # learned 2x upsampling
         h = h[:, :, : self.shape[0], : self.shape[1], : self.shape[2]]
         return self.fine(h)[:, 0] + self.bias
+
+
+class ConditionalGridDecoder(nn.Module):
+    """Noise or latent ``z [B, n_z]`` and condition ``[B, n_cond]`` to a ``[B, L, H, W]`` grid
+    (a VAE's decoder, a GAN's generator)."""
+
+    def __init__(
+        self, shape: tuple[int, int, int], channels: int, n_z: int, n_cond: int = 1
+    ) -> None:
+        super().__init__()
+        self.net = GridDecoder(shape, channels, n_z + n_cond)
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([z, cond], 1))

@@ -15,18 +15,7 @@ import torch
 
 from pointcalo.models.grid_gan.config import GridGANConfig
 from pointcalo.models.voxels import GridModel
-from pointcalo.nn.grid import GridDecoder, GridEncoder
-
-
-class Generator(torch.nn.Module):
-    """Noise ``[B, latent]`` and condition ``[B, 1]`` to network-unit voxels."""
-
-    def __init__(self, shape: tuple[int, int, int], channels: int, latent: int) -> None:
-        super().__init__()
-        self.net = GridDecoder(shape, channels, latent + 1)
-
-    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([z, cond], 1))
+from pointcalo.nn.grid import ConditionalGridDecoder, GridEncoder
 
 
 class GridGAN(GridModel):
@@ -35,7 +24,7 @@ class GridGAN(GridModel):
     def __init__(self, cfg: GridGANConfig, shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.cfg, self.shape = cfg, tuple(shape)
-        self.generator = Generator(self.shape, cfg.channels, cfg.latent)
+        self.generator = ConditionalGridDecoder(self.shape, cfg.channels, cfg.latent)
         self.critic = GridEncoder(self.shape, cfg.channels, 1)
 
     def critic_loss(

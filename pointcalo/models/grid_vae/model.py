@@ -13,22 +13,10 @@ in buffers, so a checkpoint alone rebuilds the sampler.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from pointcalo.models.grid_vae.config import GridVAEConfig
 from pointcalo.models.voxels import GridModel
-from pointcalo.nn.grid import GridDecoder, GridEncoder
-
-
-class Decoder(nn.Module):
-    """Latent ``z [B, latent]`` and condition ``[B, 1]`` to network-unit voxels."""
-
-    def __init__(self, shape: tuple[int, int, int], channels: int, latent: int) -> None:
-        super().__init__()
-        self.net = GridDecoder(shape, channels, latent + 1)
-
-    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([z, cond], 1))
+from pointcalo.nn.grid import ConditionalGridDecoder, GridEncoder
 
 
 class GridVAE(GridModel):
@@ -38,7 +26,7 @@ class GridVAE(GridModel):
         super().__init__()
         self.cfg, self.shape = cfg, tuple(shape)
         self.encoder = GridEncoder(self.shape, cfg.channels, 2 * cfg.latent)
-        self.decoder = Decoder(self.shape, cfg.channels, cfg.latent)
+        self.decoder = ConditionalGridDecoder(self.shape, cfg.channels, cfg.latent)
 
     def loss(self, y: torch.Tensor, cond: torch.Tensor, eps: torch.Tensor) -> dict:
         """Negative ELBO per shower (optimal-sigma Gaussian likelihood) and its parts, for
