@@ -23,6 +23,11 @@ from tests.conftest import random_showers
 
 REPO = Path(__file__).resolve().parents[1]
 
+TINY = {
+    "grid_vae": {"channels": 2, "latent": 4},
+    "grid_gan": {"channels": 2, "latent": 4},
+    "grid_flow": {"transforms": 1, "hidden": 8},
+}
 #: a 2-layer grid of 4 x 4 cells of 10 mm
 TOY_GRID = {
     "kind": "cartesian",
@@ -96,7 +101,7 @@ def test_vae_shapes_gradients_and_non_negative_energies():
     assert energy.min() == 0.0 and np.isfinite(energy).all()  # is < 0 means no energy
 
 
-@pytest.mark.parametrize("name", ["grid_vae", "grid_gan"])
+@pytest.mark.parametrize("name", ["grid_vae", "grid_gan", "grid_flow"])
 def test_learns_a_toy_distribution(tmp_path, name):
     """Two-layer showers whose pattern depends on the incident energy (LOW below 50 GeV, HIGH
     above), scaled by it: after training, showers generated at 20 and at 80 GeV put their
@@ -104,8 +109,12 @@ def test_learns_a_toy_distribution(tmp_path, name):
     about 4 times the energy of 20 GeV ones."""
     grid_file = tmp_path / "toy.yaml"
     grid_file.write_text(yaml.safe_dump(TOY_GRID))
-    sizes = {"grid_vae": {"channels": 4, "latent": 4}, "grid_gan": {"channels": 4, "latent": 4}}
-    steps = {"grid_vae": 1500, "grid_gan": 2000}[name]
+    sizes = {
+        "grid_vae": {"channels": 4, "latent": 4},
+        "grid_gan": {"channels": 4, "latent": 4},
+        "grid_flow": {"transforms": 2, "hidden": 32},
+    }
+    steps = {"grid_vae": 1500, "grid_gan": 2000, "grid_flow": 600}[name]
     cfg = validate_config(
         {
             "model": {"name": name, "grid": str(grid_file), **sizes[name]},
@@ -137,7 +146,8 @@ def test_learns_a_toy_distribution(tmp_path, name):
 
 
 @pytest.mark.parametrize(
-    "config", ["grid_vae.yaml", "grid_vae_ild.yaml", "grid_gan.yaml", "grid_gan_ild.yaml"]
+    "config",
+    [f"grid_{m}{g}.yaml" for m in ("vae", "gan", "flow") for g in ("", "_ild")],
 )
 def test_shipped_configs_train_on_both_grids(tmp_path, config):
     """`pointcalo train configs/<grid model>.yaml` (two steps, tiny sizes) on both grids, then
@@ -149,7 +159,7 @@ def test_shipped_configs_train_on_both_grids(tmp_path, config):
     cfg = load_config(REPO / "configs" / config)
     cfg = cfg.model_copy(
         update={
-            "model": cfg.model.model_copy(update={"channels": 2, "latent": 4}),
+            "model": cfg.model.model_copy(update=TINY[cfg.model.name]),
             "data": cfg.data.model_copy(update={"val_fraction": 0.0}),
             "train": cfg.train.model_copy(
                 update={"steps": 2, "batch_size": 8, "device": "cpu", "out": str(tmp_path / "r")}

@@ -23,6 +23,7 @@ TINY = {
     "library": {"k": 3},
     "grid_vae": {"channels": 2, "latent": 4},
     "grid_gan": {"channels": 2, "latent": 4, "n_critic": 1},
+    "grid_flow": {"transforms": 1, "hidden": 8},
     "mpgan": {"node_dim": 8, "global_dim": 4, "hidden": 8, "layers": 1, "critic_layers": 1, "k": 3},
 }
 
@@ -63,7 +64,17 @@ def _run(tmp_path, name: str, steps: int = 3):
 
 
 @pytest.mark.parametrize(
-    "name", ["epic_gan", "caloclouds", "consistency", "library", "mpgan", "grid_vae", "grid_gan"]
+    "name",
+    [
+        "epic_gan",
+        "caloclouds",
+        "consistency",
+        "library",
+        "mpgan",
+        "grid_vae",
+        "grid_gan",
+        "grid_flow",
+    ],
 )
 def test_family_contract(tmp_path, name):
     if name == "consistency":

@@ -34,6 +34,7 @@ FAMILIES: dict[str, str] = {
     "mpgan": "pointcalo.models.mpgan",
     "grid_vae": "pointcalo.models.grid_vae",
     "grid_gan": "pointcalo.models.grid_gan",
+    "grid_flow": "pointcalo.models.grid_flow",
 }
 
 

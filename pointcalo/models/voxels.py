@@ -120,6 +120,11 @@ class GridModel(nn.Module):
             torch.tensor([scale.s, scale.cond_mean, scale.cond_std, scale.e0], dtype=torch.float64)
         )
 
+    @property
+    def noise_dim(self) -> int:
+        """Noise numbers per shower the sampling network takes (default: ``cfg.latent``)."""
+        return int(self.cfg.latent)
+
 
 class GridTaskBase:
     """The data side of a grid family's training task: the training showers as network-unit
@@ -206,14 +211,14 @@ def generate_grid(
     voxels_out: list | None = None,
 ) -> GeneratedClouds:
     """A grid family's ``generate``: showers for incident energies ``condition [N]`` (MeV)
-    from ``net(noise [B, cfg.model.latent], cond [B, 1])`` (a VAE's decoder, a GAN's
-    generator), noise from each shower's stream; ``voxels_out`` (a list) receives the
-    ``[N, V]`` voxels."""
+    from ``net(noise [B, model.noise_dim], cond [B, 1])`` (a VAE's decoder, a GAN's
+    generator, a flow's inverse), noise from each shower's stream; ``voxels_out`` (a list)
+    receives the ``[N, V]`` voxels."""
     net.eval()
     grid = vx.load_grid(cfg.model.grid)
     voxels = generate_voxels(
         net,
-        cfg.model.latent,
+        model.noise_dim,
         model.scale,
         grid,
         np.asarray(condition, np.float64),
