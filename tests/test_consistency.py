@@ -211,3 +211,23 @@ def test_streamed_sampling_memory_is_bounded_by_the_chunk(tmp_path):
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.5 * peaks[0]  # 4x the showers, same peak: written chunk by chunk
+
+
+def test_steps_without_a_sampler_means_multistep():
+    """`--steps 2` on a consistency model takes two steps (the one-step sampler used to ignore
+    it silently): the same showers as the multistep sampler asked by name, not one-step's."""
+    import numpy as np
+
+    from pointcalo import pretrained
+    from pointcalo.models.generate import generate, load_model
+
+    m = load_model(pretrained.resolve("ild-photon-cm"))
+    e = np.array([20e3, 60e3])
+    one = generate(m.model, m.net, m.normalizer, e, m.cfg, seed=0)
+    two = generate(m.model, m.net, m.normalizer, e, m.cfg, seed=0, steps=2)
+    named = generate(m.model, m.net, m.normalizer, e, m.cfg, seed=0, steps=2, sampler="multistep")
+    np.testing.assert_array_equal(two.points["x"], named.points["x"])
+    assert not (
+        np.array_equal(one.offsets, two.offsets)
+        and np.array_equal(one.points["x"], two.points["x"])
+    )

@@ -25,7 +25,11 @@ from pointcalo.models.registry import Family
 
 
 def generate(model, net, normalizer, condition, cfg, **kwargs: Any):
-    """Showers from the distilled student ``net`` with the teacher's flow and schedule."""
+    """Showers from the distilled student ``net`` with the teacher's flow and schedule;
+    ``steps`` > 1 without a sampler means the multistep consistency sampler (the one-step
+    sampler has no steps to take)."""
+    if kwargs.get("sampler") is None and (kwargs.get("steps") or 1) > 1:
+        kwargs["sampler"] = "multistep"
     return generate_caloclouds(
         model, net, normalizer, condition, sampling_config(model, cfg), **kwargs
     )
