@@ -505,3 +505,29 @@ def test_point_count_flow_sizes_come_from_the_config():
     large = EPiCGAN(EPiCGANConfig(**TINY, count_hidden=64, count_transforms=3), 4, 10.0)
     n = [sum(p.numel() for p in m.count.parameters()) for m in (small, large)]
     assert n[0] < n[1]
+
+
+def test_a_second_training_into_the_same_folder_is_refused(tmp_path, clouds):
+    """Two trainings writing one folder would interleave checkpoints and logs (it happened
+    with a duplicated background command): the second stops with a one-line error naming the
+    folder and the holder; the lock goes with its holder."""
+    import fcntl
+
+    from pointcalo.errors import PointcaloError
+
+    cfg = tiny_config(tmp_path)
+    out = tmp_path / "run"
+    out.mkdir()
+    with (out / "train.lock").open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("pid 12345")
+        held.flush()
+        with pytest.raises(PointcaloError, match=r"run: another training \(pid 12345\)"):
+            train(cfg, data=clouds, progress=False, log=lambda m: None)
+        assert not (out / "checkpoint.pt").exists()
+    ckpt = train(cfg, data=clouds, progress=False, log=lambda m: None)  # free again
+    assert ckpt.exists()
+    # a lock held by a process that has died is no lock: flock goes with the process
+    code = f"import fcntl; f = open({str(out / 'train.lock')!r}, 'a+'); fcntl.flock(f, 2)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    train(cfg, data=clouds, resume=True, progress=False, log=lambda m: None)

@@ -102,6 +102,39 @@ class _Dist:
             torch.distributed.destroy_process_group()
 
 
+@contextlib.contextmanager
+def run_lock(out: Path):
+    """Hold ``out/train.lock`` (an advisory ``flock``, released when the process ends, however
+    it ends) while this process trains into ``out``: a second training into the same folder
+    (a duplicated command, a forgotten background run) stops with a one-line error instead of
+    interleaving its checkpoints and log with the first one's. Only rank 0 of a torchrun job
+    writes, so only it locks."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield
+        return
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "train.lock"
+    with path.open("a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise PointcaloError(
+                f"{out}: another training ({holder}) is writing to this folder; stop it or "
+                "choose another train.out"
+            ) from None
+        f.truncate(0)
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def train(
     cfg: RunConfig,
     *,
@@ -110,7 +143,20 @@ def train(
     log: Log | None = None,
     progress: bool = True,
 ) -> Path:
-    """Train the configured model; returns the checkpoint path (``cfg.train.out``)."""
+    """Train the configured model; returns the checkpoint path (``cfg.train.out``). One
+    training at a time per output folder (:func:`run_lock`)."""
+    with run_lock(Path(cfg.train.out)):
+        return _train(cfg, data=data, resume=resume, log=log, progress=progress)
+
+
+def _train(
+    cfg: RunConfig,
+    *,
+    data: PointCloudData | None,
+    resume: bool,
+    log: Log | None,
+    progress: bool,
+) -> Path:
     t = cfg.train
     out = Path(t.out)
     ckpt_path = out / "checkpoint.pt"
