@@ -190,9 +190,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             raise PointcaloError(f"--speed: expected LABEL=showers_per_s, got {item!r}") from None
     grid = _grid("--grid", args.grid)
     console = Console(stderr=True, quiet=args.quiet)
-    ref = load_observables(args.reference, grid, args.threshold, console.log)
+    keep = args.voxel_classifier
+    ref = load_observables(args.reference, grid, args.threshold, console.log, keep_voxels=keep)
     samples = {
-        label: load_observables(path, grid, args.threshold, console.log)
+        label: load_observables(path, grid, args.threshold, console.log, keep_voxels=keep)
         for label, path in zip(labels, args.generated, strict=True)
     }
     train = load_observables(args.train, grid, args.threshold) if args.train else None
@@ -699,6 +700,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batches", type=COUNT, default=5)
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default="runs/compare")
+    p.add_argument(
+        "--voxel-classifier",
+        action="store_true",
+        help="also train the classifier on the voxels (slow on large grids)",
+    )
     _add_point_classifier_args(p)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_compare)

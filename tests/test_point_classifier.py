@@ -86,17 +86,7 @@ def test_cli_evaluate_and_compare_with_the_point_classifier(tmp_path, capsys):
     main(["evaluate", *args, "--generated", str(gen), "--out", str(tmp_path / "ev"), "-q"])
     text = (tmp_path / "ev" / "summary.md").read_text()
     assert "point classifier AUC (EdgeConv, 32 points per shower)" in text
-    main(
-        [
-            "compare",
-            *args,
-            "--generated",
-            str(gen),
-            "--labels",
-            "free",
-            "--out",
-            str(tmp_path / "c"),
-        ]
-    )
+    compare = ["compare", *args, "--generated", str(gen), "--labels", "free", "--voxel-classifier"]
+    main([*compare, "--out", str(tmp_path / "c")])
     out = capsys.readouterr().out
-    assert "point AUC" in out and "| free |" in out
+    assert "| sample | AUC | voxel AUC | point AUC |" in out and "| free |" in out

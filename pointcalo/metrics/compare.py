@@ -2,10 +2,10 @@
 
 Each sample is evaluated with :func:`pointcalo.metrics.report.evaluate` against the same
 reference (same halves, batches and seed, so the floors are shared); the table lists per
-sample the classifier AUC, the point classifier's AUC (if asked for), every W1 as a multiple of
-its floor, FPD, the memorisation ratio (with a training file) and, where given, the generation
-speed. Written as markdown, JSON and
-one summary plot (W1 / floor per observable, AUC).
+sample the classifier AUC, the voxel and point classifiers' AUCs (if asked for), every W1 as a
+multiple of its floor, FPD, the memorisation ratio (with a training file) and, where given, the
+generation speed. Written as markdown, JSON and one summary plot (W1 / floor per observable,
+AUC).
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ def compare_samples(
             "memorisation_ratio": m.get("memorisation", {}).get("median_ratio"),
             "showers_per_s": (speed or {}).get(label),
         }
+        if "voxel_classifier_auc" in m:
+            rows[label]["voxel_classifier_auc"] = m["voxel_classifier_auc"]["generated"]
         if "point_classifier_auc" in m:
             rows[label]["point_classifier_auc"] = m["point_classifier_auc"]["generated"]
             rows[label]["point_classifier_seconds"] = m["point_classifier_auc"]["seconds"]
@@ -62,11 +64,11 @@ def compare_samples(
         "floor": {
             "classifier_auc": floor["classifier_auc"]["floor"],
             "fpd": floor["fpd"]["floor"],
-            **(
-                {"point_classifier_auc": floor["point_classifier_auc"]["floor"]}
-                if "point_classifier_auc" in floor
-                else {}
-            ),
+            **{
+                name: floor[name]["floor"]
+                for name in ("voxel_classifier_auc", "point_classifier_auc")
+                if name in floor
+            },
         },
         "samples": rows,
     }
@@ -86,16 +88,22 @@ def comparison_table(result: dict[str, Any]) -> str:
     """Markdown: one row per sample and one for the floor."""
     rows = result["samples"]
     names = list(next(iter(rows.values()))["w1_over_floor"])
-    point = "point_classifier_auc" in result["floor"]
-    head = ["sample", "AUC", *(["point AUC"] if point else [])]
+    extra = [
+        (key, title)
+        for key, title in (
+            ("voxel_classifier_auc", "voxel AUC"),
+            ("point_classifier_auc", "point AUC"),
+        )
+        if key in result["floor"]
+    ]
+    head = ["sample", "AUC", *(title for _, title in extra)]
     head += [*(f"{n} W1/floor" for n in names), "worst W1/floor", "memo ratio", "showers/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, r in rows.items():
         ratios = r["w1_over_floor"]
         cells = [label, f"{r['classifier_auc'][0]:.3f} ± {r['classifier_auc'][1]:.3f}"]
-        if point:
-            pc = r["point_classifier_auc"]
-            cells.append(f"{pc[0]:.3f} ± {pc[1]:.3f}")
+        for key, _ in extra:
+            cells.append(f"{r[key][0]:.3f} ± {r[key][1]:.3f}")
         cells += [f"{ratios[n]:.2f}" for n in names]
         cells.append(f"{max(ratios.values()):.2f}")
         memo = r.get("memorisation_ratio")
@@ -105,9 +113,8 @@ def comparison_table(result: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     auc = result["floor"]["classifier_auc"]
     floor = ["floor (reference vs reference)", f"{auc[0]:.3f} ± {auc[1]:.3f}"]
-    if point:
-        pc = result["floor"]["point_classifier_auc"]
-        floor.append(f"{pc[0]:.3f} ± {pc[1]:.3f}")
+    for key, _ in extra:
+        floor.append(f"{result['floor'][key][0]:.3f} ± {result['floor'][key][1]:.3f}")
     floor += ["1"] * len(names) + ["1", "1", "–"]
     lines.append("| " + " | ".join(floor) + " |")
     return "\n".join(lines)
