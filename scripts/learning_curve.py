@@ -7,6 +7,8 @@ its floor) and record them with the step and the CPU-hours the run had spent. Sn
 already in the output JSON are skipped, so the curve grows as training goes on.
 
     python scripts/learning_curve.py runs/caloclouds_ild --val runs/split/val.h5 --n 600
+    python scripts/learning_curve.py runs/grid_vae_cyl --val runs/split/val.h5 \
+        --grid ild-cylindrical --voxel-observables      # grid models, on their grid
 
 Writes ``OUT/learning_curve.json`` and ``OUT/learning_curve.png``. Test showers are never
 used here: tuning happens on validation.
@@ -22,8 +24,19 @@ from pathlib import Path
 import numpy as np
 
 
-def evaluate_snapshot(path: Path, val, n: int, sampler: str | None, steps: int | None) -> dict:
+def evaluate_snapshot(
+    path: Path,
+    val,
+    n: int,
+    sampler: str | None,
+    steps: int | None,
+    grid: str = "ild",
+    voxel_observables: bool = False,
+) -> dict:
     import torch
+
+    import voxelize as vx
+    from pointcalo.metrics import compute
 
     from pointcalo.metrics.report import evaluate
     from pointcalo.models.generate import generate, load_model
@@ -38,7 +51,13 @@ def evaluate_snapshot(path: Path, val, n: int, sampler: str | None, steps: int |
     )
     sample_s = time.perf_counter() - t0
     gen = make_showers(energy.astype(np.float32), clouds.points, offsets=clouds.offsets)
-    metrics = evaluate(val, gen, k=5, seed=0)
+    if voxel_observables:  # observables of the voxels only (grid models: no point features)
+        g = vx.load_grid(grid)
+        val, gen = (
+            compute(voxels=vx.project(x, g).voxels, incident_energy=energy, grid=g)
+            for x in (val, gen)
+        )
+    metrics = evaluate(val, gen, grid=grid, k=5, seed=0)
     ratios = {
         k: v["generated"][0] / max(v["floor"][0], 1e-12) for k, v in metrics["w1x100"].items()
     }
@@ -91,6 +110,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None, help="default: RUN/learning_curve.json")
     ap.add_argument("--every", type=int, default=1, help="use every k-th snapshot")
+    ap.add_argument("--grid", default="ild", help="grid of the observables")
+    ap.add_argument(
+        "--voxel-observables",
+        action="store_true",
+        help="compare the showers' voxels on --grid only (for grid models)",
+    )
     args = ap.parse_args()
 
     from pointcalo import io
@@ -104,7 +129,9 @@ def main() -> None:
     for path in snaps:
         if path.name in seen:
             continue
-        point = evaluate_snapshot(path, val, len(val), args.sampler, args.steps)
+        point = evaluate_snapshot(
+            path, val, len(val), args.sampler, args.steps, args.grid, args.voxel_observables
+        )
         print(
             f"{path.name}: step {point['step']}, {point['cpu_hours']:.2f} CPU-h, AUC "
             f"{point['auc'][0]:.3f}, worst W1/floor {point['worst_w1_over_floor']:.1f} "
