@@ -37,7 +37,6 @@ def evaluate_snapshot(
 
     import voxelize as vx
     from pointcalo.metrics import compute
-
     from pointcalo.metrics.report import evaluate
     from pointcalo.models.generate import generate, load_model
     from pointcalo.showers import make_showers
