@@ -95,7 +95,7 @@ def test_vae_shapes_gradients_and_non_negative_energies():
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
     assert not missing
     with torch.no_grad():
-        dec = model.decoder(torch.randn(5, 4), torch.randn(5, 1))
+        dec = model.decoder(torch.randn(5, model.noise_dim), torch.randn(5, 1))
     assert dec.shape == (5, 30, 16, 9)
     energy = VoxelScale(8.0, 10.0, 1.0).decode(dec.numpy() - 0.2)  # a linear output that
     assert energy.min() == 0.0 and np.isfinite(energy).all()  # is < 0 means no energy

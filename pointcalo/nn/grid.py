@@ -47,10 +47,14 @@ class GridEncoder(nn.Module):
 
 
 class GridDecoder(nn.Module):
-    """``[B, n_in]`` to a ``[B, L, H, W]`` grid."""
+    """``[B, n_in]`` to a ``[B, L, H, W]`` grid (``[B, out_channels, L, H, W]`` with several
+    output maps; the per-voxel offset goes to the first)."""
 
-    def __init__(self, shape: tuple[int, int, int], channels: int, n_in: int) -> None:
+    def __init__(
+        self, shape: tuple[int, int, int], channels: int, n_in: int, out_channels: int = 1
+    ) -> None:
         super().__init__()
+        self.out_channels = out_channels
         self.shape, self.half, self.channels = shape, _half(shape), channels
         n_half = channels * int(torch.tensor(self.half).prod())
         self.lin = nn.Sequential(
@@ -60,7 +64,7 @@ class GridDecoder(nn.Module):
         )
         self.coarse = nn.Conv3d(channels, channels, 3, padding=1)
         self.up = nn.ConvTranspose3d(channels, channels, 4, stride=2, padding=1)
-        self.fine = nn.Conv3d(channels, 1, 3, padding=1)
+        self.fine = nn.Conv3d(channels, out_channels, 3, padding=1)
         self.bias = nn.Parameter(torch.zeros(shape))  # per-voxel offset: the mean shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +72,10 @@ class GridDecoder(nn.Module):
         h = nn.functional.leaky_relu(self.coarse(h), 0.2)  # mixing at half resolution
         h = nn.functional.leaky_relu(self.up(h), 0.2)  # learned 2x upsampling
         h = h[:, :, : self.shape[0], : self.shape[1], : self.shape[2]]
-        return self.fine(h)[:, 0] + self.bias
+        out = self.fine(h)
+        if self.out_channels == 1:
+            return out[:, 0] + self.bias
+        return torch.cat([(out[:, 0] + self.bias)[:, None], out[:, 1:]], 1)
 
 
 class ConditionalGridDecoder(nn.Module):
