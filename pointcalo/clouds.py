@@ -195,7 +195,7 @@ class PointCloudData:
         """Clouds ``index`` (in that order), sharing the normaliser."""
         counts = self.counts[index]
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        gather = _gather_index(self.offsets, index, counts)
+        gather = gather_index(self.offsets, index, counts)
         return PointCloudData(
             self.spec,
             offsets,
@@ -236,8 +236,9 @@ class GeneratedClouds:
     condition: np.ndarray
 
 
-def _gather_index(offsets: np.ndarray, index: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Positions of the points of clouds ``index`` in the flat columns, in order."""
+def gather_index(offsets: np.ndarray, index: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Positions of the points of clouds ``index`` (``counts`` points each) in flat columns
+    with offsets ``offsets``, in order."""
     starts = offsets[index]
     total = int(counts.sum())
     shift = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)

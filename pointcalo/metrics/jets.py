@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from pointcalo.clouds import gather_index
 from pointcalo.metrics import distances as dist
 from pointcalo.showers import segment_sum
 
@@ -68,7 +69,7 @@ def _distances(ref, gen, *, k: int, size: int, seed: int) -> dict[str, Any]:
 
 def _subset(offsets: np.ndarray, points: dict[str, np.ndarray], index: np.ndarray):
     counts = np.diff(offsets)[index]
-    rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in index])
+    rows = gather_index(offsets, index, counts)
     new = np.concatenate([[0], np.cumsum(counts)])
     return new, {k: np.asarray(v)[rows] for k, v in points.items()}
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pointcalo.clouds import gather_index
 from pointcalo.errors import PointcaloError
 from pointcalo.nn.graph import knn_graph
 
@@ -57,9 +58,7 @@ class PointSample:
         """The showers ``index`` (in that order)."""
         index = np.asarray(index, np.int64)
         counts = np.diff(self.ptr)[index]
-        starts = self.ptr[:-1][index]
-        rows = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-        rows += np.arange(counts.sum())
+        rows = gather_index(self.ptr, index, counts)
         ptr = np.concatenate([[0], np.cumsum(counts)])
         return PointSample(
             self.values[rows], ptr, self.incident[index], self.n_points[index], self.points

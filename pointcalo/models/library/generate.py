@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from pointcalo import streams
-from pointcalo.clouds import CPU_BATCH, GeneratedClouds
+from pointcalo.clouds import CPU_BATCH, GeneratedClouds, gather_index
 
 #: Tag of a library draw: ``(seed, index, DRAW)``.
 DRAW = 11
@@ -42,10 +42,9 @@ def generate_library(
     )
     chosen = near[np.arange(len(condition)), u]
     offsets = model.offsets.numpy()
-    starts, counts = offsets[chosen], np.diff(offsets)[chosen]
+    counts = np.diff(offsets)[chosen]
     out_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    gather = np.repeat(starts - out_offsets[:-1], counts) + np.arange(out_offsets[-1])
-    pts = model.points.numpy()[gather]
+    pts = model.points.numpy()[gather_index(offsets, chosen, counts)]
     ratio = condition / model.energy.numpy()[chosen] if m.scale else np.ones(len(condition))
     points: dict[str, np.ndarray] = {}
     for j, name in enumerate(model.features):
