@@ -133,13 +133,13 @@ class EdgeNet(nn.Module):
         return self.head(torch.cat([pooled, glob], 1)).squeeze(1)
 
 
-def _tensors(sample: PointSample, mean: np.ndarray, std: np.ndarray, gmean, gstd):
+def _features(sample: PointSample) -> tuple[np.ndarray, np.ndarray]:
+    """Per point ``log E, x, y, layer`` ``[P, 4]``; per shower ``log E_inc, log n_points``
+    ``[N, 2]``."""
     v = sample.values.copy()
     v[:, 0] = np.log(np.maximum(v[:, 0], 1e-6))
-    x = torch.as_tensor((v - mean) / std, dtype=torch.float32)
     glob = np.stack([np.log(sample.incident), np.log(np.maximum(sample.n_points, 1))], 1)
-    g = torch.as_tensor((glob - gmean) / gstd, dtype=torch.float32)
-    return x, g
+    return v, glob
 
 
 def point_classifier_auc(
@@ -170,17 +170,16 @@ def point_classifier_auc(
         raise PointcaloError("point classifier needs at least 10 showers per sample")
     ref = ref.subset(np.sort(rng.choice(ref.n_showers, n, replace=False)))
     gen = gen.subset(np.sort(rng.choice(gen.n_showers, n, replace=False)))
-    pooled = np.concatenate([ref.values, gen.values])
-    pooled[:, 0] = np.log(np.maximum(pooled[:, 0], 1e-6))
-    mean, std = pooled.mean(0), np.maximum(pooled.std(0), 1e-9)
-    glob = np.stack(
-        [
-            np.log(np.concatenate([ref.incident, gen.incident])),
-            np.log(np.maximum(np.concatenate([ref.n_points, gen.n_points]), 1)),
-        ],
-        1,
-    )
+    # features standardised on the pooled sample, once
+    feats = [_features(sample) for sample in (ref, gen)]
+    points = np.concatenate([f[0] for f in feats])
+    glob = np.concatenate([f[1] for f in feats])
+    mean, std = points.mean(0), np.maximum(points.std(0), 1e-9)
     gmean, gstd = glob.mean(0), np.maximum(glob.std(0), 1e-9)
+    scaled = [
+        (PointSample((v - mean) / std, s.ptr, s.incident, s.n_points, s.points), (g - gmean) / gstd)
+        for (v, g), s in zip(feats, (ref, gen), strict=True)
+    ]
     # stratified split: the same shares of each class in train / validation / test
     parts: dict[str, list[tuple[int, np.ndarray]]] = {"train": [], "val": [], "test": []}
     for label in (0, 1):
@@ -192,10 +191,10 @@ def point_classifier_auc(
     for name, items in parts.items():
         xs, gs, ys, ptrs = [], [], [], [np.zeros(1, np.int64)]
         for label, idx in items:
-            sub = (ref, gen)[label].subset(idx)
-            x, g = _tensors(sub, mean, std, gmean, gstd)
-            xs.append(x)
-            gs.append(g)
+            sample, g = scaled[label]
+            sub = sample.subset(idx)
+            xs.append(torch.as_tensor(sub.values, dtype=torch.float32))
+            gs.append(torch.as_tensor(g[idx], dtype=torch.float32))
             ys.append(torch.full((sub.n_showers,), float(label)))
             ptrs.append(sub.ptr[1:] + ptrs[-1][-1])
         data[name] = (
