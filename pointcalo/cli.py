@@ -148,9 +148,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if args.train is not None:
             train = load_observables(args.train, grid, args.threshold, log)
         points = None
-        if args.point_classifier:
+        if args.point_classifier:  # torch and torch-geometric only when asked for
+            from pointcalo.metrics.point_classifier import point_sample_file
+
             points = tuple(
-                _point_sample(path, args.point_classifier_points, args.seed)
+                point_sample_file(path, args.point_classifier_points, args.seed)
                 for path in (args.reference, args.generated)
             )
         metrics = evaluate(
@@ -199,10 +201,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     train = load_observables(args.train, grid, args.threshold) if args.train else None
     points = None
     if args.point_classifier:
+        from pointcalo.metrics.point_classifier import point_sample_file
+
         n_pts = args.point_classifier_points
-        points = {"reference": _point_sample(args.reference, n_pts, args.seed)}
+        points = {"reference": point_sample_file(args.reference, n_pts, args.seed)}
         for label, path in zip(labels, args.generated, strict=True):
-            points[label] = _point_sample(path, n_pts, args.seed)
+            points[label] = point_sample_file(path, n_pts, args.seed)
     result = compare_samples(
         ref,
         samples,
@@ -217,24 +221,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(comparison_table(result))
     return 0
-
-
-def _point_sample(path: str, points: int, seed: int):
-    """Points per shower of a shower file for the point classifier; a voxel file is an error."""
-    from pathlib import Path
-
-    import h5py
-
-    from pointcalo.metrics.point_classifier import point_sample_file
-
-    p = Path(path)
-    if p.suffix.lower() in (".h5", ".hdf5", ".hdf") and p.exists() and h5py.is_hdf5(p):
-        with h5py.File(p) as f:
-            if "showers" in f and "incident_energies" in f:
-                raise PointcaloError(
-                    f"{path}: --point-classifier needs point showers, this is a voxel file"
-                )
-    return point_sample_file(path, points, seed)
 
 
 def _add_point_classifier_args(p: argparse.ArgumentParser) -> None:

@@ -438,3 +438,15 @@ def test_ctrl_c_during_convert(g4_path, tmp_path):
     assert proc.returncode == 130, err
     assert err == "error: interrupted"
     assert not list(tmp_path.iterdir())  # no output, no temporary
+
+
+def test_a_voxel_file_where_point_showers_are_needed(tmp_path, capsys):
+    """A CaloChallenge voxel file given to a command that reads point showers (info, the point
+    classifier) says what it is, in one line, from the shower reader itself."""
+    from voxelize.calochallenge_files import write_calochallenge
+
+    vox = write_calochallenge(tmp_path / "vox.h5", np.full(20, 5e4), np.ones((20, 6480)))
+    refused(capsys, ["info", str(vox)], "vox.h5", "CaloChallenge voxel file")
+    files = ["--reference", str(vox), "--generated", str(vox), "--grid", "calochallenge-2"]
+    args = ["evaluate", *files, "--point-classifier", "--out", str(tmp_path / "ev")]
+    refused(capsys, args, "vox.h5", "not point showers")

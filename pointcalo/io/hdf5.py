@@ -110,6 +110,14 @@ class HDF5ShowerReader:
         return obj
 
     def _check_layout(self) -> None:
+        keys = set(self._file.keys())
+        if "offsets" not in keys and {"incident_energies", "showers"} <= keys:
+            raise ShowerFormatError(
+                self.path,
+                None,
+                "a CaloChallenge voxel file (incident_energies, showers), not point showers "
+                "(pointcalo evaluate and compare read it as voxels)",
+            )
         version = self._file.attrs.get("format_version", FORMAT_VERSION)
         try:
             version = int(version)
