@@ -57,18 +57,11 @@ def grid_shape(grid: vx.Grid) -> tuple[int, int, int]:
     return grid.n_layers, int(rows), int(cols)
 
 
-def project_clouds(data: PointCloudData, grid: vx.Grid, chunk: int = 512) -> np.ndarray:
-    """``[N, V]`` float32 voxel energies (MeV) of shower clouds, projected ``chunk`` showers at
-    a time (energy outside the grid is dropped)."""
-    n = len(data.counts)
-    out = np.zeros((n, grid.n_voxels), np.float32)
-    for s0 in range(0, n, chunk):
-        s1 = min(s0 + chunk, n)
-        p0, p1 = int(data.offsets[s0]), int(data.offsets[s1])
-        cols = {k: data.points[k][p0:p1] for k in ("E", "x", "y", "layer")}
-        cols["ptr"] = data.offsets[s0 : s1 + 1] - p0
-        out[s0:s1] = vx.project(cols, grid).voxels
-    return out
+def project_clouds(data: PointCloudData, grid: vx.Grid) -> np.ndarray:
+    """``[N, V]`` float32 voxel energies (MeV) of shower clouds (energy outside the grid is
+    dropped; :func:`voxelize.project` bins them a cache-sized chunk at a time)."""
+    cols = {k: data.points[k] for k in ("E", "x", "y", "layer")}
+    return vx.project({**cols, "ptr": data.offsets}, grid).voxels
 
 
 @dataclass
@@ -98,9 +91,6 @@ class VoxelScale:
             :, None
         ].astype(np.float32)
 
-    def to_dict(self) -> dict[str, float]:
-        return {"s": self.s, "cond_mean": self.cond_mean, "cond_std": self.cond_std, "e0": self.e0}
-
 
 class GridModel(nn.Module):
     """Base of a grid family's model: keeps its :class:`VoxelScale` in a buffer, so a
@@ -127,8 +117,9 @@ class GridModel(nn.Module):
 
 
 class GridTaskBase:
-    """The data side of a grid family's training task: the training showers as network-unit
-    voxels ``[N, layers, rows, columns]`` and their conditions; ``rows(ctx)`` gives a step's."""
+    """The data side of a grid family's training task: the training showers as voxels
+    ``[N, layers, rows, columns]`` in the family's training units (:meth:`units`: network
+    units by default) and their conditions; ``rows(ctx)`` gives a step's."""
 
     def __init__(self, cfg, data: PointCloudData | None) -> None:
         if data is None:
@@ -137,13 +128,17 @@ class GridTaskBase:
         self.shape = grid_shape(self.grid)
         voxels = project_clouds(data, self.grid)
         self.scale = VoxelScale.fit(voxels, data.condition)
-        self.y = torch.from_numpy(self.scale.encode(voxels)).reshape(-1, *self.shape)
+        self.voxels = torch.from_numpy(self.units(voxels)).reshape(-1, *self.shape)
         self.c = torch.from_numpy(self.scale.cond(data.condition))
-        self.meta = {"voxel_scale": self.scale.to_dict(), "grid_shape": list(self.shape)}
+        self.meta = {"grid_shape": list(self.shape)}
+
+    def units(self, voxels: np.ndarray) -> np.ndarray:
+        """Training voxels as the family trains on them (``[N, V]`` float32)."""
+        return self.scale.encode(voxels)
 
     def rows(self, ctx) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.as_tensor(np.asarray(ctx.index), dtype=torch.int64)
-        return self.y[index].to(ctx.device), self.c[index].to(ctx.device)
+        return self.voxels[index].to(ctx.device), self.c[index].to(ctx.device)
 
 
 def voxels_to_clouds(

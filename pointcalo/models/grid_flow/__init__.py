@@ -4,6 +4,7 @@ the grid; generation as every grid family (:mod:`pointcalo.models.voxels`)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -23,14 +24,17 @@ class GridFlowTask(GridTaskBase):
         self.model = GridFlow(cfg.model, self.shape)
         self.model.set_scale(self.scale)
         g = torch.Generator().manual_seed(cfg.train.seed)
-        e = self._energies(self.y)
+        e = self._layers(self.voxels)
         e = e + cfg.model.noise * torch.rand(e.shape, generator=g)
         self.model.flows.fit(e, torch.from_numpy(data.condition).float(), self.scale)
 
-    def _energies(self, y: torch.Tensor) -> torch.Tensor:
-        """``[B, L, V]`` MeV of network-unit voxels."""
-        e = self.scale.e0 * torch.expm1(y.clamp_min(0) * self.scale.s)
-        return e.reshape(y.shape[0], self.shape[0], -1)
+    def units(self, voxels: np.ndarray) -> np.ndarray:
+        """The flows train on energies (MeV), not on network units."""
+        return voxels.astype(np.float32, copy=False)
+
+    def _layers(self, e: torch.Tensor) -> torch.Tensor:
+        """``[B, L, V]`` view of ``[B, L, H, W]`` energies."""
+        return e.reshape(e.shape[0], self.shape[0], -1)
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
         t = self.cfg.train
@@ -43,8 +47,8 @@ class GridFlowTask(GridTaskBase):
         self.flows = wrap(self.model.flows)
 
     def step(self, batch, ctx, opts) -> dict:
-        y, c = self.rows(ctx)
-        e = self._energies(y)
+        e, c = self.rows(ctx)
+        e = self._layers(e)
         gens = cloud_generators(ctx.keys)
         noise = torch.stack([torch.rand(e[0].shape, generator=g) for g in gens]).to(e.device)
         loss = self.model.flows.nll(e + self.cfg.model.noise * noise, c)

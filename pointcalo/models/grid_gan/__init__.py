@@ -24,7 +24,7 @@ class GridGANTask(GridTaskBase):
         self.model = GridGAN(cfg.model, self.shape)
         self.model.set_scale(self.scale)
         with torch.no_grad():  # the generator starts from the mean training shower
-            self.model.generator.net.bias.copy_(self.y.mean(0))
+            self.model.generator.net.bias.copy_(self.voxels.mean(0))
         self.gen, self.critic = self.model.generator, self.model.critic
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:

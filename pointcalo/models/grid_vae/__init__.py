@@ -22,7 +22,7 @@ class GridVAETask(GridTaskBase):
         self.model = GridVAE(cfg.model, self.shape)
         self.model.set_scale(self.scale)
         with torch.no_grad():  # the decoder starts from the mean training shower
-            self.model.decoder.net.bias.copy_(self.y.mean(0))
+            self.model.decoder.net.bias.copy_(self.voxels.mean(0))
         self.vae = self.model
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
