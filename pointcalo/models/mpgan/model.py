@@ -11,7 +11,6 @@ from __future__ import annotations
 from torch import nn
 
 from pointcalo.models.count import PointCount
-from pointcalo.models.gan import critic_loss, generator_loss
 from pointcalo.models.mpgan.config import MPGANConfig
 from pointcalo.models.mpgan.network import Critic, Generator
 
@@ -26,6 +25,3 @@ class MPGAN(nn.Module):
         self.generator = Generator(cfg, n_features)
         self.critic = Critic(cfg, n_features)
         self.count = PointCount(cfg.count_transforms, cfg.count_hidden)
-
-    critic_loss = staticmethod(critic_loss)
-    generator_loss = staticmethod(generator_loss)
