@@ -1,6 +1,6 @@
-"""Conditional VAE on a voxelize grid (3-d convolutional, optimal-sigma likelihood), trained
-by the engine on showers projected onto the grid; generation gives voxels and, through
-voxelize.to_points, point showers (:mod:`pointcalo.models.voxels`)."""
+"""Conditional VAE on a voxelize grid (3-d convolutional, heteroscedastic Gaussian
+likelihood), trained by the engine on showers projected onto the grid; generation gives voxels
+and, through voxelize.to_points, point showers (:mod:`pointcalo.models.voxels`)."""
 
 from __future__ import annotations
 
