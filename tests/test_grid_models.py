@@ -101,6 +101,24 @@ def test_vae_shapes_gradients_and_non_negative_energies():
     assert energy.min() == 0.0 and np.isfinite(energy).all()  # is < 0 means no energy
 
 
+def test_encoder_and_decoder_stay_small_on_the_ild_grid():
+    """The dense maps act on a coarse grid: halved twice on the ILD 30x30x30 grid (14 M
+    encoder weights without the second halving), once on the cylindrical one."""
+    from pointcalo.nn.grid import COARSE_VOXELS, GridDecoder, GridEncoder, pyramid
+
+    assert pyramid((30, 30, 30)) == [(30, 30, 30), (15, 15, 15), (8, 8, 8)]
+    assert pyramid((30, 16, 9)) == [(30, 16, 9), (15, 8, 5)]
+    assert np.prod(pyramid((45, 45, 45))[-1]) <= COARSE_VOXELS
+    for shape in [(30, 30, 30), (7, 5, 3)]:
+        enc, dec = GridEncoder(shape, 8, 33), GridDecoder(shape, 8, 33)
+        assert sum(p.numel() for p in enc.parameters()) < 2.5e6
+        assert sum(p.numel() for p in dec.parameters()) < 1.2e6
+        x = torch.randn(2, *shape, requires_grad=True)
+        assert dec(enc(x, torch.randn(2, 1))).shape == (2, *shape)
+        enc(x, torch.randn(2, 1)).sum().backward()  # every voxel reaches the code
+        assert (x.grad != 0).all()
+
+
 @pytest.mark.parametrize("name", ["grid_vae", "grid_gan", "grid_flow"])
 def test_learns_a_toy_distribution(tmp_path, name):
     """Two-layer showers whose pattern depends on the incident energy (LOW below 50 GeV, HIGH

@@ -2,11 +2,14 @@
 
 The grid is treated as a 3-d image (layers as depth), as the 3-d convolutional calorimeter
 models do (CaloGAN, arXiv 1705.02355, and 3DGAN lineage; BIB-AE, Buhmann et al., arXiv
-2005.05334). Encoder: two 3-d convolutions (the second with stride 2), flattened, then a
-linear map with the condition to ``n_out`` numbers. Decoder: a linear map of its input to
-``channels`` feature maps at half resolution, a 3-d convolution there, a learned 2x upsampling
-(transposed convolution, cropped to the grid), one 3-d convolution to a single map, a learned
-per-voxel offset (the mean shower shape). The output is linear (a softplus saturated and
+2005.05334). Encoder: a 3-d convolution, then stride-2 convolutions down to a coarse grid of at
+most :data:`COARSE_VOXELS` cells (one halving for the 30x16x9 cylindrical grid, two for the
+ILD 30x30x30 one), flattened, then a linear map with the condition to ``n_out`` numbers.
+Decoder: a linear map of its input to ``channels`` feature maps on the coarse grid, a 3-d
+convolution there, learned 2x upsamplings (transposed convolutions, each cropped to the finer
+grid), one 3-d convolution to a single map, a learned per-voxel offset (the mean shower shape).
+The dense maps stay small on any grid (about 1 M weights on the ILD grid instead of 14 M
+without the second halving). The output is linear (a softplus saturated and
 stopped learning the empty voxels); users map values <= 0 to no energy. Sizes follow the grid,
 so one module serves the ILD 30x30x30 grid and the 30x16x9 cylindrical one.
 """
@@ -16,9 +19,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+#: the dense maps act on a grid halved until it has at most this many cells
+COARSE_VOXELS = 1024
+
 
 def _half(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     return tuple((n + 1) // 2 for n in shape)  # type: ignore[return-value]
+
+
+def pyramid(shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    """The grid shapes from ``shape`` down to the coarse one (each a halving, rounded up; at
+    least one halving)."""
+    shapes = [tuple(shape), _half(shape)]
+    while int(torch.tensor(shapes[-1]).prod()) > COARSE_VOXELS:
+        shapes.append(_half(shapes[-1]))
+    return shapes  # type: ignore[return-value]
 
 
 class GridEncoder(nn.Module):
@@ -28,13 +43,13 @@ class GridEncoder(nn.Module):
         self, shape: tuple[int, int, int], channels: int, n_out: int, n_cond: int = 1
     ) -> None:
         super().__init__()
-        self.conv = nn.Sequential(
-            nn.Conv3d(1, channels, 3, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv3d(channels, 2 * channels, 3, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-        )
-        n_flat = 2 * channels * int(torch.tensor(_half(shape)).prod())
+        shapes = pyramid(shape)
+        convs: list[nn.Module] = [nn.Conv3d(1, channels, 3, padding=1), nn.LeakyReLU(0.2)]
+        for level in range(1, len(shapes)):
+            c_in = channels if level == 1 else 2 * channels
+            convs += [nn.Conv3d(c_in, 2 * channels, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        self.conv = nn.Sequential(*convs)
+        n_flat = 2 * channels * int(torch.tensor(shapes[-1]).prod())
         self.head = nn.Sequential(
             nn.Linear(n_flat + n_cond, 4 * channels * 8),
             nn.LeakyReLU(0.2),
@@ -55,7 +70,8 @@ class GridDecoder(nn.Module):
     ) -> None:
         super().__init__()
         self.out_channels = out_channels
-        self.shape, self.half, self.channels = shape, _half(shape), channels
+        self.shapes = pyramid(shape)
+        self.shape, self.half, self.channels = shape, self.shapes[-1], channels
         n_half = channels * int(torch.tensor(self.half).prod())
         self.lin = nn.Sequential(
             nn.Linear(n_in, 4 * channels * 8),
@@ -63,15 +79,20 @@ class GridDecoder(nn.Module):
             nn.Linear(4 * channels * 8, n_half),
         )
         self.coarse = nn.Conv3d(channels, channels, 3, padding=1)
+        # coarser upsamplings first (none on a grid halved once), the finest is ``up``
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose3d(channels, channels, 4, stride=2, padding=1)
+            for _ in range(len(self.shapes) - 2)
+        )
         self.up = nn.ConvTranspose3d(channels, channels, 4, stride=2, padding=1)
         self.fine = nn.Conv3d(channels, out_channels, 3, padding=1)
         self.bias = nn.Parameter(torch.zeros(shape))  # per-voxel offset: the mean shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = nn.functional.leaky_relu(self.lin(x).reshape(-1, self.channels, *self.half), 0.2)
-        h = nn.functional.leaky_relu(self.coarse(h), 0.2)  # mixing at half resolution
-        h = nn.functional.leaky_relu(self.up(h), 0.2)  # learned 2x upsampling
-        h = h[:, :, : self.shape[0], : self.shape[1], : self.shape[2]]
+        h = nn.functional.leaky_relu(self.coarse(h), 0.2)  # mixing on the coarse grid
+        for up, (d, r, c) in zip([*self.ups, self.up], self.shapes[-2::-1], strict=True):
+            h = nn.functional.leaky_relu(up(h), 0.2)[:, :, :d, :r, :c]  # learned 2x upsampling
         out = self.fine(h)
         if self.out_channels == 1:
             return out[:, 0] + self.bias
