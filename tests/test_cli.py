@@ -103,6 +103,10 @@ def test_demo_writes_report(tmp_path):
     for name in pretrained.available():
         assert rows[name]["memorisation_ratio"] > 0.5  # a model does not
     assert all(0 <= r["classifier_auc"][0] <= 1 for r in rows.values())
+    # CaloChallenge separation powers of every observable, and the floor's, in [0, 1]
+    seps = [r["separation_power"] for r in rows.values()] + [compare["floor"]["separation_power"]]
+    assert all("e_vis" in s and set(s) <= set(rows["library"]["w1_over_floor"]) for s in seps)
+    assert all(0 <= v <= 1 for s in seps for v in s.values())
     assert "Shipped models beside the baselines" in text and "| library |" in text
 
 

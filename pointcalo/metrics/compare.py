@@ -3,9 +3,10 @@
 Each sample is evaluated with :func:`pointcalo.metrics.report.evaluate` against the same
 reference (same halves, batches and seed, so the floors are shared); the table lists per
 sample the classifier AUC, the voxel and point classifiers' AUCs (if asked for), every W1 as a
-multiple of its floor, FPD, the memorisation ratio (with a training file) and, where given, the
-generation speed. Written as markdown, JSON and one summary plot (W1 / floor per observable,
-AUC).
+multiple of its floor, the CaloChallenge separation power of every observable (the table
+shows the largest; arXiv 2410.21611, sec. 4), FPD, the memorisation ratio (with a training
+file) and, where given, the generation speed. Written as markdown, JSON and one summary plot
+(W1 / floor per observable, AUC).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def compare_samples(
                 name: v["generated"][0] / max(v["floor"][0], 1e-12)
                 for name, v in m["w1x100"].items()
             },
+            "separation_power": {
+                name: v["generated"][0] for name, v in m["separation_power"].items()
+            },
             "fpd": m["fpd"]["generated"],
             "memorisation_ratio": m.get("memorisation", {}).get("median_ratio"),
             "showers_per_s": (speed or {}).get(label),
@@ -64,6 +68,9 @@ def compare_samples(
         "floor": {
             "classifier_auc": floor["classifier_auc"]["floor"],
             "fpd": floor["fpd"]["floor"],
+            "separation_power": {
+                name: v["floor"][0] for name, v in floor["separation_power"].items()
+            },
             **{
                 name: floor[name]["floor"]
                 for name in ("voxel_classifier_auc", "point_classifier_auc")
@@ -97,7 +104,8 @@ def comparison_table(result: dict[str, Any]) -> str:
         if key in result["floor"]
     ]
     head = ["sample", "AUC", *(title for _, title in extra)]
-    head += [*(f"{n} W1/floor" for n in names), "worst W1/floor", "memo ratio", "showers/s"]
+    head += [*(f"{n} W1/floor" for n in names), "worst W1/floor", "worst sep. power"]
+    head += ["memo ratio", "showers/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, r in rows.items():
         ratios = r["w1_over_floor"]
@@ -106,6 +114,7 @@ def comparison_table(result: dict[str, Any]) -> str:
             cells.append(f"{r[key][0]:.3f} ± {r[key][1]:.3f}")
         cells += [f"{ratios[n]:.2f}" for n in names]
         cells.append(f"{max(ratios.values()):.2f}")
+        cells.append(_worst(r["separation_power"]))
         memo = r.get("memorisation_ratio")
         cells.append("–" if memo is None else f"{memo:.3f}")
         speed = r.get("showers_per_s")
@@ -115,9 +124,15 @@ def comparison_table(result: dict[str, Any]) -> str:
     floor = ["floor (reference vs reference)", f"{auc[0]:.3f} ± {auc[1]:.3f}"]
     for key, _ in extra:
         floor.append(f"{result['floor'][key][0]:.3f} ± {result['floor'][key][1]:.3f}")
-    floor += ["1"] * len(names) + ["1", "1", "–"]
+    floor += ["1"] * len(names) + ["1", _worst(result["floor"]["separation_power"]), "1", "–"]
     lines.append("| " + " | ".join(floor) + " |")
     return "\n".join(lines)
+
+
+def _worst(sep: dict[str, float]) -> str:
+    """The largest separation power and its observable, e.g. ``0.012 (radial)``."""
+    name = max(sep, key=sep.get)
+    return f"{sep[name]:.3g} ({name})"
 
 
 def summary_plot(result: dict[str, Any], path: Path) -> Path:
