@@ -537,7 +537,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         return 0
     table = Table(title="shipped pretrained models (pointcalo sample NAME ...)")
     table.add_column("name", no_wrap=True)
-    for col in ("family", "trained on", "steps", "CPU-h", "AUC (test)", "showers/s"):
+    for col in ("family", "trained on", "steps", "compute", "AUC (test)", "showers/s"):
         table.add_column(col)
     for name in pretrained.available():
         c = pretrained.card(name)
@@ -546,7 +546,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
             str(c.get("family", "")),
             str(c.get("dataset", c.get("data", ""))),
             str(c.get("steps", "")),
-            f"{c['cpu_hours']:.2f}" if "cpu_hours" in c else "",
+            c.get("compute") or (f"{c['cpu_hours']:.2f} CPU-h" if c.get("cpu_hours") else ""),
             f"{c['metrics']['classifier_auc'][0]:.3f}" if "metrics" in c else "",
             f"{c['speed']['showers_per_s']:.0f}" if "speed" in c else "",
         )

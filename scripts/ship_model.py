@@ -27,6 +27,9 @@ def main() -> None:
     ap.add_argument("--label", help="the model's label in compare.json")
     ap.add_argument("--description", default="")
     ap.add_argument("--sampler", default=None, help="sampler the metrics were made with")
+    ap.add_argument(
+        "--compute", default=None, help="what it was trained on, e.g. '22 min on one H100'"
+    )
     args = ap.parse_args()
 
     from pointcalo.checkpoint import load_checkpoint, save_checkpoint
@@ -45,7 +48,11 @@ def main() -> None:
         "data": "Geant4 ILD-like Si-W ECAL photons, 10-90 GeV (shared g4_ild_photons.h5), "
         "train split of configs/splits/g4_ild_photons.json (seed 0, 0.75/0.10/0.15)",
         "steps": int(state["step"]),
-        "cpu_hours": float(state.get("cpu_s", 0.0)) / 3600,
+        # on a GPU the process's CPU seconds say nothing of the compute: --compute does
+        "cpu_hours": None
+        if cfg["train"]["device"] == "cuda"
+        else float(state.get("cpu_s", 0.0)) / 3600,
+        "compute": args.compute,
         "config": cfg,
         "meta": {k: v for k, v in state["meta"].items() if k != "teacher_config"},
         "size_bytes": out.stat().st_size,
@@ -59,6 +66,11 @@ def main() -> None:
             "classifier_auc": row["classifier_auc"],
             "w1_over_floor": row["w1_over_floor"],
             "memorisation_ratio": row["memorisation_ratio"],
+            **{
+                k: row[k]
+                for k in ("point_classifier_auc", "voxel_classifier_auc", "separation_power")
+                if k in row
+            },
             "floor_auc": cmp["floor"]["classifier_auc"],
             "baselines": {
                 k: {"classifier_auc": v["classifier_auc"], "w1_over_floor": v["w1_over_floor"]}

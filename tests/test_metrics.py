@@ -315,3 +315,14 @@ def test_separation_power_uses_the_given_batch_size():
     assert separation_power(a, b, k=2, size=10)[0] >= 0
     with pytest.raises(PointcaloError, match="2 batches of 20"):
         separation_power(a, b, k=2, size=20)  # 40 generated showers needed, 30 given
+
+
+def test_voxel_classifier_keeps_the_voxels_either_sample_uses():
+    from pointcalo.metrics.report import voxels_in_use
+
+    ref = np.zeros((1000, 4))
+    gen = np.zeros((1000, 4))
+    ref[:, 0] = 1.0  # always lit in Geant4
+    gen[:10, 1] = 2.0  # lit in 1 % of the generated showers only: tells them apart
+    ref[:2, 2] = 3.0  # lit in 0.2 % of the showers: dropped
+    assert voxels_in_use(ref, gen).tolist() == [True, True, False, False]
