@@ -119,7 +119,34 @@ def test_encoder_and_decoder_stay_small_on_the_ild_grid():
         assert (x.grad != 0).all()
 
 
-@pytest.mark.parametrize("name", ["grid_vae", "grid_gan", "grid_flow"])
+def test_bib_ae_post_processor_and_critic():
+    """The post-processor starts as the identity and learns from its sorted-energy loss alone
+    (no gradient into the VAE); the sorted W2 ignores where a value sits; the critic is a
+    training part only (not in the sampling network)."""
+    from pointcalo.models.grid_vae.model import sorted_w2
+
+    a = torch.tensor([[3.0, 1.0, 2.0, 0.0]])
+    assert sorted_w2(a, a[:, [2, 0, 3, 1]]) == 0  # a permutation: same distribution
+    assert torch.isclose(sorted_w2(a, a + 1.0), torch.tensor(1.0))
+    torch.manual_seed(0)
+    shape = (30, 16, 9)
+    cfg = GridVAEConfig(channels=2, latent=4, post_processor=True, critic=True)
+    model = GridVAE(cfg, shape)
+    plain = GridVAE(GridVAEConfig(channels=2, latent=4), shape)
+    plain.decoder.net.load_state_dict(model.decoder.net.state_dict())
+    noise, cond = torch.randn(3, model.noise_dim), torch.randn(3, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model.decoder(noise, cond), plain.decoder(noise, cond))
+    y = torch.rand(3, *shape)
+    out = model.loss(y, torch.randn(3, 1), torch.randn(3, 4), torch.randn(3, *shape))
+    out["loss_post"].backward()
+    assert all(p.grad is None for p in model.encoder.parameters())
+    assert all(p.grad is None for p in model.decoder.net.parameters())
+    assert model.decoder.post.net[-1].weight.grad.abs().sum() > 0
+    assert "critic" not in dict(model.decoder.named_children())
+
+
+@pytest.mark.parametrize("name", ["grid_vae", "grid_vae_bib", "grid_gan", "grid_flow"])
 def test_learns_a_toy_distribution(tmp_path, name):
     """Two-layer showers whose pattern depends on the incident energy (LOW below 50 GeV, HIGH
     above), scaled by it: after training, showers generated at 20 and at 80 GeV put their
@@ -129,13 +156,16 @@ def test_learns_a_toy_distribution(tmp_path, name):
     grid_file.write_text(yaml.safe_dump(TOY_GRID))
     sizes = {
         "grid_vae": {"channels": 4, "latent": 4},
+        # BIB-AE's switches on: the critic and the post-processor must not spoil the fit
+        "grid_vae_bib": {"channels": 4, "latent": 4, "critic": True, "post_processor": True},
         "grid_gan": {"channels": 4, "latent": 4},
         "grid_flow": {"transforms": 2, "hidden": 32},
     }
-    steps = {"grid_vae": 1500, "grid_gan": 2000, "grid_flow": 600}[name]
+    steps = {"grid_vae": 1500, "grid_vae_bib": 1500, "grid_gan": 2000, "grid_flow": 600}[name]
+    family = name.removesuffix("_bib")
     cfg = validate_config(
         {
-            "model": {"name": name, "grid": str(grid_file), **sizes[name]},
+            "model": {"name": family, "grid": str(grid_file), **sizes[name]},
             "train": {
                 "steps": steps,
                 "batch_size": 32,

@@ -26,8 +26,15 @@ class GridVAETask(GridTaskBase):
         self.vae = self.model
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
-        t = self.cfg.train
-        return {"vae": (torch.optim.Adam(self.model.parameters(), lr=t.lr), t.lr)}
+        t, m = self.cfg.train, self.model
+        vae = [*m.encoder.parameters(), *m.decoder.net.parameters()]
+        opts = {"vae": (torch.optim.Adam(vae, lr=t.lr), t.lr)}
+        if m.decoder.post is not None:
+            opts["post"] = (torch.optim.Adam(m.decoder.post.parameters(), lr=t.lr), t.lr)
+        if m.critic is not None:
+            adam = torch.optim.Adam(m.critic.parameters(), lr=t.lr_critic, betas=t.betas)
+            opts["critic"] = (adam, t.lr_critic)
+        return opts
 
     def ema_target(self) -> nn.Module:
         return self.model.decoder
@@ -36,19 +43,47 @@ class GridVAETask(GridTaskBase):
         self.vae = wrap(self.model)
 
     def step(self, batch, ctx, opts) -> dict:
+        from pointcalo.models.grid_gan.model import wgan_gp_critic_loss
         from pointcalo.streams import cloud_generators
 
+        m, cfg = self.model, self.cfg.model
         y, c = self.rows(ctx)
-        eps = torch.stack(
-            [torch.randn(self.cfg.model.latent, generator=g) for g in cloud_generators(ctx.keys)]
-        ).to(ctx.device)
+        gens = cloud_generators(ctx.keys)
+        eps = torch.stack([torch.randn(cfg.latent, generator=g) for g in gens]).to(ctx.device)
+        voxel_eps = None
+        if m.critic is not None or m.decoder.post is not None:
+            voxel_eps = torch.stack([torch.randn(self.shape, generator=g) for g in gens])
+            voxel_eps = voxel_eps.to(ctx.device)
         with ctx.amp:
-            out = self.model.loss(y, c, eps)
-        opts["vae"].zero_grad(set_to_none=True)
-        out["loss"].backward()
-        ctx.clip(self.model)
-        opts["vae"].step()
-        return {"loss": out["loss"].item(), "mse": out["mse"].item(), "kl": out["kl"].item()}
+            out = self.model.loss(y, c, eps, voxel_eps)
+        loss, stats = out["loss"], {"mse": out["mse"].item(), "kl": out["kl"].item()}
+        if m.critic is not None:  # BIB-AE's critic: real showers against reconstructions
+            alpha = torch.stack([torch.rand(1, generator=g)[0] for g in gens]).to(ctx.device)
+            fake = out.get("post", out["recon"]).detach()
+            loss_d, gp = wgan_gp_critic_loss(m.critic, y, fake, c, alpha, cfg.gp_weight)
+            opts["critic"].zero_grad(set_to_none=True)
+            loss_d.backward()
+            ctx.clip(m.critic)
+            opts["critic"].step()
+            stats |= {"loss_critic": loss_d.item(), "gradient_penalty": gp.item()}
+            loss = loss - cfg.critic_weight * m.critic(out["recon"], c).mean()
+        if m.decoder.post is not None:
+            loss_post = out["loss_post"]
+            if m.critic is not None:
+                loss_post = loss_post - cfg.critic_weight * m.critic(out["post"], c).mean()
+            loss = loss + loss_post
+            stats["loss_post"] = out["loss_post"].item()
+        for name in ("vae", "post"):
+            if name in opts:
+                opts[name].zero_grad(set_to_none=True)
+        loss.backward()
+        if m.critic is not None:
+            m.critic.zero_grad(set_to_none=True)  # its own step is done
+        ctx.clip(m)
+        for name in ("vae", "post"):
+            if name in opts:
+                opts[name].step()
+        return {"loss": out["loss"].item(), **stats}
 
 
 def _build(cfg, meta, normalizer) -> GridVAE:
