@@ -180,3 +180,16 @@ def test_a_new_family_needs_no_change_outside_its_own_code(tmp_path):
     assert not torch.equal(m.net.scale, torch.ones(4))  # trained by the engine, EMA loaded
     out = generate(m.model, m.net, m.normalizer, np.array([20e3, 30e3]), m.cfg)
     assert list(np.diff(out.offsets)) == [3, 3]
+
+
+def test_every_shipped_config_validates():
+    """Each YAML in configs/ is a valid run configuration of a registered family."""
+    from pathlib import Path
+
+    from pointcalo.config import load_config
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert len(configs) >= 15
+    for path in configs:
+        cfg = load_config(path)
+        assert cfg.model.name in registry.names(), path.name
