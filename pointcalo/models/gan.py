@@ -1,4 +1,6 @@
-"""What the point-cloud GAN families share: least-squares GAN training and generation.
+"""What the GAN families share: least-squares GAN training and generation for point clouds,
+and the Wasserstein critic loss with gradient penalty of the grid models
+(:func:`wgan_gp_critic_loss`; grid_gan and BIB-AE's critic in grid_vae).
 
 A GAN family's model has a ``generator(z [P, z_dim], z_g [B, g_dim], cond [B, 2], ptr) ->
 points [P, F]``, a ``critic(points, cond, ptr) -> [B]`` and a point-count model ``count``
@@ -159,3 +161,22 @@ def generate_gan(
         offsets.append(offsets[-1][-1] + np.cumsum(counts))
     points = {k: np.concatenate([c[k] for c in cols]) for k in normalizer.spec.features}
     return GeneratedClouds(np.concatenate(offsets), points, np.asarray(condition, np.float64))
+
+
+def wgan_gp_critic_loss(
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    cond: torch.Tensor,
+    alpha: torch.Tensor,
+    gp_weight: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``D(fake) - D(real) + gp_weight * (|grad D(mix)| - 1)^2`` at interpolates ``mix`` of
+    ``real`` and ``fake`` grids ``[B, L, H, W]`` placed by ``alpha [B]``; and the penalty."""
+    d_real = critic(real, cond).squeeze(1)
+    d_fake = critic(fake, cond).squeeze(1)
+    a = alpha.view(-1, 1, 1, 1)
+    mix = (a * real + (1 - a) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mix, cond).sum(), mix, create_graph=True)
+    gp = (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+    return d_fake.mean() - d_real.mean() + gp_weight * gp, gp

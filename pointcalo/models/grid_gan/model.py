@@ -12,8 +12,8 @@ loss is ``-D(fake)``.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from pointcalo.models.gan import wgan_gp_critic_loss
 from pointcalo.models.grid_gan.config import GridGANConfig
 from pointcalo.models.voxels import GridModel
 from pointcalo.nn.grid import ConditionalGridDecoder, GridEncoder
@@ -37,22 +37,3 @@ class GridGAN(GridModel):
 
     def generator_loss(self, fake: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return -self.critic(fake, cond).mean()
-
-
-def wgan_gp_critic_loss(
-    critic: nn.Module,
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    cond: torch.Tensor,
-    alpha: torch.Tensor,
-    gp_weight: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``D(fake) - D(real) + gp_weight * (|grad D(mix)| - 1)^2`` at interpolates ``mix`` of
-    ``real`` and ``fake`` grids ``[B, L, H, W]`` placed by ``alpha [B]``; and the penalty."""
-    d_real = critic(real, cond).squeeze(1)
-    d_fake = critic(fake, cond).squeeze(1)
-    a = alpha.view(-1, 1, 1, 1)
-    mix = (a * real + (1 - a) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(mix, cond).sum(), mix, create_graph=True)
-    gp = (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
-    return d_fake.mean() - d_real.mean() + gp_weight * gp, gp

@@ -43,7 +43,7 @@ class GridVAETask(GridTaskBase):
         self.vae = wrap(self.model)
 
     def step(self, batch, ctx, opts) -> dict:
-        from pointcalo.models.grid_gan.model import wgan_gp_critic_loss
+        from pointcalo.models.gan import wgan_gp_critic_loss
         from pointcalo.streams import cloud_generators
 
         m, cfg = self.model, self.cfg.model
