@@ -12,7 +12,7 @@ import pytest
 from pointcalo import io
 from pointcalo.cli import main
 from pointcalo.data import example_path
-from tests.conftest import random_showers
+from tests.conftest import random_showers, run_torchrun
 
 
 def test_info_json(capsys):
@@ -191,8 +191,10 @@ def test_sharded_sampling_with_torchrun_equals_one_process(tmp_path):
     torchrun = str(Path(sys.executable).parent / "torchrun")
     # "--": torchrun's own parser would take "--n" for an abbreviation of its options
     launch = [torchrun, "--nproc_per_node", "2", "--master_port", "29531", "-m", "pointcalo.cli"]
-    subprocess.run(
-        [*launch, "--", *args, "-o", str(tmp_path / "many.h5"), "-q"], env=env, check=True
+    run_torchrun(
+        [*launch, "--", *args, "-o", str(tmp_path / "many.h5"), "-q"],
+        clean=[tmp_path / f"many.rank00{r}-of-002.h5" for r in (0, 1)],
+        env=env,
     )
     shards = sorted(tmp_path.glob("many.rank*-of-002.h5"))
     assert [p.name for p in shards] == ["many.rank000-of-002.h5", "many.rank001-of-002.h5"]

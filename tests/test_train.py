@@ -24,7 +24,7 @@ from pointcalo.models.generate import generate, load_model
 from pointcalo.nn import EPiCLayer, batch_index, segment_mean, segment_sum
 from pointcalo.streams import cloud_generators, cloud_noise
 from pointcalo.train.engine import ema_update, lr_factor, train
-from tests.conftest import random_showers
+from tests.conftest import random_showers, run_torchrun
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
@@ -307,18 +307,10 @@ def test_two_processes_match_one_process_with_the_combined_batch(tmp_path):
     base = ["-m", "pointcalo.cli", "train", str(cfg), "--data", str(data), "-q"]
     subprocess.run([sys.executable, *base, "--out", str(tmp_path / "one")], env=env, check=True)
     torchrun = str(Path(sys.executable).parent / "torchrun")
-    subprocess.run(
-        [
-            torchrun,
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            *base,
-            "--out",
-            str(tmp_path / "two"),
-        ],
+    run_torchrun(
+        [torchrun, "--standalone", "--nproc_per_node", "2", *base, "--out", str(tmp_path / "two")],
+        clean=[tmp_path / "two"],
         env=env,
-        check=True,
         cwd=REPO,
     )
     a, b = (
