@@ -44,7 +44,8 @@ class GridFlowTask(GridTaskBase):
         return self.model.flows
 
     def wrap(self, wrap) -> None:
-        self.flows = wrap(self.model.flows)
+        """Nothing goes through DDP (the likelihood is not a ``forward``): ``step`` averages
+        the gradients over the processes by hand (``ctx.all_reduce``)."""
 
     def step(self, batch, ctx, opts) -> dict:
         e, c = self.rows(ctx)
@@ -54,6 +55,7 @@ class GridFlowTask(GridTaskBase):
         loss = self.model.flows.nll(e + self.cfg.model.noise * noise, c)
         opts["flow"].zero_grad(set_to_none=True)
         loss.backward()
+        ctx.all_reduce(self.model.flows)
         ctx.clip(self.model.flows)
         opts["flow"].step()
         return {"loss": loss.item()}

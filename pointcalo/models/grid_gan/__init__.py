@@ -25,7 +25,7 @@ class GridGANTask(GridTaskBase):
         self.model.set_scale(self.scale)
         with torch.no_grad():  # the generator starts from the mean training shower
             self.model.generator.net.bias.copy_(self.voxels.mean(0))
-        self.gen, self.critic = self.model.generator, self.model.critic
+        self.gen = self.model.generator
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
         t, m = self.cfg.train, self.model
@@ -42,7 +42,9 @@ class GridGANTask(GridTaskBase):
         return self.model.generator
 
     def wrap(self, wrap) -> None:
-        self.gen, self.critic = wrap(self.model.generator), wrap(self.model.critic)
+        """The generator goes through DDP; the critic's loss is not its ``forward``, so
+        ``step`` averages its gradients by hand (``ctx.all_reduce``)."""
+        self.gen = wrap(self.model.generator)
 
     def step(self, batch, ctx, opts) -> dict:
         y, c = self.rows(ctx)
@@ -55,6 +57,7 @@ class GridGANTask(GridTaskBase):
         loss_d, gp = self.model.critic_loss(y, fake, c, alpha)
         opts["critic"].zero_grad(set_to_none=True)
         loss_d.backward()
+        ctx.all_reduce(self.model.critic)
         ctx.clip(self.model.critic)
         opts["critic"].step()
         stats = {"loss_critic": loss_d.item(), "gradient_penalty": gp.item()}

@@ -23,7 +23,6 @@ class GridVAETask(GridTaskBase):
         self.model.set_scale(self.scale)
         with torch.no_grad():  # the decoder starts from the mean training shower
             self.model.decoder.net.bias.copy_(self.voxels.mean(0))
-        self.vae = self.model
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
         t, m = self.cfg.train, self.model
@@ -40,7 +39,8 @@ class GridVAETask(GridTaskBase):
         return self.model.decoder
 
     def wrap(self, wrap) -> None:
-        self.vae = wrap(self.model)
+        """Nothing goes through DDP (the loss is not a ``forward``): ``step`` averages the
+        gradients over the processes by hand (``ctx.all_reduce``)."""
 
     def step(self, batch, ctx, opts) -> dict:
         from pointcalo.models.gan import wgan_gp_critic_loss
@@ -63,6 +63,7 @@ class GridVAETask(GridTaskBase):
             loss_d, gp = wgan_gp_critic_loss(m.critic, y, fake, c, alpha, cfg.gp_weight)
             opts["critic"].zero_grad(set_to_none=True)
             loss_d.backward()
+            ctx.all_reduce(m.critic)
             ctx.clip(m.critic)
             opts["critic"].step()
             stats |= {"loss_critic": loss_d.item(), "gradient_penalty": gp.item()}
@@ -79,6 +80,7 @@ class GridVAETask(GridTaskBase):
         loss.backward()
         if m.critic is not None:
             m.critic.zero_grad(set_to_none=True)  # its own step is done
+        ctx.all_reduce(m)
         ctx.clip(m)
         for name in ("vae", "post"):
             if name in opts:
