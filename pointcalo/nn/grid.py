@@ -71,12 +71,12 @@ class GridDecoder(nn.Module):
         super().__init__()
         self.out_channels = out_channels
         self.shapes = pyramid(shape)
-        self.shape, self.half, self.channels = shape, self.shapes[-1], channels
-        n_half = channels * int(torch.tensor(self.half).prod())
+        self.shape, self.channels = shape, channels
+        n_coarse = channels * int(torch.tensor(self.shapes[-1]).prod())
         self.lin = nn.Sequential(
             nn.Linear(n_in, 4 * channels * 8),
             nn.LeakyReLU(0.2),
-            nn.Linear(4 * channels * 8, n_half),
+            nn.Linear(4 * channels * 8, n_coarse),
         )
         self.coarse = nn.Conv3d(channels, channels, 3, padding=1)
         # coarser upsamplings first (none on a grid halved once), the finest is ``up``
@@ -89,7 +89,8 @@ class GridDecoder(nn.Module):
         self.bias = nn.Parameter(torch.zeros(shape))  # per-voxel offset: the mean shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = nn.functional.leaky_relu(self.lin(x).reshape(-1, self.channels, *self.half), 0.2)
+        h = self.lin(x).reshape(-1, self.channels, *self.shapes[-1])
+        h = nn.functional.leaky_relu(h, 0.2)
         h = nn.functional.leaky_relu(self.coarse(h), 0.2)  # mixing on the coarse grid
         for up, (d, r, c) in zip([*self.ups, self.up], self.shapes[-2::-1], strict=True):
             h = nn.functional.leaky_relu(up(h), 0.2)[:, :, :d, :r, :c]  # learned 2x upsampling
