@@ -89,3 +89,30 @@ def run_torchrun(cmd: list[str], clean: list[Path], **kwargs) -> None:
                     path.unlink(missing_ok=True)
             continue
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+
+
+def train_on_one_and_two_ranks(cfg: Path, data: Path, tmp_path: Path) -> tuple[dict, dict]:
+    """The ``model`` weights after ``pointcalo train cfg --data data`` in one process and in two
+    gloo ranks under torchrun (each with half the batch); skips without torchrun."""
+    import shutil
+    import subprocess
+    import sys
+
+    import torch
+
+    if shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("torchrun not available")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    base = ["-m", "pointcalo.cli", "train", str(cfg), "--data", str(data), "-q"]
+    subprocess.run([sys.executable, *base, "--out", str(tmp_path / "one")], env=env, check=True)
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    run_torchrun(
+        [torchrun, "--standalone", "--nproc_per_node", "2", *base, "--out", str(tmp_path / "two")],
+        clean=[tmp_path / "two"],
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    return tuple(  # type: ignore[return-value]
+        torch.load(tmp_path / run / "checkpoint.pt", weights_only=True)["model"]
+        for run in ("one", "two")
+    )

@@ -236,16 +236,9 @@ def test_two_processes_match_one_process(tmp_path, name):
     """Data-parallel training (torchrun, 2 gloo ranks, half the batch each) gives the weights of
     one process with the whole batch: every trained part's gradients are averaged (the VAE,
     its critic and post-processor, the GAN's critic and the flows do not go through DDP)."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-
     from pointcalo import io
-    from tests.conftest import run_torchrun
+    from tests.conftest import train_on_one_and_two_ranks
 
-    if shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("torchrun not available")
     grid_file = tmp_path / "toy.yaml"
     grid_file.write_text(yaml.safe_dump(TOY_GRID))
     model = {"grid_vae_bib": {"critic": True, "post_processor": True}}.get(name, {})
@@ -260,18 +253,7 @@ def test_two_processes_match_one_process(tmp_path, name):
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     data = io.write(_toy_showers(64, 3), tmp_path / "train.h5")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    base = ["-m", "pointcalo.cli", "train", str(path), "--data", str(data), "-q"]
-    subprocess.run([sys.executable, *base, "--out", str(tmp_path / "one")], env=env, check=True)
-    torchrun = str(Path(sys.executable).parent / "torchrun")
-    run_torchrun(
-        [torchrun, "--standalone", "--nproc_per_node", "2", *base, "--out", str(tmp_path / "two")],
-        clean=[tmp_path / "two"],
-        env=env,
-        cwd=REPO,
-    )
-    a, b = (torch.load(tmp_path / r / "checkpoint.pt")["model"] for r in ("one", "two"))
-    moved = [k for k in a if a[k].dtype.is_floating_point and k.endswith("weight")]
-    assert moved
+    a, b = train_on_one_and_two_ranks(path, data, tmp_path)
+    assert any(k.endswith("weight") for k in a)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pointcalo.models.generate import generate, load_model
 from pointcalo.nn import EPiCLayer, batch_index, segment_mean, segment_sum
 from pointcalo.streams import cloud_generators, cloud_noise
 from pointcalo.train.engine import ema_update, lr_factor, train
-from tests.conftest import random_showers, run_torchrun
+from tests.conftest import random_showers, train_on_one_and_two_ranks
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
@@ -299,24 +298,9 @@ def test_kill_9_then_resume_is_exact(tmp_path):
 
 @pytest.mark.slow
 def test_two_processes_match_one_process_with_the_combined_batch(tmp_path):
-    if shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("torchrun not available")
     data = io.write(random_showers(128, seed=10), tmp_path / "train.h5")
     cfg = _write_cli_config(tmp_path, steps=8, count_model_steps=8)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    base = ["-m", "pointcalo.cli", "train", str(cfg), "--data", str(data), "-q"]
-    subprocess.run([sys.executable, *base, "--out", str(tmp_path / "one")], env=env, check=True)
-    torchrun = str(Path(sys.executable).parent / "torchrun")
-    run_torchrun(
-        [torchrun, "--standalone", "--nproc_per_node", "2", *base, "--out", str(tmp_path / "two")],
-        clean=[tmp_path / "two"],
-        env=env,
-        cwd=REPO,
-    )
-    a, b = (
-        _weights(tmp_path / "one" / "checkpoint.pt"),
-        _weights(tmp_path / "two" / "checkpoint.pt"),
-    )
+    a, b = train_on_one_and_two_ranks(cfg, data, tmp_path)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
 
