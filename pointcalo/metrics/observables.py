@@ -27,6 +27,8 @@ import numpy as np
 
 import voxelize as vx
 from pointcalo.errors import PointcaloError
+from pointcalo.metrics.alignment import offsets as alignment_offsets
+from pointcalo.metrics.alignment import shift, splitmix64
 from pointcalo.showers import flatten
 
 #: Per-shower scalar observables and their axis labels.
@@ -38,6 +40,8 @@ SCALARS: dict[str, str] = {
     "cog_y": "centre of gravity y [mm]",
     "cog_z": "centre of gravity z [mm]",
     "width": "mean transverse width [mm]",
+    "r_mean": "energy-weighted mean radius [mm]",
+    "r_rms": "energy-weighted rms radius [mm]",
     "n_points": "points per shower",
 }
 #: Per-shower profiles: name -> (label of the profile axis, label of the values).
@@ -45,6 +49,9 @@ PROFILES: dict[str, tuple[str, str]] = {
     "layer_energy": ("layer", "energy [MeV]"),
     "radial_energy": ("radius [mm]", "energy [MeV]"),
     "layer_width": ("layer", "width [mm]"),
+    "layer_hits": ("layer", "hits"),
+    "layer_cog_x": ("layer", "centre x [mm]"),
+    "layer_cog_y": ("layer", "centre y [mm]"),
 }
 
 
@@ -112,18 +119,49 @@ class Observables:
             None if self.voxels is None else self.voxels[index],
         )
 
-    def feature_matrix(self) -> tuple[np.ndarray, list[str]]:
-        """High-level features per shower ``[N, F]`` for FPD/KPD and the classifier test:
-        the scalars and the longitudinal profile as energy fractions in groups of layers."""
-        names = [k for k in SCALARS if k in self.scalars]
-        cols = [self.scalars[k].astype(np.float64) for k in names]
+    def feature_matrix(self, kind: str = "per_layer") -> tuple[np.ndarray, list[str]]:
+        """High-level features per shower ``[N, F]`` for FPD/KPD and the classifier test.
+
+        ``"per_layer"`` (the headline, as the CaloChallenge and CaloClouds II high-level
+        classifiers): log incident energy, E_vis/E_inc, hit count, centre of gravity, width,
+        mean and rms radius, and per layer the energy fraction, hit count, width and centre
+        in x and y. ``"global"``: the scalars and the energy fractions of six groups of
+        layers (the classifier of earlier versions)."""
+        if kind not in FEATURE_SETS:
+            raise PointcaloError(f"feature set '{kind}' is not one of {', '.join(FEATURE_SETS)}")
         layers = self.profiles["layer_energy"]
-        groups = np.array_split(np.arange(layers.shape[1]), min(6, layers.shape[1]))
         total = np.maximum(layers.sum(1), 1e-12)
-        for g in groups:
-            cols.append(layers[:, g].sum(1) / total)
-            names.append(f"frac_layers_{g[0]}-{g[-1]}")
-        return np.stack(cols, axis=1), names
+        if kind == "global":
+            names = [k for k in SCALARS if k in self.scalars and k not in ("r_mean", "r_rms")]
+            cols = [self.scalars[k].astype(np.float64) for k in names]
+            groups = np.array_split(np.arange(layers.shape[1]), min(6, layers.shape[1]))
+            for g in groups:
+                cols.append(layers[:, g].sum(1) / total)
+                names.append(f"frac_layers_{g[0]}-{g[-1]}")
+            return np.stack(cols, axis=1), names
+        names = ["log_e_inc"]
+        cols = [np.log(np.maximum(self.incident_energy, 1e-12))[:, None]]
+        scal = [
+            k for k in ("e_ratio", "n_hits", "cog_x", "cog_y", "cog_z", "width", "r_mean", "r_rms")
+            if k in self.scalars
+        ]
+        names += scal
+        cols.append(np.stack([self.scalars[k].astype(np.float64) for k in scal], axis=1))
+        per_layer = {
+            "frac": layers / total[:, None],
+            "hits": self.profiles["layer_hits"],
+            "width": self.profiles["layer_width"],
+            "cog_x": self.profiles["layer_cog_x"],
+            "cog_y": self.profiles["layer_cog_y"],
+        }
+        for key, arr in per_layer.items():
+            cols.append(np.asarray(arr, np.float64))
+            names += [f"{key}_{i}" for i in range(arr.shape[1])]
+        return np.concatenate(cols, axis=1), names
+
+
+#: Feature sets of :meth:`Observables.feature_matrix`.
+FEATURE_SETS: tuple[str, ...] = ("per_layer", "global")
 
 
 def radial_edges_for(grid: vx.Grid) -> np.ndarray:
@@ -144,15 +182,6 @@ def radial_edges_for(grid: vx.Grid) -> np.ndarray:
 POOL_LIMIT = 256
 
 
-def _mix(keys: np.ndarray) -> np.ndarray:
-    """splitmix64 of uint64 keys: a fixed pseudo-random number per key (no state)."""
-    z = keys.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def bounded_pool(
     values: np.ndarray, owner: np.ndarray, limit: int | None, first_index: int = 0
 ) -> Pooled:
@@ -165,7 +194,7 @@ def bounded_pool(
     first = np.searchsorted(owner, owner, side="left")
     local = np.arange(len(owner)) - first
     key = ((owner + first_index).astype(np.uint64) << np.uint64(24)) + local.astype(np.uint64)
-    order = np.lexsort((_mix(key), owner))
+    order = np.lexsort((splitmix64(key), owner))
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order)) - first[order]
     keep = rank < limit
@@ -210,6 +239,10 @@ def compute(
     keep_voxels: bool = False,
     pool_limit: int | None = POOL_LIMIT,
     first_index: int = 0,
+    alignment: str = "centred",
+    alignment_seed: int = 0,
+    lattice: float | None = None,
+    point_structure: bool = True,
 ) -> Observables:
     """Observables of point-cloud ``showers``, or of ``voxels [N, n_voxels]`` already on
     ``grid`` (then ``incident_energy`` is needed and point-level observables are absent).
@@ -221,7 +254,13 @@ def compute(
         progress: called with the number of showers done.
         keep_voxels: keep the thresholded voxels (float32) for a voxel-level classifier.
         pool_limit: cell and point energies kept per shower (weighted subsample; None: all).
-        first_index: index of the first shower in its file (for the subsample's choice).
+        first_index: index of the first shower in its file (for the subsample's choice and
+            the random alignment).
+        alignment, alignment_seed, lattice: where the grid sits relative to the shower axis
+            (:mod:`pointcalo.metrics.alignment`); centres of gravity and radii are measured
+            from the shower axis whatever the alignment.
+        point_structure: also the grid-free point observables
+            (:mod:`pointcalo.metrics.point_structure`; point showers only).
     """
     grid = vx.load_grid(grid)
     if (showers is None) == (voxels is None):
@@ -234,11 +273,14 @@ def compute(
             )
         if incident_energy is None or len(incident_energy) != len(voxels):
             raise PointcaloError("observables of voxels need incident_energy [N]")
+        if alignment != "centred":
+            raise PointcaloError(f"voxels are on their grid already: alignment '{alignment}'")
         n = len(voxels)
         inc = np.asarray(incident_energy, np.float64)
     else:
         n = len(showers)
         inc = ak.to_numpy(showers.incident_energy).astype(np.float64)
+    with_structure = point_structure and showers is not None
 
     cx, cy, cl = grid.cell_centres()
     depth = (
@@ -247,25 +289,34 @@ def compute(
         else cl.astype(np.float64)
     )
     r_edges = radial_edges_for(grid)
-    ring = np.clip(np.searchsorted(r_edges, np.hypot(cx, cy), side="right") - 1, 0, None)
     n_rings = len(r_edges) - 1
-    ring = np.where(ring < n_rings, ring, n_rings - 1)
     L = grid.n_layers
-    by_layer, by_ring = _onehot(cl, L), _onehot(ring, n_rings)
+    by_layer = _onehot(cl, L)
 
     acc: dict[str, list[np.ndarray]] = {k: [] for k in (*SCALARS, *PROFILES)}
+    acc["pair_correlation"] = []
     cells: list[Pooled] = []
     points: list[Pooled] = []
+    nn: list[Pooled] = []
     image = np.zeros(grid.n_voxels)
     kept: list[np.ndarray] = []
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
+        m = stop - start
+        axis = alignment_offsets(
+            alignment, grid, m, first_index=first_index + start, seed=alignment_seed,
+            lattice=lattice,
+        )
         if voxels is not None:
             v = np.asarray(voxels[start:stop], dtype=np.float64)
         else:
             chunk = showers[start:stop]
             v = vx.project(
-                chunk, grid, layer_map=layer_map, source_depth=source_depth, dtype=np.float64
+                shift(chunk, axis),
+                grid,
+                layer_map=layer_map,
+                source_depth=source_depth,
+                dtype=np.float64,
             ).voxels
             acc["n_points"].append(ak.to_numpy(ak.num(chunk.points, axis=1)).astype(np.float64))
         v = np.where(v > threshold, v, 0.0)
@@ -275,36 +326,58 @@ def compute(
         hit = v > 0
         e = v.sum(1)
         safe = np.maximum(e, 1e-300)
+        ax, ay = axis[:, 0], axis[:, 1]
         acc["n_hits"].append(hit.sum(1).astype(np.float64))
         acc["e_vis"].append(e)
         acc["e_ratio"].append(e / inc[start:stop])
-        acc["cog_x"].append(v @ cx / safe)
-        acc["cog_y"].append(v @ cy / safe)
+        acc["cog_x"].append(v @ cx / safe - ax)
+        acc["cog_y"].append(v @ cy / safe - ay)
         acc["cog_z"].append(v @ depth / safe)
         per_layer = v @ by_layer
         acc["layer_energy"].append(per_layer)
-        acc["radial_energy"].append(v @ by_ring)
+        acc["layer_hits"].append(hit.astype(np.float64) @ by_layer)
         lw = np.maximum(per_layer, 1e-300)
         mx, my = (v * cx) @ by_layer / lw, (v * cy) @ by_layer / lw
         var = (v * (cx**2 + cy**2)) @ by_layer / lw - mx**2 - my**2
         width = np.sqrt(np.clip(var, 0.0, None)) * (per_layer > 0)
+        lit = per_layer > 0
+        acc["layer_cog_x"].append(np.where(lit, mx - ax[:, None], 0.0))
+        acc["layer_cog_y"].append(np.where(lit, my - ay[:, None], 0.0))
         acc["layer_width"].append(width)
         acc["width"].append((width * per_layer).sum(1) / safe)
         rows, cols = np.nonzero(hit)
-        cells.append(bounded_pool(v[rows, cols], rows + start, pool_limit, first_index))
+        ve = v[rows, cols]
+        r = np.hypot(cx[cols] - ax[rows], cy[cols] - ay[rows])  # from the shower axis
+        ring = np.minimum(np.searchsorted(r_edges, r, side="right") - 1, n_rings - 1)
+        acc["radial_energy"].append(
+            np.bincount(rows * n_rings + ring, ve, m * n_rings).reshape(m, n_rings)
+        )
+        acc["r_mean"].append(np.bincount(rows, ve * r, m) / safe)
+        acc["r_rms"].append(np.sqrt(np.bincount(rows, ve * r * r, m) / safe))
+        cells.append(bounded_pool(ve, rows + start, pool_limit, first_index))
         if voxels is None:
             flat = flatten(chunk)
             owner = np.repeat(np.arange(start, stop), flat.counts)
-            e = flat.points["E"].astype(np.float64)
-            points.append(bounded_pool(e, owner, pool_limit, first_index))
+            pe = flat.points["E"].astype(np.float64)
+            points.append(bounded_pool(pe, owner, pool_limit, first_index))
+        if with_structure:
+            from pointcalo.metrics.point_structure import point_structure as structure
+
+            d, d_owner, pair = structure(chunk)
+            nn.append(bounded_pool(d, d_owner + start, pool_limit, first_index))
+            acc["pair_correlation"].append(pair)
         if progress is not None:
             progress(stop)
 
     scalars = {k: np.concatenate(acc[k]) for k in SCALARS if acc[k]}
     profiles = {k: np.concatenate(acc[k]) if acc[k] else np.zeros((0, 1)) for k in PROFILES}
+    if with_structure:
+        profiles["pair_correlation"] = np.concatenate(acc["pair_correlation"])
     pooled = {"cell_energy": _cat_pools(cells)}
     if showers is not None:
         pooled["point_energy"] = _cat_pools(points)
+    if with_structure:
+        pooled["nn_distance"] = _cat_pools(nn)
     return Observables(
         grid,
         threshold,
@@ -314,6 +387,7 @@ def compute(
         r_edges,
         pooled,
         image / max(n, 1),
+        meta={"alignment": alignment},
         voxels=np.concatenate(kept) if keep_voxels and kept else None,
     )
 

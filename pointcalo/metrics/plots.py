@@ -144,6 +144,7 @@ def all_plots(ref: Observables, gen: Observables, out: Path) -> list[str]:
     for key, label in (
         ("cell_energy", "cell energy [MeV]"),
         ("point_energy", "point energy [MeV]"),
+        ("nn_distance", "distance to the nearest point of the layer [mm]"),
     ):
         if key in ref.pooled and key in gen.pooled:
             names.append(
@@ -152,7 +153,7 @@ def all_plots(ref: Observables, gen: Observables, out: Path) -> list[str]:
                     gen.pooled[key].values,
                     label,
                     out / f"hist_{key}.png",
-                    log_x=True,
+                    log_x=key != "nn_distance",
                     weights=(ref.pooled[key].weights, gen.pooled[key].weights),
                 ).name
             )
@@ -167,7 +168,21 @@ def all_plots(ref: Observables, gen: Observables, out: Path) -> list[str]:
                 xlabel,
                 ylabel,
                 out / f"profile_{key}.png",
-                log_y=key != "layer_width",
+                log_y=key in ("layer_energy", "layer_hits", "radial_energy"),
+            ).name
+        )
+    if "pair_correlation" in ref.profiles and "pair_correlation" in gen.profiles:
+        from pointcalo.metrics.point_structure import PAIR_CENTRES_LOG10
+
+        names.append(
+            profile_with_ratio(
+                ref.profiles["pair_correlation"],
+                gen.profiles["pair_correlation"],
+                PAIR_CENTRES_LOG10,
+                "log10 distance between two points of a layer [mm]",
+                "share of sum E_i E_j",
+                out / "profile_pair_correlation.png",
+                log_y=True,
             ).name
         )
     names.append(mean_images(ref, gen, out / "mean_images.png").name)

@@ -42,6 +42,14 @@ def _pooled_profiles(obs: Observables) -> dict[str, Pooled]:
         out[name] = Pooled(
             np.tile(x.astype(np.float64), n), np.repeat(np.arange(n), k), prof.reshape(-1)
         )
+    if "pair_correlation" in obs.profiles:
+        from pointcalo.metrics.point_structure import PAIR_CENTRES_LOG10
+
+        prof = obs.profiles["pair_correlation"]
+        n, k = prof.shape
+        out["pair_distance"] = Pooled(
+            np.tile(PAIR_CENTRES_LOG10, n), np.repeat(np.arange(n), k), prof.reshape(-1)
+        )
     return out
 
 
@@ -71,15 +79,12 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
                 size=size,
                 seed=seed,
             )
-    fr, names = ref.feature_matrix()
-    fg, names_g = gen.feature_matrix()
-    common = [i for i, n in enumerate(names) if n in names_g]
-    fr = fr[:, common]
-    fg = fg[:, [names_g.index(names[i]) for i in common]]
-    out["features"] = [names[i] for i in common]
+    fr, fg, out["features"] = _common_features(ref, gen, "per_layer")
     out["fpd"] = dist.fpd(fr, fg, seed=seed)
     out["kpd"] = dist.kpd(fr, fg, size=min(1000, size * k), seed=seed)
     out["classifier_auc"] = classifier_auc(fr, fg, seed=seed)
+    fr, fg, _ = _common_features(ref, gen, "global")
+    out["classifier_auc_global"] = classifier_auc(fr, fg, seed=seed)
     if ref.voxels is not None and gen.voxels is not None:
         # log(1 + E/MeV) tames the dynamic range of cell energies; voxels that almost never
         # hold energy in either sample are dropped (most of a 30x30x30 grid: the classifier's
@@ -89,6 +94,17 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
             np.log1p(ref.voxels[:, keep]), np.log1p(gen.voxels[:, keep]), seed=seed, max_iter=100
         )
     return out
+
+
+def _common_features(
+    ref: Observables, gen: Observables, kind: str
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The feature matrices of ``ref`` and ``gen`` restricted to the features both have."""
+    fr, names = ref.feature_matrix(kind)
+    fg, names_g = gen.feature_matrix(kind)
+    common = [i for i, n in enumerate(names) if n in names_g]
+    fg = fg[:, [names_g.index(names[i]) for i in common]]
+    return fr[:, common], fg, [names[i] for i in common]
 
 
 def voxels_in_use(ref: np.ndarray, gen: np.ndarray, min_fraction: float = 0.005) -> np.ndarray:
@@ -188,7 +204,7 @@ def evaluate(
             name: {"generated": list(vs_gen[family][name]), "floor": list(floor[family][name])}
             for name in vs_gen[family]
         }
-    for name in ("fpd", "kpd", "classifier_auc", "voxel_classifier_auc"):
+    for name in ("fpd", "kpd", "classifier_auc", "classifier_auc_global", "voxel_classifier_auc"):
         if name in vs_gen:
             metrics[name] = {"generated": list(vs_gen[name]), "floor": list(floor[name])}
     if points is not None:
@@ -268,9 +284,16 @@ def markdown_table(metrics: dict[str, Any]) -> str:
         f"{_fmt(metrics['fpd']['floor'], digits=4)} |",
         f"| KPD | {_fmt(metrics['kpd']['generated'], digits=5)} | "
         f"{_fmt(metrics['kpd']['floor'], digits=5)} |",
-        f"| classifier AUC | {_fmt(metrics['classifier_auc']['generated'], digits=3)} | "
+        f"| classifier AUC (per-layer features) | "
+        f"{_fmt(metrics['classifier_auc']['generated'], digits=3)} | "
         f"{_fmt(metrics['classifier_auc']['floor'], digits=3)} |",
     ]
+    if "classifier_auc_global" in metrics:
+        v = metrics["classifier_auc_global"]
+        lines.append(
+            f"| classifier AUC (global features, earlier versions) | "
+            f"{_fmt(v['generated'], digits=3)} | {_fmt(v['floor'], digits=3)} |"
+        )
     if "voxel_classifier_auc" in metrics:
         v = metrics["voxel_classifier_auc"]
         lines.append(
