@@ -176,13 +176,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from pointcalo.metrics.compare import compare_samples, comparison_table
-    from pointcalo.metrics.report import load_observables
+    from pointcalo.metrics.alignment import ALIGNMENTS, cell_pitch, infer_lattice
+    from pointcalo.metrics.compare import compare_views, headline_table
+    from pointcalo.metrics.report import load_observables, voxel_file_grid
 
     _check_out_folder(args.out)
     labels = args.labels.split(",") if args.labels else list(args.generated)
     if len(labels) != len(args.generated):
         raise PointcaloError(f"--labels: {len(labels)} labels for {len(args.generated)} files")
+    if len(set(labels)) != len(labels):
+        raise PointcaloError(f"--labels: each label must be unique, got {','.join(labels)}")
     speed = {}
     for item in args.speed or []:
         label, _, value = item.partition("=")
@@ -191,14 +194,62 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         except ValueError:
             raise PointcaloError(f"--speed: expected LABEL=showers_per_s, got {item!r}") from None
     grid = _grid("--grid", args.grid)
+    alignments = [a for a in args.alignments.split(",") if a]
+    bad = [a for a in alignments if a not in ALIGNMENTS]
+    if bad or not alignments:
+        raise PointcaloError(f"--alignments: '{args.alignments}': use {','.join(ALIGNMENTS)}")
+    extra = args.extra_grids
+    if extra == "auto":
+        extra = "ild-cylindrical" if grid.name == "ild" else "none"
+    extra_grids = [] if extra == "none" else [_grid("--extra-grids", g) for g in extra.split(",")]
     console = Console(stderr=True, quiet=args.quiet)
     keep = args.voxel_classifier
-    ref = load_observables(args.reference, grid, args.threshold, console.log, keep_voxels=keep)
-    samples = {
-        label: load_observables(path, grid, args.threshold, console.log, keep_voxels=keep)
-        for label, path in zip(labels, args.generated, strict=True)
-    }
-    train = load_observables(args.train, grid, args.threshold) if args.train else None
+    ref_voxels = voxel_file_grid(args.reference) is not None
+    if ref_voxels:
+        alignments, extra_grids = ["centred"], []
+    lattice = None
+    if alignments != ["centred"]:
+        from pointcalo import io
+
+        cell = cell_pitch(grid)[0]
+        lattice = infer_lattice(io.read(args.reference, 0, 64), cell)
+        console.log(
+            f"random alignment on the data lattice of {lattice:.4g} mm"
+            if lattice
+            else "random alignment: continuous offsets (the reference is on no lattice)"
+        )
+    plan = [(f"{grid.name}, {a}", grid, a) for a in alignments]
+    plan += [(g.name, g, "centred") for g in extra_grids]
+    kinds = {label: voxel_file_grid(path) for label, path in zip(labels, args.generated, strict=True)}
+    views = {}
+    for view, g, alignment in plan:
+        console.log(f"observables on view '{view}'")
+
+        def load(path: str, g=g, alignment=alignment):
+            return load_observables(
+                path,
+                g,
+                args.threshold,
+                console.log,
+                keep_voxels=keep,
+                alignment=alignment,
+                alignment_seed=args.seed,
+                lattice=lattice,
+                point_structure=alignment == "centred" and g is grid,
+            )
+
+        samples = {}
+        for label, path in zip(labels, args.generated, strict=True):
+            on = kinds[label]
+            if on is None or (alignment == "centred" and on in ("", g.name)):
+                samples[label] = load(path)
+        if samples:
+            views[view] = (load(args.reference), samples)
+    if not views:
+        raise PointcaloError("compare: no generated file can be evaluated on --grid")
+    train = None
+    if args.train:
+        train = load_observables(args.train, grid, args.threshold, point_structure=False)
     points = None
     if args.point_classifier:
         from pointcalo.metrics.point_classifier import point_sample_file
@@ -206,10 +257,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         n_pts = args.point_classifier_points
         points = {"reference": point_sample_file(args.reference, n_pts, args.seed)}
         for label, path in zip(labels, args.generated, strict=True):
-            points[label] = point_sample_file(path, n_pts, args.seed)
-    result = compare_samples(
-        ref,
-        samples,
+            if kinds[label] is None:
+                points[label] = point_sample_file(path, n_pts, args.seed)
+    result = compare_views(
+        views,
         train=train,
         k=args.batches,
         seed=args.seed,
@@ -219,7 +270,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         points=points,
     )
     if not args.quiet:
-        print(comparison_table(result))
+        print(headline_table(result))
     return 0
 
 
@@ -686,6 +737,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batches", type=COUNT, default=5)
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default="runs/compare")
+    p.add_argument(
+        "--alignments",
+        default="centred,half-cell,random",
+        help="grid alignments to the shower axis, comma-separated (the headline is the worst)",
+    )
+    p.add_argument(
+        "--extra-grids",
+        default="auto",
+        help="further grids (comma-separated presets or files; 'auto': ild-cylindrical beside "
+        "ild; 'none')",
+    )
     p.add_argument(
         "--voxel-classifier",
         action="store_true",

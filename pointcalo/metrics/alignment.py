@@ -95,3 +95,27 @@ def shift(showers: ak.Array, by: np.ndarray) -> ak.Array:
     pts = ak.with_field(pts, pts.x + by[:, 0].astype(np.float32), "x")
     pts = ak.with_field(pts, pts.y + by[:, 1].astype(np.float32), "y")
     return ak.with_field(showers, pts, "points")
+
+
+def infer_lattice(showers: ak.Array, cell: float) -> float | None:
+    """The pitch (mm) of the lattice the points of ``showers`` sit on, when they sit on one
+    whose pitch divides ``cell``: the smallest gap between distinct x positions, accepted when
+    every x and y is a lattice-cell centre ``(k + 1/2) pitch``. None otherwise."""
+    pts = ak.flatten(showers.points)
+    if len(pts) == 0:
+        return None
+    x = np.unique(ak.to_numpy(pts.x).astype(np.float64))
+    gaps = np.diff(x)
+    gaps = gaps[gaps > 1e-4]
+    if len(gaps) == 0:
+        return None
+    pitch = float(np.min(gaps))
+    steps = round(cell / pitch)
+    if steps < 1 or abs(steps * pitch - cell) > 1e-3 * cell:
+        return None
+    pitch = cell / steps
+    for col in (pts.x, pts.y):
+        k = ak.to_numpy(col).astype(np.float64) / pitch - 0.5
+        if np.max(np.abs(k - np.round(k)), initial=0.0) > 1e-3:
+            return None
+    return pitch

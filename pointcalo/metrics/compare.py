@@ -37,15 +37,17 @@ def compare_samples(
     from pointcalo.metrics.report import evaluate
 
     rows: dict[str, Any] = {}
+    floor: dict[str, Any] = {}
     for label, obs in samples.items():
         if log:
             log(f"evaluating {label}")
-        pts = (points["reference"], points[label]) if points else None
+        pts = (points["reference"], points[label]) if points and label in points else None
         m = evaluate(
             reference, obs, k=k, seed=seed, train=train, labels=("reference", label), points=pts
         )
         rows[label] = {
             "classifier_auc": m["classifier_auc"]["generated"],
+            "classifier_auc_global": m["classifier_auc_global"]["generated"],
             "w1_over_floor": {
                 name: v["generated"][0] / max(v["floor"][0], 1e-12)
                 for name, v in m["w1x100"].items()
@@ -62,11 +64,17 @@ def compare_samples(
         if "point_classifier_auc" in m:
             rows[label]["point_classifier_auc"] = m["point_classifier_auc"]["generated"]
             rows[label]["point_classifier_seconds"] = m["point_classifier_auc"]["seconds"]
-        floor = m
+        for name in ("voxel_classifier_auc", "point_classifier_auc"):
+            if name in m and name not in floor:
+                floor[name] = m[name]
+        floor.setdefault("classifier_auc", m["classifier_auc"])
+        for name in ("classifier_auc_global", "fpd", "separation_power"):
+            floor.setdefault(name, m[name])
     result = {
         "n_reference": reference.n_showers,
         "floor": {
             "classifier_auc": floor["classifier_auc"]["floor"],
+            "classifier_auc_global": floor["classifier_auc_global"]["floor"],
             "fpd": floor["fpd"]["floor"],
             "separation_power": {
                 name: v["floor"][0] for name, v in floor["separation_power"].items()
@@ -158,5 +166,158 @@ def summary_plot(result: dict[str, Any], path: Path) -> Path:
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=30, ha="right")
     ax.set_ylabel("W1 / floor")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_png(fig, path, dpi=110)
+
+
+#: Grid-free observables of the points, shown on the headline table.
+POINT_OBSERVABLES: tuple[tuple[str, str], ...] = (
+    ("nn_distance", "nearest-neighbour distance"),
+    ("pair_distance", "pair correlation"),
+    ("point_energy", "point energy"),
+)
+
+
+def compare_views(
+    views: dict[str, tuple[Observables, dict[str, Observables]]],
+    *,
+    train: Observables | None = None,
+    k: int = 5,
+    seed: int = 0,
+    speed: dict[str, float] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    log=None,
+    points: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every sample against the reference on several views of the showers (grid alignments
+    and grids: view name -> ``(reference observables, label -> sample observables)``), and
+    the headline table: per sample the worst view's classifier AUC, the AUC on each view, the
+    grid-free point observables' W1 / floor (from the first view, where they are computed),
+    the point classifier (first view) and the worst W1 / floor over every view and observable.
+    ``train`` (observables on the first view) adds the memorisation ratio."""
+    first = next(iter(views))
+    per_view: dict[str, Any] = {}
+    for view, (ref, samples) in views.items():
+        if log:
+            log(f"view '{view}': {len(samples)} samples against {ref.n_showers} reference showers")
+        per_view[view] = compare_samples(
+            ref,
+            samples,
+            train=train if view == first else None,
+            k=k,
+            seed=seed,
+            speed=speed,
+            log=log,
+            points=points if view == first else None,
+        )
+    labels = list(dict.fromkeys(label for _, s in views.values() for label in s))
+    headline: dict[str, Any] = {}
+    for label in labels:
+        rows = {v: r["samples"][label] for v, r in per_view.items() if label in r["samples"]}
+        worst_view = max(rows, key=lambda v: rows[v]["classifier_auc"][0])
+        w1 = [(ratio, v, name) for v, r in rows.items() for name, ratio in r["w1_over_floor"].items()]
+        worst_w1 = max(w1) if w1 else (float("nan"), "", "")
+        base = rows.get(first, {})
+        headline[label] = {
+            "classifier_auc_worst": rows[worst_view]["classifier_auc"],
+            "worst_view": worst_view,
+            "classifier_auc": {v: r["classifier_auc"] for v, r in rows.items()},
+            "point_w1_over_floor": {
+                name: base["w1_over_floor"][name]
+                for name, _ in POINT_OBSERVABLES
+                if name in base.get("w1_over_floor", {})
+            },
+            "worst_w1_over_floor": {
+                "value": worst_w1[0], "view": worst_w1[1], "observable": worst_w1[2]
+            },
+            "point_classifier_auc": base.get("point_classifier_auc"),
+            "memorisation_ratio": base.get("memorisation_ratio"),
+            "showers_per_s": (speed or {}).get(label),
+        }
+    result = {
+        "views": list(views),
+        "n_reference": views[first][0].n_showers,
+        "floor": {v: r["floor"] for v, r in per_view.items()},
+        "headline": headline,
+        "by_view": per_view,
+    }
+    if out is not None:
+        from pointcalo.io.atomic import atomic_path, write_json
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(result, out / "compare.json")
+        text = [headline_table(result)]
+        for view, r in per_view.items():
+            text += ["", f"## View '{view}'", "", comparison_table(r)]
+        with atomic_path(out / "compare.md") as tmp:
+            tmp.write_text("\n".join(text) + "\n")
+        headline_plot(result, out / "compare.png")
+    return result
+
+
+def headline_table(result: dict[str, Any]) -> str:
+    """Markdown: the headline (worst view) figures of every sample, and the floors."""
+    views = result["views"]
+    head = ["sample", "AUC (worst view)", *(f"AUC {v}" for v in views)]
+    has_points = any(h.get("point_classifier_auc") for h in result["headline"].values())
+    if has_points:
+        head.append("point AUC")
+    head += [f"{title} W1/floor" for _, title in POINT_OBSERVABLES]
+    head += ["worst W1/floor (view, observable)", "memo ratio", "showers/s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, h in result["headline"].items():
+        auc = h["classifier_auc_worst"]
+        cells = [label, f"**{auc[0]:.3f} ± {auc[1]:.3f}** ({h['worst_view']})"]
+        for v in views:
+            a = h["classifier_auc"].get(v)
+            cells.append("–" if a is None else f"{a[0]:.3f} ± {a[1]:.3f}")
+        if has_points:
+            p = h.get("point_classifier_auc")
+            cells.append("–" if p is None else f"{p[0]:.3f} ± {p[1]:.3f}")
+        for name, _ in POINT_OBSERVABLES:
+            r = h["point_w1_over_floor"].get(name)
+            cells.append("–" if r is None else f"{r:.2f}")
+        w = h["worst_w1_over_floor"]
+        cells.append(f"{w['value']:.2f} ({w['view']}, {w['observable']})")
+        memo = h.get("memorisation_ratio")
+        cells.append("–" if memo is None else f"{memo:.3f}")
+        speed = h.get("showers_per_s")
+        cells.append("–" if speed is None else f"{speed:.3g}")
+        lines.append("| " + " | ".join(cells) + " |")
+    floors = [result["floor"][v]["classifier_auc"] for v in views]
+    worst = max(floors, key=lambda a: a[0])
+    floor = ["floor (reference vs reference)", f"{worst[0]:.3f} ± {worst[1]:.3f}"]
+    floor += [f"{a[0]:.3f} ± {a[1]:.3f}" for a in floors]
+    if has_points:
+        p = result["floor"][views[0]].get("point_classifier_auc")
+        floor.append("–" if p is None else f"{p[0]:.3f} ± {p[1]:.3f}")
+    floor += ["1"] * len(POINT_OBSERVABLES) + ["1", "1", "–"]
+    lines.append("| " + " | ".join(floor) + " |")
+    return "\n".join(lines)
+
+
+def headline_plot(result: dict[str, Any], path: Path) -> Path:
+    """Classifier AUC of every sample on every view, with the floor band."""
+    from pointcalo.plots import pyplot, save_png
+
+    plt = pyplot()
+    views = result["views"]
+    rows = result["headline"]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / max(len(rows), 1)
+    for i, (label, h) in enumerate(rows.items()):
+        x = [j + i * width for j, v in enumerate(views) if v in h["classifier_auc"]]
+        y = [h["classifier_auc"][v][0] for v in views if v in h["classifier_auc"]]
+        e = [h["classifier_auc"][v][1] for v in views if v in h["classifier_auc"]]
+        ax.bar(x, y, width, yerr=e, label=label)
+    for j, v in enumerate(views):
+        f = result["floor"][v]["classifier_auc"]
+        ax.hlines(f[0], j - width / 2, j + 0.8 - width / 2, colors="k", lw=1.5)
+    ax.set_xticks(np.arange(len(views)) + 0.4 - width / 2, views)
+    ax.set_ylim(0.4, 1.02)
+    ax.set_ylabel("classifier AUC (per-layer features)")
+    ax.set_title("each sample against Geant4 on every view (black: Geant4 vs Geant4)")
+    ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return save_png(fig, path, dpi=110)

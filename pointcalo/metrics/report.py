@@ -79,11 +79,13 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
                 size=size,
                 seed=seed,
             )
+    # FPD / KPD on the few global features (a Frechet distance needs many more showers than
+    # features); the classifier on the per-layer features (the headline) and on the global ones
     fr, fg, out["features"] = _common_features(ref, gen, "per_layer")
+    out["classifier_auc"] = classifier_auc(fr, fg, seed=seed)
+    fr, fg, out["features_global"] = _common_features(ref, gen, "global")
     out["fpd"] = dist.fpd(fr, fg, seed=seed)
     out["kpd"] = dist.kpd(fr, fg, size=min(1000, size * k), seed=seed)
-    out["classifier_auc"] = classifier_auc(fr, fg, seed=seed)
-    fr, fg, _ = _common_features(ref, gen, "global")
     out["classifier_auc_global"] = classifier_auc(fr, fg, seed=seed)
     if ref.voxels is not None and gen.voxels is not None:
         # log(1 + E/MeV) tames the dynamic range of cell energies; voxels that almost never
@@ -198,6 +200,7 @@ def evaluate(
         "seed": seed,
         "labels": list(labels),
         "features": vs_gen["features"],
+        "features_global": vs_gen["features_global"],
     }
     for family in ("w1x100", "separation_power"):
         metrics[family] = {
@@ -333,7 +336,10 @@ def write_markdown(metrics: dict[str, Any], path: Path) -> None:
         "",
         markdown_table(metrics),
         "",
-        "High-level features (FPD, KPD, classifier): " + ", ".join(metrics["features"]),
+        "Per-layer features (the classifier's headline): " + ", ".join(metrics["features"]),
+        "",
+        "Global features (FPD, KPD, the global classifier): "
+        + ", ".join(metrics.get("features_global", [])),
         "",
         *(f"![{p}]({p})" for p in metrics.get("plots", [])),
         "",
@@ -358,6 +364,23 @@ def check_voxels(path: Path, energy: np.ndarray, voxels: np.ndarray) -> None:
             raise ShowerFormatError(path, "showers", "negative voxel energies")
 
 
+def voxel_file_grid(path: str | os.PathLike[str]) -> str | None:
+    """The grid name of a CaloChallenge-layout voxel file (``""`` when it names none), or None
+    when ``path`` is not a voxel file (a point-shower file)."""
+    import h5py
+
+    path = Path(path)
+    if path.suffix.lower() not in (".h5", ".hdf5", ".hdf") or not path.exists():
+        return None
+    if not h5py.is_hdf5(path):
+        return None
+    with h5py.File(path) as f:
+        if "showers" in f and "incident_energies" in f:
+            g = f.attrs.get("grid", "")
+            return g.decode() if isinstance(g, bytes) else str(g)
+    return None
+
+
 def load_observables(
     path: str | os.PathLike[str],
     grid: vx.Grid,
@@ -365,9 +388,16 @@ def load_observables(
     log: Log | None = None,
     keep_voxels: bool = False,
     chunk_size: int = 512,
+    *,
+    alignment: str = "centred",
+    alignment_seed: int = 0,
+    lattice: float | None = None,
+    point_structure: bool = True,
 ) -> Observables:
     """Observables of a file: a shower file (HDF5/ROOT points, projected onto ``grid``) or a
     CaloChallenge-layout voxel file (``incident_energies``, ``showers``) already on ``grid``.
+    ``alignment``, ``alignment_seed``, ``lattice``, ``point_structure``: as in
+    :func:`pointcalo.metrics.observables.compute` (voxel files: ``centred`` only).
 
     The file is streamed ``chunk_size`` showers at a time and only the per-shower observables
     (and a bounded sample of cell and point energies per shower) are kept, so memory is bounded
@@ -390,6 +420,10 @@ def load_observables(
     if is_voxels:
         from voxelize.calochallenge_files import read_calochallenge
 
+        if alignment != "centred":
+            raise ShowerFormatError(
+                path, "showers", f"voxels are on their grid already: no '{alignment}' alignment"
+            )
         if file_grid is not None and str(file_grid) != grid.name:
             raise ShowerFormatError(
                 path, "grid", f"voxels are on grid '{file_grid}', evaluation is on '{grid.name}'"
@@ -425,6 +459,10 @@ def load_observables(
                         threshold=threshold,
                         keep_voxels=keep_voxels,
                         first_index=start,
+                        alignment=alignment,
+                        alignment_seed=alignment_seed,
+                        lattice=lattice,
+                        point_structure=point_structure,
                     )
                 except vx.GridError as err:
                     raise ShowerFormatError(path, "points/layer", str(err)) from None
