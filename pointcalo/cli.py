@@ -220,7 +220,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         )
     plan = [(f"{grid.name}, {a}", grid, a) for a in alignments]
     plan += [(g.name, g, "centred") for g in extra_grids]
-    kinds = {label: voxel_file_grid(path) for label, path in zip(labels, args.generated, strict=True)}
+    kinds = {
+        label: voxel_file_grid(path) for label, path in zip(labels, args.generated, strict=True)
+    }
     views = {}
     for view, g, alignment in plan:
         console.log(f"observables on view '{view}'")

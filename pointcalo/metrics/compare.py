@@ -215,7 +215,9 @@ def compare_views(
     for label in labels:
         rows = {v: r["samples"][label] for v, r in per_view.items() if label in r["samples"]}
         worst_view = max(rows, key=lambda v: rows[v]["classifier_auc"][0])
-        w1 = [(ratio, v, name) for v, r in rows.items() for name, ratio in r["w1_over_floor"].items()]
+        w1 = [
+            (ratio, v, name) for v, r in rows.items() for name, ratio in r["w1_over_floor"].items()
+        ]
         worst_w1 = max(w1) if w1 else (float("nan"), "", "")
         base = rows.get(first, {})
         headline[label] = {
@@ -228,7 +230,9 @@ def compare_views(
                 if name in base.get("w1_over_floor", {})
             },
             "worst_w1_over_floor": {
-                "value": worst_w1[0], "view": worst_w1[1], "observable": worst_w1[2]
+                "value": worst_w1[0],
+                "view": worst_w1[1],
+                "observable": worst_w1[2],
             },
             "point_classifier_auc": base.get("point_classifier_auc"),
             "memorisation_ratio": base.get("memorisation_ratio"),

@@ -142,7 +142,8 @@ class Observables:
         names = ["log_e_inc"]
         cols = [np.log(np.maximum(self.incident_energy, 1e-12))[:, None]]
         scal = [
-            k for k in ("e_ratio", "n_hits", "cog_x", "cog_y", "cog_z", "width", "r_mean", "r_rms")
+            k
+            for k in ("e_ratio", "n_hits", "cog_x", "cog_y", "cog_z", "width", "r_mean", "r_rms")
             if k in self.scalars
         ]
         names += scal
@@ -304,7 +305,11 @@ def compute(
         stop = min(start + chunk_size, n)
         m = stop - start
         axis = alignment_offsets(
-            alignment, grid, m, first_index=first_index + start, seed=alignment_seed,
+            alignment,
+            grid,
+            m,
+            first_index=first_index + start,
+            seed=alignment_seed,
             lattice=lattice,
         )
         if voxels is not None:
