@@ -153,7 +153,15 @@ def model_step(src: Path, out: Path, steps: int, seed: int, log) -> dict[str, An
     n = 200
     cond = sample_conditions(n, 10e3, 90e3, seed)
     t0 = time.perf_counter()
-    clouds = generate(loaded.model, loaded.net, loaded.normalizer, cond, loaded.cfg, seed=seed)
+    clouds = generate(
+        loaded.model,
+        loaded.net,
+        loaded.normalizer,
+        cond,
+        loaded.cfg,
+        seed=seed,
+        limits=loaded.limits,
+    )
     sample_s = time.perf_counter() - t0
     generated = make_showers(cond.astype(np.float32), clouds.points, offsets=clouds.offsets)
     io.write(generated, out / "epic_gan" / "generated.h5")
@@ -214,7 +222,7 @@ def pretrained_step(out: Path, seed: int, log) -> dict[str, Any]:
     ]:
         m = load_model(path)
         t0 = time.perf_counter()
-        clouds = generate(m.model, m.net, m.normalizer, energy, m.cfg, seed=seed)
+        clouds = generate(m.model, m.net, m.normalizer, energy, m.cfg, seed=seed, limits=m.limits)
         speed[label] = len(energy) / (time.perf_counter() - t0)
         samples[label] = make_showers(
             energy.astype(np.float32), clouds.points, offsets=clouds.offsets, allow_empty=True

@@ -6,8 +6,7 @@ The interface (README, "Export") is fixed; the caller owns the randomness:
 * inputs: ``energy [B]`` float64 incident energies (MeV); ``base [B, D]`` float32 standard
   normal numbers of the shower flow; ``noise [B, N, F]`` float32 standard normal numbers of
   the points (row ``i`` of shower ``b`` is its ``i``-th point's noise; ``N`` bounds the number
-  of points of a shower); ``u [B, N]`` float64 uniform numbers in [0, 1) of the hit
-  calibration;
+  of points of a shower);
 * outputs: ``points [P, 4]`` float32 (``E`` MeV, ``x``, ``y`` mm, ``layer``), shower by shower,
   and ``counts [B]`` int64 points per shower.
 
@@ -64,7 +63,6 @@ def export(loaded, out: str | Path, fmt: str, card: dict[str, Any] | None = None
             "energy": "[B] float64, incident energy (MeV)",
             "base": f"[B, {loaded.model.flow.mean.shape[0]}] float32, standard normal",
             "noise": "[B, N, 4] float32, standard normal (N bounds the points per shower)",
-            "u": "[B, N] float64, uniform in [0, 1)",
         },
         "outputs": {
             "points": "[P, 4] float32: E (MeV), x, y (mm), layer; shower by shower",

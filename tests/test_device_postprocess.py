@@ -10,12 +10,7 @@ import torch
 from pointcalo.models import registry
 from pointcalo.models.caloclouds import calibrate as ref
 from pointcalo.models.caloclouds import device as dev
-from pointcalo.models.caloclouds import hits as ref_hits
 from pointcalo.models.generate import load_model
-from pointcalo.showers import flatten
-from tests.conftest import random_showers
-
-CELL = 5.088
 
 
 @pytest.fixture(scope="module")
@@ -41,23 +36,6 @@ def test_largest_remainder_matches_numpy_with_ties():
     got = dev.largest_remainder(torch.as_tensor(frac), torch.as_tensor(counts))
     np.testing.assert_array_equal(got.numpy(), want)
     np.testing.assert_array_equal(want.sum(1), counts)
-
-
-def test_count_hits_matches_numpy():
-    flat = flatten(random_showers(20, seed=4))
-    p = {k: torch.as_tensor(v) for k, v in flat.points.items()}
-    want = ref_hits.count_hits(p["x"].numpy(), p["y"].numpy(), p["layer"].numpy(),
-                               p["E"].numpy(), flat.counts, CELL, 0.1)  # fmt: skip
-    got = dev.count_hits(
-        p["x"].double(),
-        p["y"].double(),
-        p["layer"].long(),
-        p["E"].double(),
-        torch.as_tensor(flat.counts),
-        CELL,
-        0.1,
-    )
-    np.testing.assert_array_equal(got.numpy(), want)
 
 
 def test_generated_showers_equal_the_numpy_path(student):
@@ -86,11 +64,11 @@ def _inputs(loaded, n=6, seed=1):
     return captured["args"]
 
 
-def test_calibration_keeps_the_flows_energies_layers_and_hits(student):
-    x0, counts, feats, e_inc, u = _inputs(student)
+def test_calibration_keeps_the_flows_energies_and_layers(student):
+    x0, counts, feats, e_inc = _inputs(student)
     m = student.model
-    post = dev.PostProcess(student.normalizer, m.n_layers, m.widths, m.hits)
-    e, x, y, layer = post(x0, counts, feats, e_inc, u)
+    post = dev.PostProcess(student.normalizer, m.n_layers, m.widths)
+    e, x, _, layer = post(x0, counts, feats, e_inc)
     shower = torch.repeat_interleave(torch.arange(len(counts)), counts)
     L = m.n_layers
     # energy: every shower carries the flow's visible energy, each layer its share
@@ -100,10 +78,6 @@ def test_calibration_keeps_the_flows_energies_layers_and_hits(student):
     per = dev.largest_remainder(feats[:, 5 : 5 + L].clamp(min=0), counts)
     got = torch.bincount(shower * L + layer, minlength=len(counts) * L).reshape(-1, L)
     np.testing.assert_array_equal(got.numpy(), per.numpy())
-    # hits: the calibration ends at the flow's number of hit cells (or below)
-    hits = dev.count_hits(x.double(), y.double(), layer, e.double(), counts, *m.hits)
-    target = torch.round(torch.exp(feats[:, -1])).long()
-    assert (hits <= target).all() and (hits >= target - 2).all()
     # on the sensor lattice: every coordinate is a sub-cell centre
     pitch = student.normalizer.spec.lattice_pitch
     r = x.double() / pitch - 0.5
@@ -111,12 +85,12 @@ def test_calibration_keeps_the_flows_energies_layers_and_hits(student):
 
 
 def test_post_processing_scripts_for_export(student):
-    x0, counts, feats, e_inc, u = _inputs(student, n=4)
+    x0, counts, feats, e_inc = _inputs(student, n=4)
     m = student.model
-    post = dev.PostProcess(student.normalizer, m.n_layers, m.widths, m.hits)
+    post = dev.PostProcess(student.normalizer, m.n_layers, m.widths)
     scripted = torch.jit.script(post)
     for a, b in zip(
-        post(x0, counts, feats, e_inc, u), scripted(x0, counts, feats, e_inc, u), strict=True
+        post(x0, counts, feats, e_inc), scripted(x0, counts, feats, e_inc), strict=True
     ):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
@@ -126,38 +100,33 @@ def test_unknown_postprocess_is_refused(student):
         _generate(student, np.array([50e3]), postprocess="gpu")
 
 
-def _numpy_post(loaded, x0, counts, feats, e_inc, u):
+def _numpy_post(loaded, x0, counts, feats, e_inc):
     """The numpy reference path on captured inputs: decode, calibrate, snap."""
     norm, m = loaded.normalizer, loaded.model
     pts = norm.decode_points(x0.numpy())
     ref.calibrate(pts, x0[:, 3].numpy(), counts.numpy(), feats.numpy(), e_inc.numpy(),
-                  m.n_layers, m.widths, m.hits, u.numpy())  # fmt: skip
+                  m.n_layers, m.widths)  # fmt: skip
     norm.snap(pts)
     return [pts[k] for k in ("E", "x", "y", "layer")]
 
 
 @pytest.mark.parametrize("post", ["numpy", "torch"])
-def test_post_processing_is_per_shower(student, post, monkeypatch):
-    """A shower's calibration (hit merging included) is the same alone as in a batch: each
-    draws its choices from its own numbers, however long the other showers take (a subset
-    index once picked another shower's numbers after the first merging round). A quarter of
-    the excess merged per round makes the rounds many and the choices real."""
-    monkeypatch.setattr(ref_hits, "STEP", 0.25)
-    monkeypatch.setattr(dev, "HIT_STEP", 0.25)
-    x0, counts, feats, e_inc, u = _inputs(student, n=6)
+def test_post_processing_is_per_shower(student, post):
+    """A shower's calibration is the same alone as in a batch."""
+    x0, counts, feats, e_inc = _inputs(student, n=6)
     m = student.model
-    torch_post = dev.PostProcess(student.normalizer, m.n_layers, m.widths, m.hits)
+    torch_post = dev.PostProcess(student.normalizer, m.n_layers, m.widths)
 
     def run(*args):
         if post == "numpy":
             return _numpy_post(student, *args)
         return [c.numpy() for c in torch_post(*args)]
 
-    whole = run(x0, counts, feats, e_inc, u)
+    whole = run(x0, counts, feats, e_inc)
     ptr = np.concatenate([[0], np.cumsum(counts.numpy())])
     for i in range(len(counts)):
         lo, hi = ptr[i], ptr[i + 1]
-        one = run(x0[lo:hi], counts[i : i + 1], feats[i : i + 1], e_inc[i : i + 1], u[lo:hi])
+        one = run(x0[lo:hi], counts[i : i + 1], feats[i : i + 1], e_inc[i : i + 1])
         for a, b in zip(whole, one, strict=True):
             np.testing.assert_array_equal(a[lo:hi], b)
 
@@ -166,5 +135,3 @@ def test_constants_follow_the_numpy_reference():
     from pointcalo.models.caloclouds.features import N_SCALARS
 
     assert dev.N_SCALARS == N_SCALARS and dev.MAX_STRETCH == ref.MAX_STRETCH
-    assert (dev.HIT_STEP, dev.MAX_MOVED, dev.SPAN) == (ref_hits.STEP, ref_hits.MAX_MOVED,
-                                                       ref_hits._SPAN)  # fmt: skip

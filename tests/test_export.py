@@ -31,7 +31,7 @@ except ImportError:
     pass
 import numpy as np
 inp = np.load("inputs.npz")
-args = [inp[k] for k in ("energy", "base", "noise", "u")]
+args = [inp[k] for k in ("energy", "base", "noise")]
 out = {}
 if sys.argv[1] == "torchscript":
     import torch
@@ -54,7 +54,10 @@ np.savez("out.npz", **out)
 def reference():
     torch.set_num_threads(1)
     loaded = load_model(NAME)
-    clouds = generate(loaded.model, loaded.net, loaded.normalizer, ENERGIES, loaded.cfg, seed=4)
+    clouds = generate(
+        loaded.model, loaded.net, loaded.normalizer, ENERGIES, loaded.cfg, seed=4,
+        limits=loaded.limits,
+    )  # fmt: skip
     points = np.stack([clouds.points[k].astype(np.float32) for k in ("E", "x", "y", "layer")], 1)
     return loaded, points, np.diff(clouds.offsets)
 

@@ -159,6 +159,7 @@ class ToyTask:
 def _toy_generate(model, net, normalizer, condition, cfg, *, seed=0, **kwargs):
     counts = np.full(len(condition), 3)
     x = np.tile(net.scale.detach().numpy(), (3 * len(condition), 1))
+    x[:, 1] += np.tile([0.0, 1.0, 2.0], len(condition))  # three sub-cells (one point in each)
     pts = normalizer.decode_points(x)
     return GeneratedClouds(np.concatenate([[0], np.cumsum(counts)]), pts, condition)
 

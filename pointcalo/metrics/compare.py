@@ -220,6 +220,9 @@ def compare_views(
         ]
         worst_w1 = max(w1) if w1 else (float("nan"), "", "")
         base = rows.get(first, {})
+        voxel = [
+            (r["voxel_classifier_auc"], v) for v, r in rows.items() if "voxel_classifier_auc" in r
+        ]
         headline[label] = {
             "classifier_auc_worst": rows[worst_view]["classifier_auc"],
             "worst_view": worst_view,
@@ -235,6 +238,7 @@ def compare_views(
                 "observable": worst_w1[2],
             },
             "point_classifier_auc": base.get("point_classifier_auc"),
+            "voxel_classifier_auc_worst": max(voxel, key=lambda a: a[0][0]) if voxel else None,
             "memorisation_ratio": base.get("memorisation_ratio"),
             "showers_per_s": (speed or {}).get(label),
         }
@@ -265,6 +269,9 @@ def headline_table(result: dict[str, Any]) -> str:
     views = result["views"]
     head = ["sample", "AUC (worst view)", *(f"AUC {v}" for v in views)]
     has_points = any(h.get("point_classifier_auc") for h in result["headline"].values())
+    has_voxels = any(h.get("voxel_classifier_auc_worst") for h in result["headline"].values())
+    if has_voxels:
+        head.append("voxel AUC (worst view)")
     if has_points:
         head.append("point AUC")
     head += [f"{title} W1/floor" for _, title in POINT_OBSERVABLES]
@@ -276,6 +283,9 @@ def headline_table(result: dict[str, Any]) -> str:
         for v in views:
             a = h["classifier_auc"].get(v)
             cells.append("–" if a is None else f"{a[0]:.3f} ± {a[1]:.3f}")
+        if has_voxels:
+            vw = h.get("voxel_classifier_auc_worst")
+            cells.append("–" if vw is None else f"{vw[0][0]:.3f} ± {vw[0][1]:.3f} ({vw[1]})")
         if has_points:
             p = h.get("point_classifier_auc")
             cells.append("–" if p is None else f"{p[0]:.3f} ± {p[1]:.3f}")
@@ -293,6 +303,11 @@ def headline_table(result: dict[str, Any]) -> str:
     worst = max(floors, key=lambda a: a[0])
     floor = ["floor (reference vs reference)", f"{worst[0]:.3f} ± {worst[1]:.3f}"]
     floor += [f"{a[0]:.3f} ± {a[1]:.3f}" for a in floors]
+    if has_voxels:
+        vf = [result["floor"][v]["voxel_classifier_auc"] for v in views
+              if "voxel_classifier_auc" in result["floor"][v]]  # fmt: skip
+        vf_worst = max(vf, key=lambda a: a[0]) if vf else None
+        floor.append("–" if vf_worst is None else f"{vf_worst[0]:.3f} ± {vf_worst[1]:.3f}")
     if has_points:
         p = result["floor"][views[0]].get("point_classifier_auc")
         floor.append("–" if p is None else f"{p[0]:.3f} ± {p[1]:.3f}")

@@ -62,7 +62,7 @@ def histogram_with_ratio(
     (dr, er), (dg, eg) = dens
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(dr > 0, dg / dr, np.nan)
-        rerr = ratio * np.sqrt(
+        rerr = np.abs(ratio) * np.sqrt(
             (eg / np.where(dg > 0, dg, 1)) ** 2 + (er / np.where(dr > 0, dr, 1)) ** 2
         )
     bottom.stairs(ratio, edges, color="C1")
@@ -98,7 +98,7 @@ def profile_with_ratio(
     (mr, er), (mg, eg) = means
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(mr > 0, mg / mr, np.nan)
-        rerr = ratio * np.sqrt(
+        rerr = np.abs(ratio) * np.sqrt(
             (eg / np.where(mg > 0, mg, 1)) ** 2 + (er / np.where(mr > 0, mr, 1)) ** 2
         )
     bottom.errorbar(x, ratio, yerr=rerr, fmt="o", ms=3, color="C1")

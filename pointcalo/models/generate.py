@@ -22,6 +22,7 @@ from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
 from pointcalo.config import validate_config
 from pointcalo.errors import PointcaloError
 from pointcalo.models import registry
+from pointcalo.validity import PointLimits, default_limits, make_valid
 
 
 def sample_conditions(
@@ -51,6 +52,14 @@ class LoadedModel:
     @property
     def family(self) -> registry.Family:
         return registry.get(self.cfg.model.name)
+
+    @property
+    def limits(self) -> PointLimits | None:
+        """What its generated points must obey: the training data's limits stored in the
+        checkpoint, else the lattice and layers of its normalisation (older checkpoints)."""
+        if "point_limits" in self.meta:
+            return PointLimits.from_dict(self.meta["point_limits"])
+        return default_limits(self.normalizer)
 
 
 def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> LoadedModel:
@@ -107,11 +116,16 @@ def generate(
     batch_size: int = CPU_BATCH,
     sampler: str | None = None,
     steps: int | None = None,
+    limits: PointLimits | None = None,
     **options: Any,
 ) -> GeneratedClouds:
     """Clouds from any model family (``net`` is the sampling network, e.g. the EMA copy);
-    ``options`` go to the family's generation (e.g. CaloClouds' ``postprocess``)."""
-    return registry.get(cfg.model.name).generate(
+    ``options`` go to the family's generation (e.g. CaloClouds' ``postprocess``). The points
+    of point families are made valid (:func:`pointcalo.validity.make_valid`) with ``limits``
+    (default: the lattice and layers of ``normalizer``; :attr:`LoadedModel.limits` holds a
+    checkpoint's own)."""
+    family = registry.get(cfg.model.name)
+    clouds = family.generate(
         model,
         net,
         normalizer,
@@ -125,6 +139,11 @@ def generate(
         steps=steps,
         **options,
     )
+    limits = limits if limits is not None else default_limits(normalizer)
+    if not family.point_output or limits is None:
+        return clouds
+    offsets, points = make_valid(clouds.offsets, clouds.points, limits)
+    return GeneratedClouds(offsets, points, clouds.condition)
 
 
 def generate_to_file(
@@ -179,6 +198,7 @@ def generate_to_file(
             batch_size=batch_size,
             sampler=sampler,
             steps=steps,
+            limits=loaded.limits,
             **options,
         )
         showers = make_showers(

@@ -52,6 +52,8 @@ class Family:
       batch_size, sampler, steps) -> GeneratedClouds``: clouds for physical conditions.
     - ``export(loaded, out, fmt) -> Path`` (optional): write the model as ``fmt``
       (``torchscript`` or ``onnx``) for use outside Python; ``None``: it does not export.
+    - ``point_output``: its clouds are generated points, made valid by the framework
+      (:mod:`pointcalo.validity`); False for grid families, whose points stand for voxels.
     """
 
     name: str
@@ -61,6 +63,7 @@ class Family:
     sampling_net: Callable[[nn.Module], nn.Module | None]
     generate: Callable[..., Any]
     export: Callable[..., Any] | None = None
+    point_output: bool = True
 
 
 _loaded: dict[str, Family] = {}

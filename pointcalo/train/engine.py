@@ -149,6 +149,17 @@ def train(
         return _train(cfg, data=data, resume=resume, log=log, progress=progress)
 
 
+def point_limits_meta(spec, points: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``{"point_limits": ...}`` of training showers (:class:`pointcalo.validity.PointLimits`:
+    what generated points must obey), empty for clouds that are not calorimeter showers."""
+    from pointcalo.validity import PointLimits
+
+    if tuple(spec.features) != ("E", "x", "y", "layer") or len(points["E"]) == 0:
+        return {}
+    pitch = spec.lattice_pitch if set(spec.lattice_features) == {"x", "y"} else 0.0
+    return {"point_limits": PointLimits.measure(points, pitch, spec.integer_max + 1).to_dict()}
+
+
 def _train(
     cfg: RunConfig,
     *,
@@ -239,6 +250,7 @@ def _train(
         "n_val": len(val),
         "source": data.meta.get("source"),
         "condition_range": [float(train_data.condition.min()), float(train_data.condition.max())],
+        **point_limits_meta(data.spec, train_data.points),
         **getattr(task, "meta", {}),
     }
 

@@ -9,17 +9,17 @@ Given the shower flow's features for each shower (:mod:`.features`), the points 
    (the energy of a layer left without points goes to the others in proportion);
 3. with per-layer widths in the flow, stretched transversely about each layer's
    energy-weighted centre so the layer's width is the flow's (stretch clipped to 0.1-10);
-4. shifted transversely to the flow's centre of gravity;
-5. with hit counts in the flow, small cells merged into neighbouring clusters until the shower
-   has the flow's number of hit cells (:mod:`.hits`); steps 3-4 are then applied once more and
-   the merging repeated, so the hit count is exact and widths and centre nearly so.
+4. shifted transversely to the flow's centre of gravity.
+
+Earlier versions also merged small cells of the ILD 5.088 mm grid into neighbouring hit cells
+until the shower had the flow's number of hit cells. That tuned the output to one grid and one
+alignment of it (on a grid shifted by half a cell the hit counts were off again,
+``docs/fidelity.md``); it is gone. What stays acts on the points alone.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from .hits import calibrate_hits  # relative: an ONNX export copies these files (numpy only)
 
 #: Shower-level scalars before the per-layer features: log n, log(E_vis / E_inc), cog x, cog y,
 #: mean layer (:mod:`.features`).
@@ -45,14 +45,10 @@ def calibrate(
     e_inc: np.ndarray,
     n_layers: int,
     widths: bool = False,
-    hits: tuple[float, float] | None = None,
-    u: np.ndarray | None = None,
 ) -> None:
     """Post-process generated points ``pts`` (columns ``E, x, y, layer`` of ``sum(counts)``
     points) in place, from the flow features ``feats [B, D]`` (physical units) and incident
-    energies ``e_inc [B]`` (MeV); ``depth [P]`` is the continuous generated depth. ``hits``:
-    ``(cell mm, threshold MeV)`` of the hit-count calibration, with ``u [P]`` uniform numbers
-    from each shower's own stream."""
+    energies ``e_inc [B]`` (MeV); ``depth [P]`` is the continuous generated depth."""
     B, L = len(counts), n_layers
     shower = np.repeat(np.arange(B), counts)
     frac_n = np.clip(feats[:, N_SCALARS : N_SCALARS + L], 0, None)
@@ -87,13 +83,6 @@ def calibrate(
         target_w = np.clip(feats[:, N_SCALARS + 2 * L : N_SCALARS + 3 * L], 0, None).ravel()
     ok = per_layer.ravel() > 1
     _stretch_and_shift(pts, e, key, shower, e_sum, target_w, ok, feats[:, 2:4], B * L)
-    if hits is not None:
-        # merging moves points by less than a cell; the widths and centre of gravity are
-        # restored once, and the hits merged again last (so they end exactly as asked)
-        target = np.rint(np.exp(feats[:, -1])).astype(np.int64)
-        calibrate_hits(pts, counts, target, hits[0], hits[1], u)
-        _stretch_and_shift(pts, e, key, shower, e_sum, target_w, ok, feats[:, 2:4], B * L)
-        calibrate_hits(pts, counts, target, hits[0], hits[1], u)
 
 
 def _stretch_and_shift(

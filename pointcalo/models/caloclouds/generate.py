@@ -24,7 +24,7 @@ from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
 from pointcalo.models.caloclouds.calibrate import calibrate
 from pointcalo.models.caloclouds.device import PostProcess
 from pointcalo.sampling import SAMPLERS, TAKES_SIGMA_MIN, schedule
-from pointcalo.streams import cloud_base, cloud_generators, point_noise, point_uniform
+from pointcalo.streams import cloud_base, cloud_generators, point_noise
 
 
 @torch.no_grad()
@@ -64,11 +64,7 @@ def generate_caloclouds(
         raise ValueError(f"postprocess: '{postprocess}' is not 'torch' or 'numpy'")
     on_device = postprocess == "torch"
     clock = _Clock(stage_times, device)
-    post = (
-        PostProcess(normalizer, n_layers, model.widths, model.hits).to(device)
-        if on_device
-        else None
-    )
+    post = PostProcess(normalizer, n_layers, model.widths).to(device) if on_device else None
     offsets, cols = [np.zeros(1, np.int64)], []
     for start in range(0, len(condition), batch_size):
         stop = min(start + batch_size, len(condition))
@@ -93,13 +89,9 @@ def generate_caloclouds(
             generator=fresh_noise,
         ).float()
         clock("network")
-        u = torch.zeros(0)
-        if model.hits is not None:  # each shower's own uniform numbers, after its noise
-            u = point_uniform(gens, counts_np).double()
-        clock("noise")
         if post is not None:
             e_dev = torch.as_tensor(e_inc, device=device)
-            out = post(x0, counts, feats, e_dev, u.to(device))
+            out = post(x0, counts, feats, e_dev)
             pts = dict(zip(("E", "x", "y", "layer"), (c.cpu().numpy() for c in out), strict=True))
             pts["layer"] = pts["layer"].astype(np.int32)
         else:
@@ -114,8 +106,6 @@ def generate_caloclouds(
                 e_inc,
                 n_layers,
                 model.widths,
-                model.hits,
-                u.numpy() if model.hits is not None else None,
             )
             normalizer.snap(pts)  # back onto the sensor lattice (cells unchanged: it is finer)
         clock("post")

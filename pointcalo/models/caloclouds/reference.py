@@ -1,18 +1,21 @@
 """numpy reference of one-step CaloClouds generation from an ONNX export: the glue between the
 exported networks that a C++ port (e.g. a Geant4 fast-simulation hook) would follow.
 
-It imports only numpy and its siblings :mod:`.calibrate` and :mod:`.hits` (relative imports),
-so ``pointcalo export ... --format onnx`` copies the three files into the export's ``glue``
-package and they run where pointcalo is not installed (with onnxruntime for the networks).
+It imports only numpy and its siblings :mod:`.calibrate` and :mod:`.glue_validity` (relative
+imports), so ``pointcalo export ... --format onnx`` copies the three files into the export's
+``glue`` package and they run where pointcalo is not installed (with onnxruntime for the
+networks).
 
-Steps for ``energy [B]`` (MeV), ``base [B, D]``, ``noise [B, N, 4]``, ``u [B, N]``:
+Steps for ``energy [B]`` (MeV), ``base [B, D]``, ``noise [B, N, 4]``:
 
 1. ``log_c = (log E - cond_mean[0]) / cond_std[0]``; ``features = flow(log_c, base)``;
 2. ``counts = clip(round(exp(features[:, 0])), 1, N)``; the first ``counts[b]`` rows of
-   ``noise[b]`` and ``u[b]``, shower by shower;
+   ``noise[b]``, shower by shower;
 3. ``cond = ((log E, log counts) - cond_mean) / cond_std``; ``x0 = denoiser(noise, cond, counts)``;
 4. decode ``x0`` with the normaliser (``E`` from log, ``x``, ``y`` onto the 0.848 mm lattice);
-5. :func:`.calibrate.calibrate` with the continuous depth ``x0[:, 3]``, then onto the lattice.
+5. :func:`.calibrate.calibrate` with the continuous depth ``x0[:, 3]``, then onto the lattice;
+6. the points made valid (:func:`.glue_validity.make_valid`: one per sub-cell, positive,
+   inside the training data's extent, energies capped at its largest).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .calibrate import calibrate
+from .glue_validity import make_valid
 
 
 def decode(x0: np.ndarray, norm: dict, clip: float = 10.0) -> dict[str, np.ndarray]:
@@ -49,7 +53,7 @@ def on_lattice(col: np.ndarray, pitch: float) -> np.ndarray:
 
 
 class OnnxSampler:
-    """``sampler(energy, base, noise, u) -> (points [P, 4] float32, counts [B] int64)`` from
+    """``sampler(energy, base, noise) -> (points [P, 4] float32, counts [B] int64)`` from
     the ``flow.onnx``, ``denoiser.onnx`` and ``meta.json`` of an export directory."""
 
     def __init__(self, directory: str | Path, threads: int = 1) -> None:
@@ -68,7 +72,7 @@ class OnnxSampler:
         self.cond_std = np.asarray(norm["cond_std"], np.float64)
 
     def __call__(
-        self, energy: np.ndarray, base: np.ndarray, noise: np.ndarray, u: np.ndarray
+        self, energy: np.ndarray, base: np.ndarray, noise: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         energy = np.asarray(energy, np.float64)
         log_e = np.log(energy)
@@ -84,11 +88,11 @@ class OnnxSampler:
         x0 = self.net.run(None, feed)[0]
         pts = decode(x0, self.norm)
         meta = self.meta
-        hits = tuple(meta["hits"]) if meta["hits"] is not None else None
-        calibrate(pts, x0[:, 3], counts, feats, energy, meta["n_layers"], meta["widths"], hits,
-                  u[keep].astype(np.float64))  # fmt: skip
+        calibrate(pts, x0[:, 3], counts, feats, energy, meta["n_layers"], meta["widths"])
         pitch = self.norm["spec"].get("lattice_pitch", 0)
         for name in self.norm["spec"].get("lattice_features", ()):
             pts[name] = on_lattice(pts[name], pitch).astype(np.float32)
+        if meta.get("point_limits") is not None:
+            pts, counts = make_valid(pts, counts, meta["point_limits"])
         points = np.stack([pts["E"], pts["x"], pts["y"], pts["layer"].astype(np.float32)], 1)
         return points, counts

@@ -16,10 +16,11 @@ from torch import Tensor, nn
 from pointcalo.io.atomic import write_json
 from pointcalo.models.caloclouds.device import PostProcess
 from pointcalo.models.caloclouds.generate import shower_features
-from pointcalo.streams import cloud_generators, point_noise, point_uniform
+from pointcalo.streams import cloud_generators, point_noise
+from pointcalo.validity import PointLimits, make_valid_tensors
 
 #: The numpy files of the ONNX glue, copied into the export as the package ``glue``.
-GLUE_FILES = ("reference.py", "calibrate.py", "hits.py")
+GLUE_FILES = ("reference.py", "calibrate.py", "glue_validity.py")
 
 
 class FlowSample(nn.Module):
@@ -50,15 +51,18 @@ class OneStep(nn.Module):
 class ExportedSampler(nn.Module):
     """The whole one-step generation (scripted), see the module docstring."""
 
-    def __init__(self, flow: nn.Module, net: nn.Module, post: nn.Module, cond: Any) -> None:
+    def __init__(
+        self, flow: nn.Module, net: nn.Module, post: nn.Module, cond: Any, limits: PointLimits
+    ) -> None:
         super().__init__()
         self.flow, self.net, self.post = flow, net, post
         self.register_buffer("cond_mean", torch.as_tensor(cond[0], dtype=torch.float64))
         self.register_buffer("cond_std", torch.as_tensor(cond[1], dtype=torch.float64))
+        b = limits.bounds()
+        self.pitch, self.n_layers, self.e_max = float(b["pitch"]), int(b["n_layers"]), b["e_max"]
+        self.x_lo, self.x_hi, self.y_lo, self.y_hi = b["x_lo"], b["x_hi"], b["y_lo"], b["y_hi"]
 
-    def forward(
-        self, energy: Tensor, base: Tensor, noise: Tensor, u: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    def forward(self, energy: Tensor, base: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
         log_e = torch.log(energy.to(torch.float64))
         log_c = ((log_e - self.cond_mean[0]) / self.cond_std[0]).to(torch.float32)
         feats = self.flow(log_c, base).to(torch.float64)
@@ -69,7 +73,11 @@ class ExportedSampler(nn.Module):
         log_n = torch.log(counts.to(torch.float64).clamp(min=1.0))
         cond = (torch.stack([log_e, log_n], 1) - self.cond_mean) / self.cond_std
         x0 = self.net(x, cond.to(torch.float32), counts)
-        e, px, py, layer = self.post(x0, counts, feats, energy.to(torch.float64), u[keep])
+        e, px, py, layer = self.post(x0, counts, feats, energy.to(torch.float64))
+        e, px, py, layer, counts = make_valid_tensors(
+            e, px, py, layer, counts, self.pitch, self.n_layers,
+            self.x_lo, self.x_hi, self.y_lo, self.y_hi, self.e_max,
+        )  # fmt: skip
         return torch.stack([e, px, py, layer.to(torch.float32)], 1), counts
 
 
@@ -97,14 +105,11 @@ def stream_inputs(
         base, _, counts = shower_features(loaded.model, loaded.normalizer, energy, gens, n_max)
     counts = counts.numpy()
     noise = np.zeros((len(energy), n_max, 4), np.float32)
-    u = np.zeros((len(energy), n_max), np.float64)
     flat_noise = point_noise(gens, counts, 4).numpy()
-    flat_u = point_uniform(gens, counts).double().numpy()
     ptr = np.concatenate([[0], np.cumsum(counts)])
     for b, n in enumerate(counts):
         noise[b, :n] = flat_noise[ptr[b] : ptr[b + 1]]
-        u[b, :n] = flat_u[ptr[b] : ptr[b + 1]]
-    return {"energy": energy, "base": base.numpy(), "noise": noise, "u": u}
+    return {"energy": energy, "base": base.numpy(), "noise": noise}
 
 
 def _trace_inputs(n_feats: int) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
@@ -126,9 +131,10 @@ def export_torchscript(loaded, path: str | Path) -> Path:
     with torch.no_grad():
         traced_flow = torch.jit.trace(flow, flow_in)
         traced_net = torch.jit.trace(net, net_in)
-    post = PostProcess(loaded.normalizer, m.n_layers, m.widths, m.hits)
+    post = PostProcess(loaded.normalizer, m.n_layers, m.widths)
     norm = loaded.normalizer
-    sampler = ExportedSampler(traced_flow, traced_net, post, (norm.cond_mean, norm.cond_std))
+    cond = (norm.cond_mean, norm.cond_std)
+    sampler = ExportedSampler(traced_flow, traced_net, post, cond, loaded.limits)
     for p in sampler.parameters():  # inference only: outputs carry no autograd graph
         p.requires_grad_(False)
     scripted = torch.jit.script(sampler)
@@ -178,8 +184,8 @@ def export_onnx(loaded, out: str | Path, opset: int = 17) -> Path:
     meta = {
         "n_layers": m.n_layers,
         "widths": bool(m.widths),
-        "hits": list(m.hits) if m.hits is not None else None,
         "normalizer": norm.to_dict(),
+        "point_limits": loaded.limits.bounds(),
     }
     write_json(meta, tmp / "meta.json")
     here = Path(__file__).parents[1] / "caloclouds"
@@ -189,8 +195,7 @@ def export_onnx(loaded, out: str | Path, opset: int = 17) -> Path:
         '"""numpy glue of a pointcalo ONNX export (see reference.py)."""\n'
         "from .reference import OnnxSampler\n"
     )
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.replace(out)
+    tmp.replace(out)  # fails on a folder that exists and is not empty: nothing is deleted
     return out
 
 

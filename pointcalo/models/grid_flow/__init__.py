@@ -72,6 +72,7 @@ FAMILY = Family(
     build=_build,
     sampling_net=lambda model: model.flows,
     generate=generate_grid,
+    point_output=False,
 )
 
 __all__ = ["FAMILY", "GridFlow", "GridFlowConfig", "GridFlowTask"]

@@ -82,6 +82,7 @@ FAMILY = Family(
     build=_build,
     sampling_net=lambda model: model.generator,
     generate=generate_grid,
+    point_output=False,
 )
 
 __all__ = ["FAMILY", "GridGAN", "GridGANConfig", "GridGANTask"]

@@ -99,6 +99,7 @@ FAMILY = Family(
     build=_build,
     sampling_net=lambda model: model.decoder,
     generate=generate_grid,
+    point_output=False,
 )
 
 __all__ = ["FAMILY", "GridVAE", "GridVAEConfig", "GridVAETask"]
