@@ -152,7 +152,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             from pointcalo.metrics.point_classifier import point_sample_file
 
             points = tuple(
-                point_sample_file(path, args.point_classifier_points, args.seed)
+                point_sample_file(
+                    path, args.point_classifier_points, args.seed, mode=args.point_classifier_mode
+                )
                 for path in (args.reference, args.generated)
             )
         metrics = evaluate(
@@ -257,10 +259,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         from pointcalo.metrics.point_classifier import point_sample_file
 
         n_pts = args.point_classifier_points
-        points = {"reference": point_sample_file(args.reference, n_pts, args.seed)}
+        mode = args.point_classifier_mode
+        points = {"reference": point_sample_file(args.reference, n_pts, args.seed, mode=mode)}
         for label, path in zip(labels, args.generated, strict=True):
             if kinds[label] is None:
-                points[label] = point_sample_file(path, n_pts, args.seed)
+                points[label] = point_sample_file(path, n_pts, args.seed, mode=mode)
     result = compare_views(
         views,
         train=train,
@@ -285,8 +288,14 @@ def _add_point_classifier_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--point-classifier-points",
         type=COUNT,
-        default=128,
-        help="points drawn per shower for the point classifier",
+        default=256,
+        help="points per shower for the point classifier",
+    )
+    p.add_argument(
+        "--point-classifier-mode",
+        choices=("core", "uniform"),
+        default="core",
+        help="which points: those nearest the shower axis (whole neighbourhoods) or uniform",
     )
 
 

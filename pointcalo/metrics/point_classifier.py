@@ -10,11 +10,14 @@ pooling) to separate generated from reference showers.
 Protocol (fixed by ``seed``): balanced classes (the larger sample subsampled), a stratified
 60 / 20 / 20 train / validation / test split, Adam, early stopping on the validation loss (best
 weights kept), and the ROC AUC on the test showers with a bootstrap standard deviation (200
-resamples). Each shower enters as ``points`` of its points drawn uniformly without replacement
-(all of them if it has fewer; :func:`point_sample`), so the cost does not grow with the
-shower; per point the network sees ``log E``, ``x``, ``y`` and ``layer`` (standardised on the
-pooled sample), its graph joins each point to its ``k`` nearest in ``(x, y, layer)``, and per
-shower it also gets ``log E_inc`` and ``log n_points`` of the whole shower.
+resamples). Each shower enters as ``points`` of its points (all of them if it has fewer;
+:func:`point_sample`): by default the ones nearest the shower axis, so the graph sees whole
+neighbourhoods where the shower is densest (a uniform draw of 128 of ~2,300 points, the
+earlier default, thins the neighbourhoods out and hides how deposits cluster); the cost does
+not grow with the shower; per point the network sees ``log E``, ``x``, ``y`` and ``layer``
+(standardised on the pooled sample), its graph joins each point to its ``k`` nearest in
+``(x, y, layer)``, and per shower it also gets ``log E_inc`` and ``log n_points`` of the
+whole shower.
 """
 
 from __future__ import annotations
@@ -65,11 +68,26 @@ class PointSample:
         )
 
 
-def point_sample(showers: ak.Array, points: int = 128, seed: int = 0, first_index: int = 0):
-    """Draw up to ``points`` points of every shower, uniformly without replacement; the draw of
-    shower ``i`` depends on ``(seed, first_index + i)`` only, so chunks can be drawn apart."""
+#: How :func:`point_sample` picks a shower's points.
+MODES = ("core", "uniform")
+
+
+def point_sample(
+    showers: ak.Array,
+    points: int = 256,
+    seed: int = 0,
+    first_index: int = 0,
+    mode: str = "core",
+):
+    """Up to ``points`` points of every shower. ``"core"``: the points nearest the shower axis
+    (``x = y = 0``; ties by position in the shower), so every kept point keeps its
+    neighbours and the graph sees the clustering of deposits where the shower is densest;
+    ``"uniform"``: drawn uniformly without replacement (neighbourhoods thinned out), the draw
+    of shower ``i`` depending on ``(seed, first_index + i)`` only."""
     if points < 1:
         raise PointcaloError(f"point classifier: points per shower must be >= 1, got {points}")
+    if mode not in MODES:
+        raise PointcaloError(f"point classifier: mode '{mode}' is not one of {', '.join(MODES)}")
     counts = ak.to_numpy(ak.num(showers.points)).astype(np.int64)
     flat = ak.flatten(showers.points)
     cols = np.stack([ak.to_numpy(flat[f]).astype(np.float64) for f in FEATURES], 1)
@@ -78,6 +96,9 @@ def point_sample(showers: ak.Array, points: int = 128, seed: int = 0, first_inde
     for i, n in enumerate(counts):
         if n <= points:
             keep.append(np.arange(ptr[i], ptr[i + 1]))
+        elif mode == "core":
+            r = np.hypot(cols[ptr[i] : ptr[i + 1], 1], cols[ptr[i] : ptr[i + 1], 2])
+            keep.append(ptr[i] + np.sort(np.argsort(r, kind="stable")[:points]))
         else:
             rng = np.random.default_rng((seed, first_index + i))
             keep.append(ptr[i] + np.sort(rng.choice(n, points, replace=False)))
@@ -276,7 +297,9 @@ def point_classifier_auc(
     }
 
 
-def point_sample_file(path, points: int = 128, seed: int = 0, chunk_size: int = 512):
+def point_sample_file(
+    path, points: int = 256, seed: int = 0, chunk_size: int = 512, mode: str = "core"
+):
     """:func:`point_sample` of a shower file, streamed ``chunk_size`` showers at a time (memory
     bounded by the chunk and ``points`` per shower)."""
     from pointcalo import io
@@ -284,7 +307,7 @@ def point_sample_file(path, points: int = 128, seed: int = 0, chunk_size: int = 
     parts, start = [], 0
     with io.open_reader(path) as reader:
         for chunk in reader.iter_chunks(chunk_size):
-            parts.append(point_sample(chunk, points, seed, first_index=start))
+            parts.append(point_sample(chunk, points, seed, first_index=start, mode=mode))
             start += len(chunk)
     if not parts:
         raise PointcaloError(f"{path}: no showers for the point classifier")
