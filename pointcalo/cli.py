@@ -413,6 +413,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides["train"]["out"] = args.out
     if args.device is not None:
         overrides["train"]["device"] = args.device
+    if args.init_from is not None:
+        overrides["train"]["init_from"] = args.init_from
     cfg = cfg.with_overrides(**overrides)
     path = train(cfg, resume=args.resume, progress=not args.quiet)
     if int(__import__("os").environ.get("RANK", "0")) == 0 and not args.quiet:
@@ -775,6 +777,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=COUNT, default=None, help="override train.steps")
     p.add_argument("--out", default=None, help="override train.out")
     p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="start from the weights of this checkpoint or shipped model (train.init_from)",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_train)
 

@@ -74,7 +74,9 @@ class TrainConfig(_Strict):
     is ``min(ema, 1 - (1 + t)^(-2/3))`` (k-diffusion, CaloClouds II), so early weights are
     forgotten instead of lingering as ``ema^t`` of the initialisation. ``snapshot_every``: keep
     a small copy of the sampling weights every so many steps (``snapshots/step_N.pt``), for
-    learning curves.
+    learning curves. ``init_from``: start a new run from the model and EMA weights and the
+    normalisation of a checkpoint (or a shipped model's name); parameters it does not hold
+    keep their initialisation, so added blocks must start as the identity (fine-tuning).
     """
 
     steps: int = Field(2000, ge=1)
@@ -96,6 +98,7 @@ class TrainConfig(_Strict):
     amp: bool = True
     seed: int = 0
     out: str = "runs/train"
+    init_from: str | None = None
 
 
 class RunConfig(_Strict):

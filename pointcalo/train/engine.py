@@ -33,7 +33,7 @@ from pointcalo import streams
 from pointcalo.checkpoint import load_checkpoint, save_checkpoint
 from pointcalo.clouds import Normalizer, PointCloudData, batch_order
 from pointcalo.config import RunConfig
-from pointcalo.errors import PointcaloError
+from pointcalo.errors import ConfigError, PointcaloError
 from pointcalo.interrupts import check as check_interrupt
 from pointcalo.models.registry import StepContext, Task
 from pointcalo.showers import PointBatch
@@ -160,6 +160,37 @@ def point_limits_meta(spec, points: dict[str, np.ndarray]) -> dict[str, Any]:
     return {"point_limits": PointLimits.measure(points, pitch, spec.integer_max + 1).to_dict()}
 
 
+def _init_state(spec: str, cfg: RunConfig) -> dict[str, Any]:
+    """The checkpoint ``train.init_from`` names (a path or a shipped model), checked to be of
+    the same family."""
+    from pointcalo.pretrained import resolve
+
+    path = resolve(spec)
+    if not Path(path).exists():
+        raise ConfigError(f"train.init_from: {spec}: no such checkpoint")
+    init = load_checkpoint(path)
+    family = (init.get("config") or {}).get("model", {}).get("name")
+    if family != cfg.model.name:
+        raise ConfigError(
+            f"train.init_from: {spec} is a '{family}' model, this run trains '{cfg.model.name}'"
+        )
+    return init
+
+
+def _load_partial(module: nn.Module, weights: dict[str, Any], spec: str, log: Log) -> None:
+    """Load ``weights`` into ``module``: every stored tensor must fit; parameters the
+    checkpoint lacks keep their initialisation (listed in the log)."""
+    try:
+        missing, unexpected = module.load_state_dict(weights, strict=False)
+    except RuntimeError as err:
+        first = " ".join(str(err).split())[:300]
+        raise ConfigError(f"train.init_from: {spec}: weights do not fit: {first}") from None
+    if unexpected:
+        raise ConfigError(f"train.init_from: {spec}: weights the model lacks: {unexpected[0]}")
+    if missing:
+        log(f"train.init_from: {len(missing)} new tensors start from their initialisation")
+
+
 def _train(
     cfg: RunConfig,
     *,
@@ -189,8 +220,14 @@ def _train(
         n_val = round(len(data) * cfg.data.val_fraction)
         perm = streams.numpy_stream(t.seed, streams.VALIDATION).permutation(len(data))
         val, train_data = data.subset(np.sort(perm[:n_val])), data.subset(np.sort(perm[n_val:]))
+    init = None
+    if state is None and t.init_from is not None:
+        init = _init_state(t.init_from, cfg)
+        log(f"starting from the weights of {t.init_from} (step {init.get('step', '?')})")
     if state is not None:
         normalizer = Normalizer.from_dict(state["normalizer"])
+    elif init is not None:
+        normalizer = Normalizer.from_dict(init["normalizer"])
     else:
         normalizer = Normalizer.fit(
             data.spec, train_data.points, train_data.condition, train_data.counts
@@ -215,7 +252,11 @@ def _train(
         train_data.normalizer = val.normalizer = normalizer
     model = task.model.to(device)
     target = task.ema_target()
+    if init is not None:
+        _load_partial(model, init["model"], t.init_from, log)
     ema = copy.deepcopy(target).requires_grad_(False) if target is not None else nn.Module()
+    if init is not None and "ema" in init:
+        _load_partial(ema, init["ema"], t.init_from, log)
     named = task.optimizers()
     opts = {name: opt for name, (opt, _) in named.items()}
     base_lr = {name: lr for name, (_, lr) in named.items()}

@@ -16,8 +16,10 @@ class CaloCloudsConfig(ModelConfig):
     the default sampler, and the shower-level flow (``flow_passes``: 2 for coupling layers,
     fast to sample, None for fully autoregressive ones; ``flow_widths``: also each layer's
     transverse width, to which generated points are calibrated; ``hit_cell > 0``: also the
-    number of cells of that pitch (mm) above ``hit_threshold`` (MeV), to which generated
-    points are calibrated by merging lone points into neighbouring clusters)."""
+    number of cells of that pitch (mm) above ``hit_threshold`` (MeV), a feature kept for older
+    checkpoints and no longer used in generation). ``knn > 0``: attention between each point
+    and its ``knn`` nearest points after every EPiC layer, with ``heads`` heads
+    (:class:`pointcalo.nn.local_attention.LocalAttention`)."""
 
     name: Literal["caloclouds"] = "caloclouds"
     point_dim: int = Field(64, ge=1)
@@ -32,6 +34,8 @@ class CaloCloudsConfig(ModelConfig):
     sampler: Literal["euler", "heun", "heun_churn", "ode"] = "heun"
     steps: int = Field(13, ge=1)
     noise_embedding: int = Field(16, ge=0)
+    knn: int = Field(0, ge=0)
+    heads: int = Field(4, ge=1)
     flow_transforms: int = Field(3, ge=1)
     flow_hidden: int = Field(128, ge=1)
     flow_passes: int | None = Field(2, ge=2)
