@@ -16,8 +16,9 @@ knn_graph`, source row 0, target row 1), per head::
     a_ij = softmax_j((q_i . (k_j + delta_ij)) / sqrt(d))
     out_i = W_o sum_j a_ij (v_j + delta_ij)
 
-Shapes: ``h [P, dim]``, ``pos [P, p]`` (the coordinates the graph was built in),
-``edge_index [2, E]``; returns ``[P, dim]``. ``W_o`` starts at zero, so a residual block
+Shapes: ``h [P, dim]``, ``pos [P, p]`` (the coordinates the graph was built in), the
+neighbours as a dense table ``nbr [P, k]`` with ``valid [P, k]`` (:func:`neighbour_table`);
+returns ``[P, dim]``. ``W_o`` starts at zero, so a residual block
 ``h + attn(h)`` is the identity when created: a network with these blocks added to a trained
 one starts as that network (fine-tuning from its weights).
 """
@@ -30,15 +31,20 @@ import torch
 from torch import nn
 
 
-def edge_softmax(score: torch.Tensor, target: torch.Tensor, n: int) -> torch.Tensor:
-    """Softmax of ``score [E, H]`` over the edges of each target node (``target [E]``)."""
-    heads = score.shape[1]
-    idx = target[:, None].expand(-1, heads)
-    peak = torch.full((n, heads), -math.inf, dtype=score.dtype, device=score.device)
-    peak = peak.scatter_reduce(0, idx, score, "amax", include_self=True)
-    w = torch.exp(score - peak[target])
-    total = torch.zeros((n, heads), dtype=score.dtype, device=score.device).index_add_(0, target, w)
-    return w / total[target].clamp(min=1e-30)
+def neighbour_table(edge_index: torch.Tensor, n: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(nbr [n, k], valid [n, k])``: the sources of each target's edges as a dense table
+    (``edge_index`` grouped by target, at most ``k`` edges each, as
+    :func:`pointcalo.nn.graph.knn_graph` gives); missing slots point at the node itself and are
+    not ``valid``."""
+    src, dst = edge_index[0], edge_index[1]
+    per = torch.bincount(dst, minlength=n)
+    start = torch.cumsum(per, 0) - per
+    slot = torch.arange(dst.shape[0], device=dst.device) - start[dst]
+    nbr = torch.arange(n, device=dst.device)[:, None].repeat(1, k)
+    valid = torch.zeros((n, k), dtype=torch.bool, device=dst.device)
+    nbr[dst, slot] = src
+    valid[dst, slot] = True
+    return nbr, valid
 
 
 class LocalAttention(nn.Module):
@@ -56,15 +62,18 @@ class LocalAttention(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, h: torch.Tensor, pos: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        n, heads, d = h.shape[0], self.heads, self.head_dim
-        src, dst = edge_index[0], edge_index[1]
-        q, k, v = self.qkv(self.norm(h)).chunk(3, dim=1)
-        delta = self.rel(pos[src] - pos[dst]).view(-1, heads, d)
-        kj = k[src].view(-1, heads, d) + delta
-        score = (q[dst].view(-1, heads, d) * kj).sum(-1) / math.sqrt(d)
-        a = edge_softmax(score, dst, n)
-        msg = (v[src].view(-1, heads, d) + delta) * a[..., None]
-        agg = torch.zeros((n, heads, d), dtype=h.dtype, device=h.device)
-        agg = agg.index_add_(0, dst, msg)
+    def forward(
+        self, h: torch.Tensor, pos: torch.Tensor, nbr: torch.Tensor, valid: torch.Tensor
+    ) -> torch.Tensor:
+        """``h [P, dim]``, ``pos [P, p]``, ``nbr``, ``valid [P, k]`` (:func:`neighbour_table`)."""
+        n, k = nbr.shape
+        heads, d = self.heads, self.head_dim
+        q, key, v = self.qkv(self.norm(h)).chunk(3, dim=1)
+        delta = self.rel(pos[nbr] - pos[:, None, :]).view(n, k, heads, d)
+        kj = key[nbr].view(n, k, heads, d) + delta
+        score = (q.view(n, 1, heads, d) * kj).sum(-1) / math.sqrt(d)  # [P, k, H]
+        score = score.masked_fill(~valid[:, :, None], -math.inf)
+        a = torch.softmax(score, dim=1)
+        a = torch.nan_to_num(a)  # a point without neighbours receives nothing
+        agg = ((v[nbr].view(n, k, heads, d) + delta) * a[..., None]).sum(1)
         return self.out(agg.reshape(n, heads * d))

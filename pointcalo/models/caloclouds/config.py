@@ -18,8 +18,8 @@ class CaloCloudsConfig(ModelConfig):
     transverse width, to which generated points are calibrated; ``hit_cell > 0``: also the
     number of cells of that pitch (mm) above ``hit_threshold`` (MeV), a feature kept for older
     checkpoints and no longer used in generation). ``knn > 0``: attention between each point
-    and its ``knn`` nearest points after every EPiC layer, with ``heads`` heads
-    (:class:`pointcalo.nn.local_attention.LocalAttention`)."""
+    and its ``knn`` nearest points after each of the last ``attention_layers`` EPiC layers, with
+    ``heads`` heads (:class:`pointcalo.nn.local_attention.LocalAttention`)."""
 
     name: Literal["caloclouds"] = "caloclouds"
     point_dim: int = Field(64, ge=1)
@@ -36,6 +36,7 @@ class CaloCloudsConfig(ModelConfig):
     noise_embedding: int = Field(16, ge=0)
     knn: int = Field(0, ge=0)
     heads: int = Field(4, ge=1)
+    attention_layers: int = Field(2, ge=1)
     flow_transforms: int = Field(3, ge=1)
     flow_hidden: int = Field(128, ge=1)
     flow_passes: int | None = Field(2, ge=2)

@@ -17,17 +17,18 @@ from torch import nn
 from pointcalo.nn import EPiCLayer, batch_index
 from pointcalo.nn.embedding import FourierEmbedding
 from pointcalo.nn.graph import knn_graph
-from pointcalo.nn.local_attention import LocalAttention
+from pointcalo.nn.local_attention import LocalAttention, neighbour_table
 
 
 class PointDenoiserNet(nn.Module):
     """``net(x_in [P, F], c_noise [P, 1], (cond [B, C], ptr [B + 1])) -> [P, F]``.
 
-    ``knn > 0`` adds, after every EPiC layer, a residual block of attention between each point
-    and its ``knn`` nearest points of the shower (:class:`pointcalo.nn.local_attention.
-    LocalAttention`; the graph is built once per call in the noisy, scaled coordinates
-    ``x_in[:, 1:]``): points are denoised given their neighbours, not only the shower. The
-    blocks start as the identity, so a network with them starts as one without."""
+    ``knn > 0`` adds, after each of the last ``attention_layers`` EPiC layers, a residual block
+    of attention between each point and its ``knn`` nearest points of the shower
+    (:class:`pointcalo.nn.local_attention.LocalAttention`; the graph is built once per call in
+    the noisy, scaled coordinates ``x_in[:, 1:]``): points are denoised given their neighbours,
+    not only the shower. The blocks start as the identity, so a network with them starts as
+    one without."""
 
     def __init__(
         self,
@@ -41,11 +42,14 @@ class PointDenoiserNet(nn.Module):
         noise_dim: int = 0,
         knn: int = 0,
         heads: int = 4,
+        attention_layers: int = 2,
     ) -> None:
         super().__init__()
         self.knn = knn
+        n_att = min(attention_layers, layers) if knn else 0
+        self.first_attention = layers - n_att
         self.attention = nn.ModuleList(
-            LocalAttention(point_dim, n_features - 1, heads) for _ in range(layers if knn else 0)
+            LocalAttention(point_dim, n_features - 1, heads) for _ in range(n_att)
         )
         self.embed = FourierEmbedding(noise_dim) if noise_dim > 0 else None
         ctx = cond_dim + (noise_dim or 1)  # condition and the (embedded) noise level
@@ -68,14 +72,16 @@ class PointDenoiserNet(nn.Module):
         ctx = torch.cat([c, self.embed(noise) if self.embed is not None else noise], 1)
         h = self.act(self.local_in(torch.cat([x, c_noise], 1)))
         g = self.act(self.global_in(ctx))
-        edges, pos = None, x[:, 1:]
+        table, pos = None, x[:, 1:]
         if self.knn > 0:
             with torch.no_grad():
-                edges = knn_graph(pos.detach(), ptr, self.knn)
+                table = neighbour_table(
+                    knn_graph(pos.detach(), ptr, self.knn), x.shape[0], self.knn
+                )
         for i, layer in enumerate(self.layers):
             h, g = layer(h, g, ctx, ptr, batch)
-            if edges is not None:
-                h = h + self.attention[i](h, pos, edges)
+            if table is not None and i >= self.first_attention:
+                h = h + self.attention[i - self.first_attention](h, pos, *table)
         return self.out(h)
 
 
@@ -93,4 +99,5 @@ def denoiser_net(cfg, n_features: int, mean_points: float) -> PointDenoiserNet:
         cfg.noise_embedding,
         cfg.knn,
         cfg.heads,
+        cfg.attention_layers,
     )
