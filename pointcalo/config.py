@@ -74,16 +74,18 @@ class TrainConfig(_Strict):
     is ``min(ema, 1 - (1 + t)^(-2/3))`` (k-diffusion, CaloClouds II), so early weights are
     forgotten instead of lingering as ``ema^t`` of the initialisation. ``snapshot_every``: keep
     a small copy of the sampling weights every so many steps (``snapshots/step_N.pt``), for
-    learning curves. ``init_from``: start a new run from the model and EMA weights and the
-    normalisation of a checkpoint (or a shipped model's name); parameters it does not hold
-    keep their initialisation, so added blocks must start as the identity (fine-tuning).
+    learning curves. ``betas``: Adam's betas for every optimiser of the run (None: the
+    family's default, :mod:`pointcalo.models.optim`). ``init_from``: start a new run from the
+    model and EMA weights and the normalisation of a checkpoint (or a shipped model's name);
+    parameters it does not hold keep their initialisation, so added blocks must start as the
+    identity (fine-tuning).
     """
 
     steps: int = Field(2000, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(1e-4, gt=0)
     lr_critic: float = Field(1e-4, gt=0)
-    betas: tuple[float, float] = (0.5, 0.9)
+    betas: tuple[float, float] | None = None
     warmup_steps: int = Field(50, ge=0)
     min_lr_fraction: float = Field(0.1, ge=0.0, le=1.0)
     ema: float = Field(0.999, ge=0.0, lt=1.0)

@@ -24,6 +24,7 @@ from torch import nn
 
 from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
 from pointcalo.config import ModelConfig
+from pointcalo.models.optim import GAN_BETAS, adam
 from pointcalo.streams import cloud_generators, cloud_noise
 
 
@@ -65,12 +66,10 @@ class LSGANTask:
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
         t, m = self.cfg.train, self.model
         return {
-            "generator": (torch.optim.Adam(m.generator.parameters(), lr=t.lr, betas=t.betas), t.lr),
-            "critic": (
-                torch.optim.Adam(m.critic.parameters(), lr=t.lr_critic, betas=t.betas),
-                t.lr_critic,
-            ),
-            "count": (torch.optim.Adam(m.count.parameters(), lr=m.cfg.count_lr), m.cfg.count_lr),
+            "generator": adam(m.generator.parameters(), t.lr, t.betas, GAN_BETAS),
+            "critic": adam(m.critic.parameters(), t.lr_critic, t.betas, GAN_BETAS),
+            # a likelihood fit: Adam's own betas unless the run sets them
+            "count": adam(m.count.parameters(), m.cfg.count_lr, t.betas),
         }
 
     def ema_target(self) -> nn.Module:
@@ -101,23 +100,14 @@ class LSGANTask:
                 torch.cat([ptr, ptr[1:] + ptr[-1]]),
             )
             loss_d = critic_loss(both[: len(cond)], both[len(cond) :])
-        opts["critic"].zero_grad(set_to_none=True)
-        loss_d.backward()
-        ctx.clip(self.model.critic)
-        opts["critic"].step()
+        ctx.update(loss_d, self.model.critic, "critic")
         with ctx.amp:
             loss_g = generator_loss(critic(gen(z, zg, cond, ptr), cond, ptr))
-        opts["generator"].zero_grad(set_to_none=True)
-        loss_g.backward()
-        ctx.clip(self.model.generator)
-        opts["generator"].step()
+        ctx.update(loss_g, self.model.generator, "generator")
         stats = {"loss_critic": loss_d.item(), "loss_generator": loss_g.item()}
         if ctx.step < self.cfg.train.count_model_steps:
             loss_n = self.model.count.nll(cond.float())
-            opts["count"].zero_grad(set_to_none=True)
-            loss_n.backward()
-            ctx.all_reduce(self.model.count)
-            opts["count"].step()
+            ctx.update(loss_n, self.model.count, "count")
             stats["loss_count"] = loss_n.item()
         return stats
 

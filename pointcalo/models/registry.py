@@ -96,9 +96,12 @@ class StepContext:
 
     ``keys`` are the random-stream keys of this process's clouds (``(seed, step, position in
     the whole batch)``): each cloud's noise depends on them alone, not on the split across
-    processes. ``index`` are the clouds' positions in the training data. ``clip(module)``
-    clips its gradients as configured; ``all_reduce(module)`` averages the gradients of a
-    module that is not wrapped by DDP over the processes (a no-op for one process).
+    processes. ``index`` are the clouds' positions in the training data.
+    ``update(loss, module, *optimiser_names, frozen=None)`` is the one optimisation step of
+    the framework: zero the optimisers' gradients, backward, zero ``frozen``'s, average the
+    gradients over processes (unless DDP does), clip as configured, step; families call it
+    and never step an optimiser themselves. ``clip(module)`` and ``all_reduce(module)`` are
+    its parts.
     """
 
     step: int
@@ -108,6 +111,7 @@ class StepContext:
     amp: contextlib.AbstractContextManager
     clip: Callable[[nn.Module], None]
     all_reduce: Callable[[nn.Module], None]
+    update: Callable[..., None]
     world: int = 1
 
 

@@ -276,7 +276,15 @@ def _train(
         start = int(state["step"])
     cpu_before = float(state.get("cpu_s", 0.0)) if state is not None else 0.0
     cpu_start = time.process_time()
-    task.wrap(dist.wrap)
+    in_ddp: set[int] = set()  # modules whose gradients DDP averages
+
+    def wrap(module: nn.Module) -> nn.Module:
+        wrapped = dist.wrap(module)
+        if wrapped is not module:
+            in_ddp.add(id(module))
+        return wrapped
+
+    task.wrap(wrap)
     amp = (
         torch.autocast("cuda", dtype=torch.bfloat16)
         if t.amp and device.type == "cuda"
@@ -292,6 +300,10 @@ def _train(
         "source": data.meta.get("source"),
         "condition_range": [float(train_data.condition.min()), float(train_data.condition.max())],
         **point_limits_meta(data.spec, train_data.points),
+        "optimizers": {
+            name: {"lr": base_lr[name], "betas": list(opt.param_groups[0].get("betas", ()))}
+            for name, opt in opts.items()
+        },
         **getattr(task, "meta", {}),
     }
 
@@ -336,6 +348,23 @@ def _train(
     def all_reduce(module: nn.Module) -> None:
         all_reduce_grads(module, dist.world)
 
+    def update(
+        loss: torch.Tensor, module: nn.Module, *names: str, frozen: nn.Module | None = None
+    ) -> None:
+        """One optimisation step of ``module`` on ``loss`` with the optimisers ``names``: zero
+        their gradients, backward, zero ``frozen``'s (a module the loss passes through but
+        this step must not move), average over processes (unless DDP did), clip, step."""
+        for name in names:
+            opts[name].zero_grad(set_to_none=True)
+        loss.backward()
+        if frozen is not None:
+            frozen.zero_grad(set_to_none=True)
+        if id(module) not in in_ddp:
+            all_reduce(module)
+        clip(module)
+        for name in names:
+            opts[name].step()
+
     if not opts:  # nothing to optimise (e.g. a shower library): the checkpoint is the model
         if dist.main:
             out.mkdir(parents=True, exist_ok=True)
@@ -374,6 +403,7 @@ def _train(
                 amp=amp,
                 clip=clip,
                 all_reduce=all_reduce,
+                update=update,
                 world=dist.world,
             )
             stats = {"step": step + 1, **task.step(batch, ctx, opts)}

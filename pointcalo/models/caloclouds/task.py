@@ -13,6 +13,7 @@ from pointcalo.clouds import PointCloudData
 from pointcalo.models.caloclouds.features import shower_features
 from pointcalo.models.caloclouds.loss import edm_loss
 from pointcalo.models.caloclouds.model import CaloClouds
+from pointcalo.models.optim import adam
 from pointcalo.streams import cloud_generators, point_noise
 
 
@@ -48,11 +49,8 @@ class CaloCloudsTask:
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
         t = self.cfg.train
         return {
-            "denoiser": (torch.optim.Adam(self.model.denoiser.parameters(), lr=t.lr), t.lr),
-            "flow": (
-                torch.optim.Adam(self.model.flow.parameters(), lr=self.cfg.model.flow_lr),
-                self.cfg.model.flow_lr,
-            ),
+            "denoiser": adam(self.model.denoiser.parameters(), t.lr, t.betas),
+            "flow": adam(self.model.flow.parameters(), self.cfg.model.flow_lr, t.betas),
         }
 
     def ema_target(self) -> nn.Module:
@@ -81,15 +79,8 @@ class CaloCloudsTask:
                 ln_sigma=ln_sigma.to(ctx.device),
                 noise=noise.to(ctx.device),
             )
-        opts["denoiser"].zero_grad(set_to_none=True)
-        loss.backward()
-        ctx.clip(self.model.denoiser)
-        opts["denoiser"].step()
+        ctx.update(loss, self.model.denoiser, "denoiser")
         feats = self.feats[torch.as_tensor(ctx.index)].to(ctx.device)
         loss_f = self.model.flow.nll(feats, cond[:, 0].float())
-        opts["flow"].zero_grad(set_to_none=True)
-        loss_f.backward()
-        ctx.all_reduce(self.model.flow)
-        ctx.clip(self.model.flow)
-        opts["flow"].step()
+        ctx.update(loss_f, self.model.flow, "flow")
         return {"loss_edm": loss.item(), "loss_flow": loss_f.item()}

@@ -9,6 +9,7 @@ from torch import nn
 
 from pointcalo.models.consistency.loss import distillation_loss, ema_target_update
 from pointcalo.models.consistency.model import build_from_teacher
+from pointcalo.models.optim import adam
 from pointcalo.sampling import karras_discretisation
 from pointcalo.streams import cloud_generators, point_noise
 
@@ -32,7 +33,7 @@ class DistillTask:
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
         t = self.cfg.train
-        return {"student": (torch.optim.Adam(self.model.denoiser.parameters(), lr=t.lr), t.lr)}
+        return {"student": adam(self.model.denoiser.parameters(), t.lr, t.betas)}
 
     def ema_target(self) -> nn.Module:
         return self.model.denoiser
@@ -65,9 +66,6 @@ class DistillTask:
                 noise.to(ctx.device),
                 (cond, ptr),
             )
-        opts["student"].zero_grad(set_to_none=True)
-        loss.backward()
-        ctx.clip(self.model.denoiser)
-        opts["student"].step()
+        ctx.update(loss, self.model.denoiser, "student")
         ema_target_update(self.model.target, self.model.denoiser, self.cfg.model.target_ema)
         return {"loss_consistency": loss.item()}

@@ -10,6 +10,7 @@ from torch import nn
 
 from pointcalo.models.grid_flow.config import GridFlowConfig
 from pointcalo.models.grid_flow.model import GridFlow
+from pointcalo.models.optim import adam
 from pointcalo.models.registry import Family
 from pointcalo.models.voxels import GridTaskBase, generate_grid
 from pointcalo.streams import cloud_generators
@@ -38,7 +39,7 @@ class GridFlowTask(GridTaskBase):
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
         t = self.cfg.train
-        return {"flow": (torch.optim.Adam(self.model.flows.parameters(), lr=t.lr), t.lr)}
+        return {"flow": adam(self.model.flows.parameters(), t.lr, t.betas)}
 
     def ema_target(self) -> nn.Module:
         return self.model.flows
@@ -53,11 +54,7 @@ class GridFlowTask(GridTaskBase):
         gens = cloud_generators(ctx.keys)
         noise = torch.stack([torch.rand(e[0].shape, generator=g) for g in gens]).to(e.device)
         loss = self.model.flows.nll(e + self.cfg.model.noise * noise, c)
-        opts["flow"].zero_grad(set_to_none=True)
-        loss.backward()
-        ctx.all_reduce(self.model.flows)
-        ctx.clip(self.model.flows)
-        opts["flow"].step()
+        ctx.update(loss, self.model.flows, "flow")
         return {"loss": loss.item()}
 
 

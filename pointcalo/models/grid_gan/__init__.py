@@ -9,6 +9,7 @@ from torch import nn
 
 from pointcalo.models.grid_gan.config import GridGANConfig
 from pointcalo.models.grid_gan.model import GridGAN
+from pointcalo.models.optim import GAN_BETAS, adam
 from pointcalo.models.registry import Family
 from pointcalo.models.voxels import GridTaskBase, generate_grid
 from pointcalo.streams import cloud_generators
@@ -29,13 +30,9 @@ class GridGANTask(GridTaskBase):
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
         t, m = self.cfg.train, self.model
-        betas = (0.5, 0.9)  # Gulrajani et al.
         return {
-            "generator": (torch.optim.Adam(m.generator.parameters(), lr=t.lr, betas=betas), t.lr),
-            "critic": (
-                torch.optim.Adam(m.critic.parameters(), lr=t.lr_critic, betas=betas),
-                t.lr_critic,
-            ),
+            "generator": adam(m.generator.parameters(), t.lr, t.betas, GAN_BETAS),
+            "critic": adam(m.critic.parameters(), t.lr_critic, t.betas, GAN_BETAS),
         }
 
     def ema_target(self) -> nn.Module:
@@ -55,18 +52,11 @@ class GridGANTask(GridTaskBase):
         with torch.no_grad():
             fake = self.gen(z, c)
         loss_d, gp = self.model.critic_loss(y, fake, c, alpha)
-        opts["critic"].zero_grad(set_to_none=True)
-        loss_d.backward()
-        ctx.all_reduce(self.model.critic)
-        ctx.clip(self.model.critic)
-        opts["critic"].step()
+        ctx.update(loss_d, self.model.critic, "critic")
         stats = {"loss_critic": loss_d.item(), "gradient_penalty": gp.item()}
         if ctx.step % self.cfg.model.n_critic == 0:
             loss_g = self.model.generator_loss(self.gen(z, c), c)
-            opts["generator"].zero_grad(set_to_none=True)
-            loss_g.backward()
-            ctx.clip(self.model.generator)
-            opts["generator"].step()
+            ctx.update(loss_g, self.model.generator, "generator")
             stats["loss_generator"] = loss_g.item()
         return stats
 

@@ -9,6 +9,7 @@ from torch import nn
 
 from pointcalo.models.grid_vae.config import GridVAEConfig
 from pointcalo.models.grid_vae.model import GridVAE
+from pointcalo.models.optim import GAN_BETAS, adam
 from pointcalo.models.registry import Family
 from pointcalo.models.voxels import GridTaskBase, generate_grid
 
@@ -27,12 +28,11 @@ class GridVAETask(GridTaskBase):
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
         t, m = self.cfg.train, self.model
         vae = [*m.encoder.parameters(), *m.decoder.net.parameters()]
-        opts = {"vae": (torch.optim.Adam(vae, lr=t.lr), t.lr)}
+        opts = {"vae": adam(vae, t.lr, t.betas)}
         if m.decoder.post is not None:
-            opts["post"] = (torch.optim.Adam(m.decoder.post.parameters(), lr=t.lr), t.lr)
+            opts["post"] = adam(m.decoder.post.parameters(), t.lr, t.betas)
         if m.critic is not None:
-            adam = torch.optim.Adam(m.critic.parameters(), lr=t.lr_critic, betas=t.betas)
-            opts["critic"] = (adam, t.lr_critic)
+            opts["critic"] = adam(m.critic.parameters(), t.lr_critic, t.betas, GAN_BETAS)
         return opts
 
     def ema_target(self) -> nn.Module:
@@ -61,11 +61,7 @@ class GridVAETask(GridTaskBase):
             alpha = torch.stack([torch.rand(1, generator=g)[0] for g in gens]).to(ctx.device)
             fake = out.get("post", out["recon"]).detach()
             loss_d, gp = wgan_gp_critic_loss(m.critic, y, fake, c, alpha, cfg.gp_weight)
-            opts["critic"].zero_grad(set_to_none=True)
-            loss_d.backward()
-            ctx.all_reduce(m.critic)
-            ctx.clip(m.critic)
-            opts["critic"].step()
+            ctx.update(loss_d, m.critic, "critic")
             stats |= {"loss_critic": loss_d.item(), "gradient_penalty": gp.item()}
             loss = loss - cfg.critic_weight * m.critic(out["recon"], c).mean()
         if m.decoder.post is not None:
@@ -74,17 +70,9 @@ class GridVAETask(GridTaskBase):
                 loss_post = loss_post - cfg.critic_weight * m.critic(out["post"], c).mean()
             loss = loss + loss_post
             stats["loss_post"] = out["loss_post"].item()
-        for name in ("vae", "post"):
-            if name in opts:
-                opts[name].zero_grad(set_to_none=True)
-        loss.backward()
-        if m.critic is not None:
-            m.critic.zero_grad(set_to_none=True)  # its own step is done
-        ctx.all_reduce(m)
-        ctx.clip(m)
-        for name in ("vae", "post"):
-            if name in opts:
-                opts[name].step()
+        # the critic's own step is done: the VAE's loss passes through it without moving it
+        names = [name for name in ("vae", "post") if name in opts]
+        ctx.update(loss, m, *names, frozen=m.critic)
         return {"loss": out["loss"].item(), **stats}
 
 
