@@ -507,3 +507,21 @@ def test_a_second_training_into_the_same_folder_is_refused(tmp_path, clouds):
     code = f"import fcntl; f = open({str(out / 'train.lock')!r}, 'a+'); fcntl.flock(f, 2)"
     subprocess.run([sys.executable, "-c", code], check=True)
     train(cfg, data=clouds, resume=True, progress=False, log=lambda m: None)
+
+
+def test_a_failed_training_leaves_nothing_behind(tmp_path, clouds):
+    """A run that fails before its first checkpoint (here: a batch larger than the data)
+    removes its lock and the folder it created; a folder that existed keeps what was there."""
+    from pointcalo.errors import PointcaloError
+
+    cfg = tiny_config(tmp_path, batch_size=1000)
+    with pytest.raises(PointcaloError):
+        train(cfg, data=clouds, progress=False, log=lambda m: None)
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(PointcaloError):
+        train(cfg, data=clouds, progress=False, log=lambda m: None)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["notes.txt"]
+    ok = train(tiny_config(tmp_path), data=clouds, progress=False, log=lambda m: None)
+    assert ok.exists() and not (tmp_path / "run" / "train.lock").exists()

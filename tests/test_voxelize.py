@@ -290,7 +290,7 @@ def test_bad_grids(tmp_path):
     bad.write_text("kind: hexagonal\n")
     with pytest.raises(GridError, match="kind must be"):
         vx.load_grid(bad)
-    with pytest.raises(GridError, match="r_edges must be >= 0 and increasing"):
+    with pytest.raises(GridError, match="r_edges must be finite, >= 0 and increasing"):
         vx.CylindricalGrid(name="x", r_edges=(np.array([0.0, 2.0, 1.0]),), n_alpha=np.array([1]))
 
 
@@ -385,3 +385,17 @@ def test_pointcalo_reads_and_writes_calochallenge_files(tmp_path):
     e, back = read_calochallenge(out, grid)
     np.testing.assert_allclose(back, voxels, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(e, [1e3, 1e4, 1e5, 1e6])
+
+
+@pytest.mark.parametrize("field", ["cell_size", "origin"])
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_non_finite_grid_geometry_is_refused(tmp_path, field, value):
+    """A NaN passes every ``<= 0`` check: a grid with one would voxelise into nothing."""
+    g = tmp_path / "g.yaml"
+    size = f"[{value}, 5.0]" if field == "cell_size" else "[5.0, 5.0]"
+    origin = f"\norigin: [{value}, 0.0]" if field == "origin" else "\norigin: [-10.0, -10.0]"
+    g.write_text(f"kind: cartesian\nn_layers: 3\ncells: [4, 4]\ncell_size: {size}{origin}\n")
+    with pytest.raises(GridError, match="must be finite"):
+        vx.load_grid(g)
+    with pytest.raises(GridError, match="r_edges must be finite"):
+        vx.CylindricalGrid(name="x", r_edges=(np.array([0.0, np.nan]),), n_alpha=np.array([1]))

@@ -194,6 +194,9 @@ class CartesianGrid(Grid):
             raise GridError(f"grid '{self.name}': no layers")
         if np.any(self.nx < 1) or np.any(self.ny < 1):
             raise GridError(f"grid '{self.name}': every layer needs at least one cell")
+        for key in ("dx", "dy", "x_min", "y_min"):
+            if not np.all(np.isfinite(np.asarray(getattr(self, key), np.float64))):
+                raise GridError(f"grid '{self.name}': {key} must be finite in every layer")
         if np.any(self.dx <= 0) or np.any(self.dy <= 0):
             raise GridError(f"grid '{self.name}': cell sizes must be > 0")
         _check_depth(self)
@@ -320,9 +323,10 @@ class CylindricalGrid(Grid):
         if len(self.r_edges) == 0:
             raise GridError(f"grid '{self.name}': no layers")
         for l, edges in enumerate(self.r_edges):
-            if len(edges) < 1 or np.any(np.diff(edges) <= 0) or edges[0] < 0:
+            finite = np.all(np.isfinite(np.asarray(edges, np.float64)))
+            if len(edges) < 1 or not finite or np.any(np.diff(edges) <= 0) or edges[0] < 0:
                 raise GridError(
-                    f"grid '{self.name}': layer {l} r_edges must be >= 0 and increasing"
+                    f"grid '{self.name}': layer {l} r_edges must be finite, >= 0 and increasing"
                 )
         if np.any(self.n_alpha < 1):
             raise GridError(f"grid '{self.name}': n_alpha must be >= 1 in every layer")
@@ -436,6 +440,8 @@ def _check_depth(grid: Grid) -> None:
         value = getattr(grid, key)
         if value is not None and len(value) != n:
             raise GridError(f"grid '{grid.name}': {key} has {len(value)} values, expected {n}")
+        if value is not None and not np.all(np.isfinite(np.asarray(value, np.float64))):
+            raise GridError(f"grid '{grid.name}': {key} must be finite")
     if grid.layer_edges is not None and np.any(np.diff(grid.layer_edges) <= 0):
         raise GridError(f"grid '{grid.name}': layer_edges must increase")
 

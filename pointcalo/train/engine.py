@@ -105,7 +105,8 @@ class _Dist:
 @contextlib.contextmanager
 def run_lock(out: Path):
     """Hold ``out/train.lock`` (an advisory ``flock``, released when the process ends, however
-    it ends) while this process trains into ``out``: a second training into the same folder
+    it ends; the file is removed when the run ends in Python, by success or error) while this
+    process trains into ``out``: a second training into the same folder
     (a duplicated command, a forgotten background run) stops with a one-line error instead of
     interleaving its checkpoints and log with the first one's. Only rank 0 of a torchrun job
     writes, so only it locks."""
@@ -114,6 +115,7 @@ def run_lock(out: Path):
         return
     import fcntl
 
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     path = out / "train.lock"
     with path.open("a+") as f:
@@ -131,8 +133,11 @@ def run_lock(out: Path):
         f.flush()
         try:
             yield
-        finally:
+        finally:  # the run is over (finished or failed): nothing left behind
+            path.unlink(missing_ok=True)
             fcntl.flock(f, fcntl.LOCK_UN)
+            if created and not any(out.iterdir()):
+                out.rmdir()  # a folder this run made and wrote nothing into
 
 
 def train(
