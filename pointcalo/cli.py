@@ -578,6 +578,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_configs(args: argparse.Namespace) -> int:
+    from pointcalo.config import PRESETS_DIR, presets
+
+    for name in presets():
+        first = (PRESETS_DIR / f"{name}.yaml").read_text().splitlines()[:1]
+        about = first[0].lstrip("# ").strip() if first and first[0].startswith("#") else ""
+        print(f"{name:24s} {about}")
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -859,6 +869,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_split)
+
+    p = sub.add_parser(
+        "configs", help="list the preset configs ('pointcalo train NAME' trains one)"
+    )
+    p.set_defaults(func=_cmd_configs)
 
     p = sub.add_parser("models", help="list the shipped pretrained models and model families")
     p.add_argument("--json", action="store_true", help="model cards as JSON")

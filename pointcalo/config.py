@@ -169,12 +169,18 @@ def validate_config(data: Any, source: str = "<config>") -> RunConfig:
 
 
 def load_config(path: str | os.PathLike[str]) -> RunConfig:
-    """Read and validate a YAML run config."""
+    """Read and validate a YAML run config: a file, or a preset shipped with pointcalo by
+    name (``epic_gan``) or by its path in a checkout (``configs/epic_gan.yaml``), so the
+    presets work from any install."""
     import yaml
 
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"{path}: no such config file")
+        preset = PRESETS_DIR / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
+        if path.parent.name not in ("", "configs") or not preset.is_file():
+            names = ", ".join(presets())
+            raise ConfigError(f"{path}: no such config file (presets: {names})")
+        path = preset
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, not a config file")
     try:
@@ -194,6 +200,11 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
 
 #: The preset configs shipped inside the package (``configs/`` of a checkout links here).
 PRESETS_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def presets() -> list[str]:
+    """Names of the preset configs shipped with pointcalo."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
 
 
 def preset_path(name: str) -> Path:

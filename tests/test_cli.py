@@ -224,3 +224,18 @@ def test_the_parser_offers_every_sampler():
     from pointcalo.sampling import SAMPLERS
 
     assert sorted(SAMPLER_NAMES) == sorted(SAMPLERS)
+
+
+def test_presets_by_name_from_anywhere(tmp_path, monkeypatch, capsys):
+    """From any folder (an install outside the checkout), a preset is found by its name and
+    by its path in a checkout; an unknown one is an error listing the presets."""
+    from pointcalo.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    assert load_config("epic_gan").model.name == "epic_gan"
+    assert load_config("configs/caloclouds.yaml").model.name == "caloclouds"
+    assert main(["train", "no_such_preset"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_preset: no such config file (presets: caloclouds" in err
+    assert main(["configs"]) == 0
+    assert "epic_gan" in capsys.readouterr().out
