@@ -326,3 +326,26 @@ def test_voxel_classifier_keeps_the_voxels_either_sample_uses():
     gen[:10, 1] = 2.0  # lit in 1 % of the generated showers only: tells them apart
     ref[:2, 2] = 3.0  # lit in 0.2 % of the showers: dropped
     assert voxels_in_use(ref, gen).tolist() == [True, True, False, False]
+
+
+def test_compare_computes_the_reference_floor_once(monkeypatch):
+    """Three samples against one reference: three sample comparisons and one floor (it used
+    to be recomputed, identically, for every sample)."""
+    from pointcalo.metrics import report
+    from pointcalo.metrics.compare import compare_samples
+    from pointcalo.metrics.observables import compute
+    from tests.conftest import random_showers
+
+    ref = compute(random_showers(120, seed=1))
+    samples = {f"s{i}": compute(random_showers(120, seed=10 + i)) for i in range(3)}
+    calls = []
+    original = report.compare
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(report, "compare", counting)
+    result = compare_samples(ref, samples, k=2)
+    assert len(calls) == 4
+    assert set(result["samples"]) == {"s0", "s1", "s2"}

@@ -38,12 +38,20 @@ def compare_samples(
 
     rows: dict[str, Any] = {}
     floor: dict[str, Any] = {}
+    cache: dict = {}  # the reference's floors, computed once for all samples
     for label, obs in samples.items():
         if log:
             log(f"evaluating {label}")
         pts = (points["reference"], points[label]) if points and label in points else None
         m = evaluate(
-            reference, obs, k=k, seed=seed, train=train, labels=("reference", label), points=pts
+            reference,
+            obs,
+            k=k,
+            seed=seed,
+            train=train,
+            labels=("reference", label),
+            points=pts,
+            floor_cache=cache,
         )
         rows[label] = {
             "classifier_auc": m["classifier_auc"]["generated"],

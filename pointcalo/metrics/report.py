@@ -144,6 +144,7 @@ def evaluate(
     voxel_classifier: bool = False,
     train: ak.Array | Observables | None = None,
     points: tuple[PointSample, PointSample] | None = None,
+    floor_cache: dict | None = None,
 ) -> dict[str, Any]:
     """Compare generated with reference showers (or precomputed observables).
 
@@ -163,6 +164,9 @@ def evaluate(
             the graph-network classifier test on the raw points
             (:mod:`pointcalo.metrics.point_classifier`), generated vs reference half A and
             half B vs half A (its floor).
+        floor_cache: a dict kept between calls with the same reference, seed and ``k``
+            (:func:`pointcalo.metrics.compare.compare_samples` keeps one): the floors are
+            computed once and reused, not once per generated sample.
 
     Returns:
         The metrics as a dict; each distance is ``[value, uncertainty]`` under ``generated``
@@ -188,8 +192,11 @@ def evaluate(
     size = dist.batch_size(min(half_a.n_showers, half_b.n_showers), gen.n_showers, k)
     log(f"distances: generated vs reference half A, {k} batches of {size} showers")
     vs_gen = compare(half_a, gen, k=k, seed=seed, size=size)
-    log("distances: reference half B vs half A (the floor)")
-    floor = compare(half_a, half_b, k=k, seed=seed, size=size)
+    cache = floor_cache if floor_cache is not None else {}
+    if ("distances", size) not in cache:
+        log("distances: reference half B vs half A (the floor)")
+        cache[("distances", size)] = compare(half_a, half_b, k=k, seed=seed, size=size)
+    floor = cache[("distances", size)]
     metrics: dict[str, Any] = {
         "grid": grid.name,
         "threshold_MeV": threshold,
@@ -223,8 +230,10 @@ def evaluate(
         pb = ref_pts.subset(np.sort(perm[ref.n_showers // 2 :]))
         log("point classifier (EdgeConv on raw points): generated vs reference half A")
         pc_gen = point_classifier_auc(pa, gen_pts, seed=seed, log=log)
-        log("point classifier: reference half B vs half A (the floor)")
-        pc_floor = point_classifier_auc(pa, pb, seed=seed, log=log)
+        if "points" not in cache:
+            log("point classifier: reference half B vs half A (the floor)")
+            cache["points"] = point_classifier_auc(pa, pb, seed=seed, log=log)
+        pc_floor = cache["points"]
         metrics["point_classifier_auc"] = {
             "generated": [pc_gen["auc"], pc_gen["auc_std"]],
             "floor": [pc_floor["auc"], pc_floor["auc_std"]],
