@@ -61,7 +61,7 @@ def main() -> None:
         ax[1, 2].bar(i, ratio, color=style["color"])
     ax[0, 0].set(xlabel="distance to the nearest point of the layer [mm]", ylabel="density")
     ax[0, 1].set(xlabel="log10 distance between two points of a layer [mm]",
-                 ylabel="share of sum E_i E_j", yscale="log")  # fmt: skip
+                 ylabel="share of sum E_i E_j", yscale="log", ylim=(1e-4, 0.3))  # fmt: skip
     ax[0, 2].set(xlabel="cell energy [MeV] (solid: centred, dashed: half-cell)", xscale="log",
                  yscale="log", ylabel="cells (weighted)")  # fmt: skip
     for j, a in enumerate(("centred", "half-cell")):
