@@ -450,3 +450,30 @@ def test_a_voxel_file_where_point_showers_are_needed(tmp_path, capsys):
     files = ["--reference", str(vox), "--generated", str(vox), "--grid", "calochallenge-2"]
     args = ["evaluate", *files, "--point-classifier", "--out", str(tmp_path / "ev")]
     refused(capsys, args, "vox.h5", "not point showers")
+
+
+@pytest.mark.parametrize("command", ["evaluate", "voxelize"])
+def test_ctrl_c_stops_long_work_between_chunks(g4_path, tmp_path, command):
+    """Ctrl-C is acted on at the next chunk of the input, not after the whole file (evaluate
+    used to write its full report first, voxelize its whole output)."""
+    import signal
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    args = {
+        "evaluate": ["evaluate", "--reference", str(g4_path), "--generated", str(g4_path),
+                     "--out", str(out), "-q"],
+        "voxelize": ["voxelize", str(g4_path), str(tmp_path / "v.h5"), "--grid", "ild", "-q"],
+    }[command]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pointcalo.cli", *args], stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(4.0)  # well into the 8,750 showers (tens of seconds of work)
+    sent = time.time()
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1].strip()
+    assert proc.returncode == 130, err
+    assert time.time() - sent < 15
+    assert not (out / "metrics.json").exists() and not (tmp_path / "v.h5").exists()
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -27,6 +27,7 @@ import awkward as ak
 import numpy as np
 
 from pointcalo.errors import ShowerFormatError
+from pointcalo.interrupts import check as check_interrupt
 
 TREE = "events"
 GEV = 1e3  # MeV per GeV
@@ -264,6 +265,7 @@ class EDM4hepReader:
 
     def iter_chunks(self, chunk_size: int = 1024):
         for start in range(0, self.n_showers, chunk_size):
+            check_interrupt()  # Ctrl-C between chunks, not after the whole file
             yield self.read(start, min(start + chunk_size, self.n_showers))
 
     def close(self) -> None:

@@ -236,6 +236,7 @@ class HDF5ShowerReader:
         if chunk_size < 1:
             raise ShowerFormatError(self.path, "chunk_size", f"must be >= 1, got {chunk_size}")
         for start in range(0, self.n_showers, chunk_size):
+            check_interrupt()  # Ctrl-C between chunks, not after the whole file
             yield self.read(start, min(start + chunk_size, self.n_showers))
 
     def close(self) -> None:

@@ -159,6 +159,7 @@ class RootShowerReader:
 
     def iter_chunks(self, chunk_size: int = 1024) -> Iterator[ak.Array]:
         for start in range(0, self.n_showers, chunk_size):
+            check_interrupt()  # Ctrl-C between chunks, not after the whole file
             yield self.read(start, min(start + chunk_size, self.n_showers))
 
     def close(self) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 
 import voxelize as vx
 from pointcalo.errors import PointcaloError
+from pointcalo.interrupts import check as check_interrupt
 from pointcalo.metrics.alignment import offsets as alignment_offsets
 from pointcalo.metrics.alignment import shift, splitmix64
 from pointcalo.showers import flatten
@@ -302,6 +303,7 @@ def compute(
     image = np.zeros(grid.n_voxels)
     kept: list[np.ndarray] = []
     for start in range(0, n, chunk_size):
+        check_interrupt()  # Ctrl-C between chunks
         stop = min(start + chunk_size, n)
         m = stop - start
         axis = alignment_offsets(
