@@ -68,6 +68,11 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
         raise PointcaloError(f"{path}: not a readable checkpoint: {msg}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise PointcaloError(f"{path}: not a pointcalo checkpoint")
+    if "checksum" not in state and int(state.get("version", 1)) >= 2:
+        raise PointcaloError(
+            f"{path}: checkpoint without its checksum (every version-2 checkpoint has one): "
+            "refused, its contents cannot be verified"
+        )
     if "checksum" in state and state["checksum"] != checksum(state):
         raise PointcaloError(
             f"{path}: corrupted checkpoint: its contents do not match the checksum written "

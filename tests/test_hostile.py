@@ -477,3 +477,21 @@ def test_ctrl_c_stops_long_work_between_chunks(g4_path, tmp_path, command):
     assert time.time() - sent < 15
     assert not (out / "metrics.json").exists() and not (tmp_path / "v.h5").exists()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_checkpoint_stripped_of_its_checksum_is_refused(tmp_path, capsys):
+    """Changing the weights and deleting the checksum used to pass: the check ran only when
+    the entry was present."""
+    import torch
+
+    from pointcalo.pretrained import resolve
+
+    state = torch.load(resolve("ild-photon-cm"), weights_only=True)
+    first = next(k for k, v in state["model"].items() if v.is_floating_point())
+    state["model"][first] = state["model"][first] + 1.0
+    del state["checksum"]
+    bad = tmp_path / "bad.pt"
+    torch.save(state, bad)
+    refused(capsys, ["sample", str(bad), "--n", "2", "-o", str(tmp_path / "g.h5")],
+            "bad.pt", "without its checksum")  # fmt: skip
+    assert not (tmp_path / "g.h5").exists()
