@@ -464,9 +464,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         import numpy as np
 
         with io.open_reader(args.energies_from) as reader:
-            conditions = np.concatenate(
-                [np.asarray(c.incident_energy, np.float64) for c in reader.iter_chunks(65536)]
-            )
+            chunks = [np.asarray(c.incident_energy, np.float64) for c in reader.iter_chunks(65536)]
+        if not chunks or sum(len(c) for c in chunks) == 0:
+            raise PointcaloError(f"--energies-from: {args.energies_from} holds no showers")
+        conditions = np.concatenate(chunks)
         if args.n is not None:
             raise PointcaloError("--n: give either --n or --energies-from (which sets the count)")
         args.n = len(conditions)

@@ -495,3 +495,35 @@ def test_a_checkpoint_stripped_of_its_checksum_is_refused(tmp_path, capsys):
     refused(capsys, ["sample", str(bad), "--n", "2", "-o", str(tmp_path / "g.h5")],
             "bad.pt", "without its checksum")  # fmt: skip
     assert not (tmp_path / "g.h5").exists()
+
+
+def test_empty_and_cold_inputs_are_named_errors(tmp_path, capsys):
+    """A split of a file with no showers, --energies-from an empty file, and a generated
+    sample with no cell above threshold (an untrained model): one-line errors, nothing
+    written (they wrote three empty files, and exited 1 with numpy's messages)."""
+    from pointcalo import io
+    from pointcalo.showers import make_showers
+    from tests.conftest import random_showers
+
+    empty = tmp_path / "empty.h5"
+    io.write(random_showers(3)[:0], empty)
+    refused(capsys, ["split", str(empty), "--out", str(tmp_path / "s")], "empty.h5", "0 showers")
+    assert not (tmp_path / "s").exists()
+    args = ["sample", "ild-photon-cm", "--energies-from", str(empty), "-o", str(tmp_path / "g.h5")]
+    refused(capsys, args, "--energies-from", "holds no showers")
+    ref = tmp_path / "ref.h5"
+    io.write(random_showers(200, seed=1), ref)
+    n = 200
+    pts = {
+        "E": np.full(5 * n, 0.01, np.float32),
+        "x": np.zeros(5 * n, np.float32),
+        "y": np.zeros(5 * n, np.float32),
+        "layer": np.zeros(5 * n, np.int32),
+    }
+    cold = tmp_path / "cold.h5"
+    io.write(make_showers(np.full(n, 5e4, np.float32), pts, counts=np.full(n, 5)), cold)
+    for command in ("evaluate", "compare"):
+        out = tmp_path / command
+        args = [command, "--reference", str(ref), "--generated", str(cold), "--out", str(out), "-q"]
+        refused(capsys, args, "cold.h5", "no cell_energy to compare")
+        assert not out.exists() or not any(out.iterdir())

@@ -50,6 +50,10 @@ def split_file(
 
     with io.open_reader(path) as reader:
         n = reader.n_showers
+        if n < 3:
+            from pointcalo.errors import ShowerFormatError
+
+            raise ShowerFormatError(path, None, f"{n} showers: a split needs at least 3")
         parts = split_indices(n, fractions, seed)
         showers = reader.read(0, n)
     out = Path(out)

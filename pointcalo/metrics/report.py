@@ -66,6 +66,9 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
     for name in pooled_r:
         if name in pooled_g:
             r, g = pooled_r[name], pooled_g[name]
+            for side, p in (("reference", r), ("generated", g)):
+                if len(p.values) == 0 or (p.weights is not None and not np.any(p.weights > 0)):
+                    raise EmptySampleError(f"{side} showers have no {name} to compare")
             out["w1x100"][name] = dist.w1(
                 r.values,
                 g.values,
@@ -96,6 +99,11 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
             np.log1p(ref.voxels[:, keep]), np.log1p(gen.voxels[:, keep]), seed=seed, max_iter=100
         )
     return out
+
+
+class EmptySampleError(PointcaloError):
+    """A sample has nothing to compare in one observable (no cell above the threshold inside
+    the grid: an untrained model, or showers on another grid)."""
 
 
 def _common_features(
@@ -191,7 +199,13 @@ def evaluate(
     )
     size = dist.batch_size(min(half_a.n_showers, half_b.n_showers), gen.n_showers, k)
     log(f"distances: generated vs reference half A, {k} batches of {size} showers")
-    vs_gen = compare(half_a, gen, k=k, seed=seed, size=size)
+    try:
+        vs_gen = compare(half_a, gen, k=k, seed=seed, size=size)
+    except EmptySampleError as err:
+        raise PointcaloError(
+            f"{labels[1]}: {err} (is any of its energy above {threshold} MeV inside grid "
+            f"'{gen.grid.name}'?)"
+        ) from None
     cache = floor_cache if floor_cache is not None else {}
     if ("distances", size) not in cache:
         log("distances: reference half B vs half A (the floor)")
