@@ -527,3 +527,21 @@ def test_empty_and_cold_inputs_are_named_errors(tmp_path, capsys):
         args = [command, "--reference", str(ref), "--generated", str(cold), "--out", str(out), "-q"]
         refused(capsys, args, "cold.h5", "no cell_energy to compare")
         assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_symlink_planted_at_the_temporary_name_is_never_written_through(tmp_path):
+    """The atomic writers create their temporary file exclusively: a link planted at the name
+    they would use (or any file there) is left alone and its target untouched."""
+    import os
+
+    from pointcalo import io
+    from tests.conftest import random_showers
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out.h5"
+    (tmp_path / f".out.h5.{os.getpid()}.tmp").symlink_to(victim)
+    io.write(random_showers(5), out)
+    assert victim.read_text() == "precious"
+    assert len(io.read(out)) == 5
+    assert (tmp_path / f".out.h5.{os.getpid()}.tmp").is_symlink()  # not ours: not removed

@@ -21,20 +21,31 @@ def _alive(pid: int) -> bool:
 
 
 def temporary_path(target: Path) -> Path:
-    """A hidden temporary name ``.<name>.<pid>.tmp`` beside ``target`` (same file system, so
-    rename is atomic), shortened so it never exceeds the file-name limit.
+    """A new, empty hidden temporary file ``.<name>.<pid>.tmp`` beside ``target`` (same file
+    system, so rename is atomic; another name when that one is taken), shortened so it never
+    exceeds the file-name limit.
 
     The parent directory is created if needed. Temporaries of the same target left by dead
     processes (a run killed with ``kill -9``) are removed.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     suffix = f".{os.getpid()}.tmp"
-    stem = "." + target.name[: NAME_MAX - len(suffix) - 1]
+    stem = "." + target.name[: NAME_MAX - len(suffix) - 18]
     for stale in target.parent.glob(f"{glob_escape(stem)}.*.tmp"):
         pid = stale.name[len(stem) + 1 : -len(".tmp")]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             stale.unlink(missing_ok=True)
-    return target.with_name(stem + suffix)
+    # created here, exclusively and without following a link planted at the name, so a
+    # writer never writes through someone else's file or symlink
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0)
+    name = stem + suffix
+    for _ in range(100):
+        try:
+            os.close(os.open(target.with_name(name), flags, 0o644))
+            return target.with_name(name)
+        except FileExistsError:
+            name = f"{stem}.{os.getpid()}.{os.urandom(8).hex()}.tmp"
+    raise FileExistsError(f"{target}: no free temporary name beside it")
 
 
 def glob_escape(text: str) -> str:

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pointcalo.io.atomic import write_json
+from pointcalo.errors import PointcaloError
+from pointcalo.io.atomic import atomic_path, write_json
 from pointcalo.models.caloclouds.device import PostProcess
 from pointcalo.models.caloclouds.generate import shower_features
 from pointcalo.streams import cloud_generators, point_noise
@@ -139,9 +140,12 @@ def export_torchscript(loaded, path: str | Path) -> Path:
         p.requires_grad_(False)
     scripted = torch.jit.script(sampler)
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    scripted.save(str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        try:
+            scripted.save(str(tmp))
+        except RuntimeError as err:  # torch's C++ writer: a full disk, a read-only folder
+            first = " ".join(str(err).split())[:200]
+            raise PointcaloError(f"{path}: could not be written: {first}") from None
     return path
 
 
