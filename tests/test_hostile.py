@@ -545,3 +545,35 @@ def test_a_symlink_planted_at_the_temporary_name_is_never_written_through(tmp_pa
     assert victim.read_text() == "precious"
     assert len(io.read(out)) == 5
     assert (tmp_path / f".out.h5.{os.getpid()}.tmp").is_symlink()  # not ours: not removed
+
+
+def test_public_api_refuses_bad_arguments_with_its_own_errors(tmp_path):
+    """The Python API names the argument (it accepted negative energies and float layers into
+    voxels, a decreasing ptr, a negative threshold, k = 0 and chunk_size = 0)."""
+    import voxelize as vx
+    from pointcalo import io
+    from pointcalo.errors import PointcaloError
+    from pointcalo.metrics import compute, evaluate
+    from tests.conftest import random_showers
+
+    pts = {
+        "E": np.array([1.0, -1.0]),
+        "x": np.zeros(2),
+        "y": np.zeros(2),
+        "layer": np.array([0, 1]),
+    }
+    with pytest.raises(vx.GridError, match="points/E: negative energy at point 1"):
+        vx.project(pts, vx.ild())
+    with pytest.raises(vx.GridError, match="points/layer: layers must be whole numbers"):
+        vx.project({**pts, "E": np.ones(2), "layer": np.array([0.5, 1.0])}, vx.ild())
+    with pytest.raises(vx.GridError, match="ptr: offsets must not decrease"):
+        vx.project({**pts, "E": np.ones(2), "ptr": np.array([0, 2, 1, 2])}, vx.ild())
+    showers = random_showers(30)
+    with pytest.raises(PointcaloError, match="threshold must be a finite number >= 0"):
+        compute(showers, threshold=-1.0)
+    with pytest.raises(PointcaloError, match="k \\(batches\\) must be >= 1"):
+        evaluate(showers, showers, k=0)
+    path = tmp_path / "s.h5"
+    io.write(showers, path)
+    with pytest.raises(PointcaloError, match="chunk_size must be >= 1"):
+        next(io.iter_showers(path, chunk_size=0))

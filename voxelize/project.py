@@ -371,6 +371,12 @@ def project(
         raise GridError(f"ptr covers {int(ptr[-1])} points, columns have {n_points}")
     if n_points and int(layer.min()) < 0:
         raise GridError(f"points/layer: negative layer {int(layer.min())}")
+    if n_points and np.asarray(bk.to_numpy(layer[:1])).dtype.kind == "f":
+        whole = bk.to_numpy(layer)
+        if np.any(whole != np.floor(whole)):
+            raise GridError("points/layer: layers must be whole numbers")
+    if len(ptr) and np.any(np.diff(ptr) < 0):
+        raise GridError("ptr: offsets must not decrease")
     n_src = int(layer.max()) + 1 if n_points else 0
     mapper = _LayerMapper(bk, grid, n_src, z is not None, layer_map, source_depth)
 
@@ -396,6 +402,9 @@ def project(
             "z": None if z is None else bk.asarray(z[p0:p1], np.float64),
         }
         _check_finite(bk, c, p0)
+        negative = c["E"] < 0
+        if bool(negative.any()):
+            raise GridError(f"points/E: negative energy at point {p0 + bk.first_true(negative)}")
         gl, valid = mapper(bk.asarray(layer[p0:p1], np.int64), c["z"])
         cell, inside = grid.cell_in_layer(c["x"], c["y"], gl)
         if valid is not None:

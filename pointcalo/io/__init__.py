@@ -13,7 +13,7 @@ from typing import Any
 
 import awkward as ak
 
-from pointcalo.errors import ShowerFormatError
+from pointcalo.errors import PointcaloError, ShowerFormatError
 from pointcalo.io.hdf5 import (
     HDF5ShowerReader,
     HDF5ShowerWriter,
@@ -110,6 +110,8 @@ def iter_showers(
     path: str | os.PathLike[str], chunk_size: int = 1024, **kwargs: Any
 ) -> Iterator[ak.Array]:
     """Iterate over any supported file in chunks of ``chunk_size`` showers."""
+    if int(chunk_size) < 1:
+        raise PointcaloError(f"iter_showers: chunk_size must be >= 1, got {chunk_size}")
     with open_reader(path, **kwargs) as reader:
         yield from reader.iter_chunks(chunk_size)
 

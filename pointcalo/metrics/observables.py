@@ -267,6 +267,12 @@ def compute(
     grid = vx.load_grid(grid)
     if (showers is None) == (voxels is None):
         raise PointcaloError("observables: give either showers or voxels")
+    if not np.isfinite(threshold) or threshold < 0:
+        raise PointcaloError(
+            f"observables: threshold must be a finite number >= 0 MeV, got {threshold}"
+        )
+    if chunk_size < 1:
+        raise PointcaloError(f"observables: chunk_size must be >= 1, got {chunk_size}")
     if voxels is not None:
         voxels = np.asarray(voxels)
         if voxels.ndim != 2 or voxels.shape[1] != grid.n_voxels:

@@ -181,6 +181,8 @@ def evaluate(
         and ``floor``.
     """
     log = log or (lambda msg: None)
+    if k < 1:
+        raise PointcaloError(f"evaluate: k (batches) must be >= 1, got {k}")
     grid = vx.load_grid(grid)
     obs = []
     for side, data in (("reference", reference), ("generated", generated)):
