@@ -493,7 +493,17 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if world > 1:  # torchrun: each rank writes its shard; pointcalo merge joins them
         first, count = shard(args.n, batch_size, rank, world)
         output = shard_path(args.output, rank, world)
-    with Progress(transient=True, disable=args.quiet) as bar, io.open_writer(output) as w:
+    shard_attrs = {}
+    if world > 1 and io.format_of(output) == "hdf5":  # so merge can check the set
+        shard_attrs = {"attrs": {
+            "shard_rank": rank, "shard_world": world, "shard_first": first,
+            "shard_count": count, "shard_total": args.n, "shard_seed": args.seed,
+            "shard_model": str(args.checkpoint), "shard_checksum": _file_digest(args.checkpoint),
+        }}  # fmt: skip
+    with (
+        Progress(transient=True, disable=args.quiet) as bar,
+        io.open_writer(output, **shard_attrs) as w,
+    ):
         task = bar.add_task("sampling", total=count)
         generate_to_file(
             loaded,
@@ -519,6 +529,15 @@ def _cmd_sample(args: argparse.Namespace) -> int:
                 f"pointcalo merge {shard_glob(args.output)} -o {args.output}"
             )
     return 0
+
+
+def _file_digest(checkpoint: str) -> str:
+    """SHA-256 (first 16 hex digits) of a checkpoint file, shipped models by name."""
+    import hashlib
+
+    from pointcalo.pretrained import resolve
+
+    return hashlib.sha256(resolve(checkpoint).read_bytes()).hexdigest()[:16]
 
 
 def shard_path(path: str, rank: int, world: int) -> str:

@@ -166,7 +166,7 @@ def test_voxelize_command_errors(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_sharded_sampling_with_torchrun_equals_one_process(tmp_path):
+def test_sharded_sampling_with_torchrun_equals_one_process(tmp_path, capsys):
     """Two torchrun ranks write two shards; merged, they hold exactly the showers of a
     single-process run (per-shower streams, shards of whole generation batches)."""
     import os
@@ -204,6 +204,18 @@ def test_sharded_sampling_with_torchrun_equals_one_process(tmp_path):
     assert main(["merge", *map(str, shards), "-o", str(merged), "-q"]) == 0
     a, b = io.read(tmp_path / "one.h5", allow_empty=True), io.read(merged, allow_empty=True)
     assert ak.array_equal(a, b)  # identical content, to the bit
+    # merge checks the set: not one shard alone, twice, out of order, or with another file
+    out = str(tmp_path / "bad.h5")
+    s0, s1 = map(str, shards)
+    for bad, why in (
+        ([s0], "shard ranks [0], expected 0..1"),
+        ([s0, s0], "shard ranks [0, 0]"),
+        ([s1, s0], "shard ranks [1, 0]"),
+        ([s0, s1, str(tmp_path / "one.h5")], "not a shard of the others"),
+    ):
+        assert main(["merge", *bad, "-o", out, "-q"]) == 2
+        assert why in capsys.readouterr().err
+        assert not (tmp_path / "bad.h5").exists()
 
 
 def test_sample_at_the_energies_of_a_file(tmp_path, capsys):

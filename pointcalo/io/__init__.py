@@ -149,6 +149,49 @@ def convert(
         return writer.n_showers
 
 
+SHARD_KEYS = ("shard_world", "shard_total", "shard_seed", "shard_model", "shard_checksum")
+
+
+def check_shards(paths: list[str | os.PathLike[str]]) -> None:
+    """Shards written by ``torchrun ... pointcalo sample`` (HDF5 attributes ``shard_*``) must
+    form one complete set, in rank order: same model, seed, request size and number of
+    ranks, every rank once, each starting where the previous one ended. Files without shard
+    attributes are joined as given; a mix of both is refused."""
+    attrs = []
+    for path in paths:
+        with open_reader(path, allow_empty=True) as reader:
+            attrs.append(dict(getattr(reader, "attrs", {}) or {}))
+    tagged = ["shard_rank" in a for a in attrs]
+    if not any(tagged):
+        return
+    if not all(tagged):
+        plain = paths[tagged.index(False)]
+        raise ShowerFormatError(plain, None, "not a shard of the others (no shard attributes)")
+    first = attrs[0]
+    for path, a in zip(paths, attrs, strict=True):
+        for key in SHARD_KEYS:
+            if str(a.get(key)) != str(first.get(key)):
+                raise ShowerFormatError(
+                    path,
+                    key,
+                    f"{a.get(key)} differs from {first.get(key)} of {paths[0]}: "
+                    "shards of different sampling runs",
+                )
+    world = int(first["shard_world"])
+    ranks = [int(a["shard_rank"]) for a in attrs]
+    if ranks != list(range(world)):
+        raise PointcaloError(
+            f"merge: shard ranks {ranks}, expected 0..{world - 1} once each, in order"
+        )
+    end = 0
+    for path, a in zip(paths, attrs, strict=True):
+        if int(a["shard_first"]) != end:
+            raise ShowerFormatError(path, "shard_first", f"{a['shard_first']}, expected {end}")
+        end += int(a["shard_count"])
+    if end != int(first["shard_total"]):
+        raise PointcaloError(f"merge: the shards hold {end} of {first['shard_total']} showers")
+
+
 def merge(
     paths: list[str | os.PathLike[str]],
     out: str | os.PathLike[str],
@@ -160,6 +203,7 @@ def merge(
     are joined in rank order by passing them sorted."""
     if not paths:
         raise ShowerFormatError(None, None, "merge: no input files")
+    check_shards(paths)
     n = 0
     with open_writer(out, **kwargs) as writer:
         for path in paths:
