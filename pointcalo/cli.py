@@ -629,24 +629,30 @@ def _cmd_models(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    table = Table(title="shipped pretrained models (pointcalo sample NAME ...)")
+    table = Table(title="shipped models (pointcalo sample NAME ...); fidelity on Geant4 test")
     table.add_column("name", no_wrap=True)
-    for col in ("family", "trained on", "steps", "compute", "AUC (test)", "showers/s"):
+    for col in ("family", "AUC, worst view", "floor", "point AUC", "showers/s"):
         table.add_column(col)
     for name in pretrained.available():
         c = pretrained.card(name)
+        fid, speed = c.get("fidelity", {}), c.get("speed", {})
+        floor = fid.get("floor_by_view", {}).get(fid.get("worst_view"))
+        point = fid.get("point_classifier_auc")
         table.add_row(
             name,
             str(c.get("family", "")),
-            str(c.get("dataset", c.get("data", ""))),
-            str(c.get("steps", "")),
-            c.get("compute") or (f"{c['cpu_hours']:.2f} CPU-h" if c.get("cpu_hours") else ""),
-            f"{c['metrics']['classifier_auc'][0]:.3f}" if "metrics" in c else "",
-            f"{c['speed']['showers_per_s']:.0f}" if "speed" in c else "",
+            f"{fid['auc_worst_view'][0]:.2f}" if fid else "",
+            f"{floor[0]:.2f}" if floor else "",
+            f"{point[0]:.2f}" if point else "",
+            f"{speed['showers_per_s']:.0f} ({speed.get('device', '?')})" if speed else "",
         )
     console = Console()
     console.print(table)
     console.print("model families: " + ", ".join(registry.names()))
+    console.print(
+        "AUC 0.5: indistinguishable from Geant4; 1: separated. Protocol and history: "
+        "docs/fidelity.md; what each model is for: docs/models.md; cards: pointcalo models --json"
+    )
     return 0
 
 
