@@ -318,12 +318,6 @@ def validate(showers: ak.Array, *, source: str | None = None, allow_empty: bool 
     validate_flat(flatten(showers, source=source), source=source, allow_empty=allow_empty)
 
 
-def visible_energy(showers: ak.Array) -> np.ndarray:
-    """Summed point energy per shower in MeV, shape ``[N]``."""
-    flat = flatten(showers)
-    return segment_sum(flat.points["E"].astype(np.float64), flat.offsets)
-
-
 def segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Sum ``values[offsets[i]:offsets[i+1]]`` for each segment ``i`` (empty segments give 0)."""
     csum = np.zeros(len(values) + 1, dtype=np.float64)

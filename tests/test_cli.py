@@ -102,7 +102,8 @@ def test_demo_writes_report(tmp_path):
     assert rows["library"]["memorisation_ratio"] < 0.3  # the library copies its showers
     for name in pretrained.available():
         assert rows[name]["memorisation_ratio"] > 0.5  # a model does not
-    assert all(0 <= r["classifier_auc"][0] <= 1 for r in rows.values())
+    # the copies (library) are harder to tell from Geant4 than the parametrised simulator
+    assert rows["simulator"]["classifier_auc"][0] > rows["library"]["classifier_auc"][0] + 0.1
     # CaloChallenge separation powers of every observable, and the floor's, in [0, 1]
     seps = [r["separation_power"] for r in rows.values()] + [compare["floor"]["separation_power"]]
     assert all("e_vis" in s and set(s) <= set(rows["library"]["w1_over_floor"]) for s in seps)

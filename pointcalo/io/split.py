@@ -10,7 +10,6 @@ tuning.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,9 +69,3 @@ def split_file(
     }
     written["index"] = write_json(record, out / "split.json")
     return written
-
-
-def load_split(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """The indices of a ``split.json`` (as written by :func:`split_file`)."""
-    record = json.loads(Path(path).read_text())
-    return {name: np.asarray(record[name], dtype=np.int64) for name in PARTS}
