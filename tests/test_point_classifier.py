@@ -38,14 +38,21 @@ def _showers(n: int, seed: int, paired: bool) -> ak.Array:
 
 def test_point_sample_draws_at_most_points_per_shower_reproducibly():
     s = _showers(10, 0, paired=False)
-    a, b = point_sample(s, 25, seed=1), point_sample(s, 25, seed=1)
+    a, b = (point_sample(s, 25, seed=1, mode="uniform") for _ in range(2))
     assert a.n_showers == 10 and np.all(np.diff(a.ptr) == 25)
     np.testing.assert_array_equal(a.values, b.values)
-    assert not np.array_equal(a.values, point_sample(s, 25, seed=2).values)
+    assert not np.array_equal(a.values, point_sample(s, 25, seed=2, mode="uniform").values)
+    # "core" (the default): the 25 points nearest the axis, whatever the seed
+    core = point_sample(s, 25, seed=1)
+    np.testing.assert_array_equal(core.values, point_sample(s, 25, seed=2).values)
+    r = np.hypot(core.values[:25, 1], core.values[:25, 2])
+    flat0 = ak.flatten(s.points[:1])
+    r_all = np.sort(np.hypot(ak.to_numpy(flat0.x), ak.to_numpy(flat0.y)))
+    assert r.max() <= r_all[24] + 1e-6
     # drawn points are points of the shower, without repetition
     flat = ak.flatten(s.points)
     first = {(float(flat.x[i]), float(flat.y[i])) for i in range(60)}
-    drawn = {tuple(r) for r in a.values[:25, 1:3].astype(np.float32).tolist()}
+    drawn = {tuple(p) for p in a.values[:25, 1:3].astype(np.float32).tolist()}
     assert len(drawn) == 25 and drawn <= first
     full = point_sample(s, 100)
     assert np.all(np.diff(full.ptr) == 60) and np.array_equal(full.n_points, np.full(10, 60))
@@ -69,9 +76,9 @@ def test_evaluate_reports_the_point_classifier_beside_its_floor(tmp_path):
     m = evaluate(ref, gen, k=2, points=(point_sample(ref), point_sample(gen)), out=tmp_path)
     pc = m["point_classifier_auc"]
     assert pc["generated"][0] > 0.7 and abs(pc["floor"][0] - 0.5) < 0.2
-    assert pc["points_per_shower"] == 128 and pc["showers_per_class"] == [150, 150]
+    assert pc["points_per_shower"] == 256 and pc["showers_per_class"] == [150, 150]
     assert (
-        "point classifier AUC (EdgeConv, 128 points per shower)"
+        "point classifier AUC (EdgeConv, 256 points per shower)"
         in (tmp_path / "summary.md").read_text()
     )
     with pytest.raises(Exception, match="point samples have"):
