@@ -444,6 +444,8 @@ def to_torch(
     for name in cond:
         if name not in flat.fields:
             raise ShowerFormatError(None, name, f"not present (have {list(flat.fields)})")
+    if not isinstance(showers, FlatShowers):  # a FlatShowers was checked when it was made
+        validate_flat(flat, allow_empty=True)
     np_dtype = torch.empty((), dtype=dtype).numpy().dtype
     points = np.empty((flat.n_points, len(features)), dtype=np_dtype)
     for j, name in enumerate(features):

@@ -577,3 +577,20 @@ def test_public_api_refuses_bad_arguments_with_its_own_errors(tmp_path):
     io.write(showers, path)
     with pytest.raises(PointcaloError, match="chunk_size must be >= 1"):
         next(io.iter_showers(path, chunk_size=0))
+
+
+def test_to_torch_and_to_points_refuse_what_the_data_model_forbids():
+    import awkward as ak
+
+    import voxelize as vx
+    from pointcalo.errors import ShowerFormatError
+    from pointcalo.showers import to_torch
+
+    pts = ak.zip({"E": [[np.nan, 1.0]], "x": [[0.0, 1.0]], "y": [[0.0, 1.0]], "layer": [[0, 1]]})
+    raw = ak.zip({"incident_energy": [5e4], "points": pts}, depth_limit=1)
+    with pytest.raises(ShowerFormatError, match="points/E: non-finite"):
+        to_torch(raw)
+    v = np.zeros((1, vx.ild().n_voxels))
+    v[0, 3] = -1.0
+    with pytest.raises(vx.GridError, match="voxels: negative energies"):
+        vx.to_points(v, vx.ild())

@@ -476,6 +476,8 @@ def to_points(
         )
     if not np.all(np.isfinite(v)):
         raise GridError("voxels: non-finite energies")
+    if np.any(v < 0):
+        raise GridError("voxels: negative energies")
     shower, voxel = np.nonzero(v > threshold)
     energy = v[shower, voxel].astype(np.float64)
     if mode == "centre":
