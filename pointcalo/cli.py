@@ -142,8 +142,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             console.log(msg)
 
         keep = args.voxel_classifier
-        ref = load_observables(args.reference, grid, args.threshold, log, keep_voxels=keep)
-        gen = load_observables(args.generated, grid, args.threshold, log, keep_voxels=keep)
+        lattice = None
+        if args.alignment != "centred":
+            from pointcalo import io
+            from pointcalo.metrics.alignment import cell_pitch, infer_lattice
+
+            lattice = infer_lattice(io.read(args.reference, 0, 64), cell_pitch(grid)[0])
+        view = {"alignment": args.alignment, "alignment_seed": args.seed, "lattice": lattice}
+        ref = load_observables(args.reference, grid, args.threshold, log, keep_voxels=keep, **view)
+        gen = load_observables(args.generated, grid, args.threshold, log, keep_voxels=keep, **view)
         train = None
         if args.train is not None:
             train = load_observables(args.train, grid, args.threshold, log)
@@ -760,6 +767,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batches", type=COUNT, default=5, help="batches for uncertainties")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", default="runs/evaluate", help="output folder")
+    p.add_argument(
+        "--alignment",
+        choices=("centred", "half-cell", "random"),
+        default="centred",
+        help="where the grid sits relative to the shower axis ('pointcalo compare' does all)",
+    )
     p.add_argument(
         "--voxel-classifier",
         action="store_true",

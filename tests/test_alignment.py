@@ -136,3 +136,20 @@ def test_shift_moves_every_point_of_its_shower():
     moved = alignment.shift(s, np.array([[1.0, -1.0], [2.0, 0.5]]))
     np.testing.assert_allclose(ak.to_numpy(ak.flatten(moved.points.x)), [1.0, 2.0, 4.0])
     np.testing.assert_allclose(ak.to_numpy(ak.flatten(moved.points.y)), [-1.0, -1.0, 0.5])
+
+
+def test_evaluate_on_another_alignment_says_so(tmp_path):
+    from pointcalo import io
+    from pointcalo.cli import main
+
+    ref, gen = tmp_path / "r.h5", tmp_path / "g.h5"
+    io.write(_dense(120, 1), ref)
+    io.write(_dense(120, 2, snap_to_cells=True), gen)
+    out = tmp_path / "ev"
+    args = ["evaluate", "--reference", str(ref), "--generated", str(gen), "--out", str(out)]
+    assert main([*args, "--alignment", "half-cell", "--batches", "3", "-q"]) == 0
+    import json
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["alignment"] == "half-cell"
+    assert "(half-cell on the shower axis)" in (out / "summary.md").read_text()

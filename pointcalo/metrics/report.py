@@ -215,6 +215,7 @@ def evaluate(
     floor = cache[("distances", size)]
     metrics: dict[str, Any] = {
         "grid": grid.name,
+        "alignment": ref.meta.get("alignment", "centred"),
         "threshold_MeV": threshold,
         "n_reference": ref.n_showers,
         "n_generated": gen.n_showers,
@@ -353,7 +354,8 @@ def write_markdown(metrics: dict[str, Any], path: Path) -> None:
     text = [
         "# pointcalo evaluation",
         "",
-        f"Grid `{metrics['grid']}`, cell threshold {metrics['threshold_MeV']} MeV; "
+        f"Grid `{metrics['grid']}` ({metrics.get('alignment', 'centred')} on the shower axis), "
+        f"cell threshold {metrics['threshold_MeV']} MeV; "
         f"{metrics['n_reference']} reference and {metrics['n_generated']} generated showers; "
         f"uncertainties from {metrics['batches']} batches of {metrics['showers_per_batch']} "
         f"showers (seed {metrics['seed']}). The floor compares two disjoint halves of the "
