@@ -695,6 +695,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an internal error"
     )
+    parser.add_argument(
+        "--threads",
+        type=COUNT,
+        default=None,
+        help="CPU threads for torch and numpy (default: OMP_NUM_THREADS if set, else 1: "
+        "on a shared machine more threads spin against other jobs; benchmarks/threads_bench.py)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("info", help="summarise a shower file (HDF5 or ROOT)")
@@ -950,6 +957,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(done.code or 0) if not isinstance(done.code, str) else 2
     from pointcalo.interrupts import deferred
 
+    set_threads(args.threads)
     try:
         with deferred():
             return int(args.func(args) or 0)
@@ -978,6 +986,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             "(run with --debug for the traceback, and please report it)",
             1,
         )
+
+
+def set_threads(threads: int | None) -> None:
+    """CPU threads of this process: ``threads`` if given, else ``OMP_NUM_THREADS`` if set, else
+    one. Set through the environment before torch or numpy start their thread pools (and on
+    torch directly if it is already imported), so every library of the process agrees."""
+    import os
+
+    if threads is None:
+        if os.environ.get("OMP_NUM_THREADS"):
+            return
+        threads = 1
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 def _fail(message: str, code: int) -> int:
