@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 
 def _spin(stop) -> None:
@@ -39,7 +40,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "g.h5")
+        out = str(Path(tmp) / "g.h5")
         for load in ("as it is", "with 2 busy processes"):
             stop, busy = mp.Event(), []
             if load != "as it is":
