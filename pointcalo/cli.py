@@ -104,6 +104,20 @@ def _cmd_voxelize(args: argparse.Namespace) -> int:
         source_depth = _grid("--source-depth", args.source_depth).layer_depth
     inside = outside = 0.0
     with io.open_reader(args.input) as reader, Progress(transient=True, disable=args.quiet) as bar:
+        file_depth = (getattr(reader, "attrs", {}) or {}).get("layer_depth_mm")
+        if layer_map is None and file_depth is not None and len(file_depth) != grid.n_layers:
+            # layer i of the file is not layer i of the grid: map by depth when both are known
+            if grid.layer_depth is None:
+                raise ShowerFormatError(
+                    args.input, "layer_depth_mm", f"{len(file_depth)} layers, grid "
+                    f"'{grid.name}' has {grid.n_layers} and no depths: give --layer-map"
+                )  # fmt: skip
+            layer_map, source_depth = "depth", np.asarray(file_depth, np.float64)
+            if not args.quiet:
+                print(
+                    f"the file's {len(file_depth)} layers go to the {grid.n_layers} layers of "
+                    f"'{grid.name}' by depth (its layer_depth_mm; --layer-map to choose)"
+                )
         task = bar.add_task("voxelizing", total=reader.n_showers)
         attrs = {"grid": grid.name, "source": str(args.input), "units": "MeV"}
         with CaloChallengeWriter(args.output, grid.n_voxels, attrs=attrs) as writer:

@@ -399,3 +399,24 @@ def test_non_finite_grid_geometry_is_refused(tmp_path, field, value):
         vx.load_grid(g)
     with pytest.raises(GridError, match="r_edges must be finite"):
         vx.CylindricalGrid(name="x", r_edges=(np.array([0.0, np.nan]),), n_alpha=np.array([1]))
+
+
+def test_voxelize_onto_a_grid_with_other_layers_maps_by_depth(g4_path, tmp_path, capsys):
+    """A file whose layer depths are known (layer_depth_mm), projected onto a grid with
+    another number of layers, goes there by depth and says so, instead of layer i onto
+    layer i; the same as asking for it explicitly. Split parts keep the depths."""
+    from pointcalo import io
+    from pointcalo.cli import main
+    from pointcalo.io.split import split_file
+
+    part = split_file(g4_path, tmp_path / "split", fractions=(0.99, 0.005, 0.005))["val"]
+    assert "layer_depth_mm" in io.open_reader(part).attrs
+    auto, explicit = tmp_path / "auto.h5", tmp_path / "explicit.h5"
+    assert main(["voxelize", str(part), str(auto), "--grid", "calochallenge-2"]) == 0
+    assert "by depth" in capsys.readouterr().out
+    args = ["--layer-map", "depth", "--source-depth", "ild", "-q"]
+    assert main(["voxelize", str(part), str(explicit), "--grid", "calochallenge-2", *args]) == 0
+    import h5py
+
+    with h5py.File(auto) as a, h5py.File(explicit) as b:
+        np.testing.assert_allclose(a["showers"][:], b["showers"][:], rtol=1e-6)

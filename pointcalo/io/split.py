@@ -55,11 +55,14 @@ def split_file(
             raise ShowerFormatError(path, None, f"{n} showers: a split needs at least 3")
         parts = split_indices(n, fractions, seed)
         showers = reader.read(0, n)
+        # the source's description (detector, layer depths, units...) goes with every part
+        skip = ("format", "format_version", "n_showers")
+        attrs = {k: v for k, v in (getattr(reader, "attrs", {}) or {}).items() if k not in skip}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, index in parts.items():
-        written[name] = io.write(showers[index], out / f"{name}.h5")
+        written[name] = io.write(showers[index], out / f"{name}.h5", attrs=attrs)
     record = {
         "source": str(path),
         "n_showers": n,
