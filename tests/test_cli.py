@@ -160,10 +160,16 @@ def test_voxelize_command_errors(tmp_path, capsys):
     out = tmp_path / "o.h5"
     assert main(["voxelize", str(example_path()), str(out), "--grid", "hexagons", "-q"]) == 2
     assert "--grid: unknown grid 'hexagons'" in capsys.readouterr().err
-    # the CaloGAN grid has 3 layers, the example 30: without a layer map that is an error
-    assert main(["voxelize", str(example_path()), str(out), "--grid", "calogan", "-q"]) == 2
-    assert "has layers 0-2; pass layer_map" in capsys.readouterr().err
-    assert not out.exists() and list(tmp_path.iterdir()) == []
+    # a 3-layer grid without depths, the example's 30 layers with theirs: no silent layer map
+    grid = tmp_path / "g3.yaml"
+    grid.write_text("kind: cartesian\nn_layers: 3\ncells: [4, 4]\ncell_size: [5.0, 5.0]\n"
+                    "origin: [-10.0, -10.0]\n")  # fmt: skip
+    assert main(["voxelize", str(example_path()), str(out), "--grid", str(grid), "-q"]) == 2
+    assert "30 layers, grid 'g3' has 3 and no depths: give --layer-map" in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == [grid]
+    # the CaloGAN grid has depths: the layers go there by depth, and it says so
+    assert main(["voxelize", str(example_path()), str(out), "--grid", "calogan"]) == 0
+    assert "go to the 3 layers of 'calogan' by depth" in capsys.readouterr().out
 
 
 @pytest.mark.slow
