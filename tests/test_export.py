@@ -130,3 +130,17 @@ def test_only_one_step_models_export(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "only one-step (consistency) models export" in err and "caloclouds" in err
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_onnx_export_never_touches_a_users_folder(tmp_path, capsys):
+    """An export onto a folder that holds a user's file is refused before any work, and
+    nothing is left beside it (it used to delete the folder; then to leave its temporary
+    folder when the rename failed)."""
+    pytest.importorskip("onnx")
+    mine = tmp_path / "mydata"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    assert main(["export", NAME, "-o", str(mine), "--format", "onnx", "-q"]) == 2
+    assert "exists and is not an empty folder" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mydata"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -152,12 +153,25 @@ def export_torchscript(loaded, path: str | Path) -> Path:
 def export_onnx(loaded, out: str | Path, opset: int = 17) -> Path:
     """``flow.onnx``, ``denoiser.onnx``, ``meta.json`` and the numpy glue (package ``glue``)
     in the directory ``out`` (built beside it, then renamed into place)."""
+    out = Path(out)
+    if out.is_file() or (out.is_dir() and any(out.iterdir())):
+        raise PointcaloError(f"{out}: exists and is not an empty folder; choose another -o")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        _write_onnx(loaded, tmp, opset)
+        tmp.replace(out)  # an empty folder at ``out`` is replaced, a non-empty one refused above
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # this export's own temporary folder
+        raise
+    return out
+
+
+def _write_onnx(loaded, tmp: Path, opset: int) -> None:
+    """The files of an ONNX export into the folder ``tmp``."""
     flow, net, n_feats = _one_step_parts(loaded)
     flow_in, net_in = _trace_inputs(n_feats)
-    out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "glue").mkdir(parents=True)
+    (tmp / "glue").mkdir()
     with torch.no_grad():
         torch.onnx.export(
             flow,
@@ -199,8 +213,6 @@ def export_onnx(loaded, out: str | Path, opset: int = 17) -> Path:
         '"""numpy glue of a pointcalo ONNX export (see reference.py)."""\n'
         "from .reference import OnnxSampler\n"
     )
-    tmp.replace(out)  # fails on a folder that exists and is not empty: nothing is deleted
-    return out
 
 
 def export(loaded, out: str | Path, fmt: str) -> Path:
