@@ -158,10 +158,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         keep = args.voxel_classifier
         lattice = None
         if args.alignment != "centred":
-            from pointcalo import io
-            from pointcalo.metrics.alignment import cell_pitch, infer_lattice
+            from pointcalo.metrics.alignment import file_lattice
 
-            lattice = infer_lattice(io.read(args.reference, 0, 64), cell_pitch(grid)[0])
+            lattice = file_lattice(args.reference, grid)
         view = {"alignment": args.alignment, "alignment_seed": args.seed, "lattice": lattice}
         ref = load_observables(args.reference, grid, args.threshold, log, keep_voxels=keep, **view)
         gen = load_observables(args.generated, grid, args.threshold, log, keep_voxels=keep, **view)
@@ -199,7 +198,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from pointcalo.metrics.alignment import ALIGNMENTS, cell_pitch, infer_lattice
+    from pointcalo.metrics.alignment import ALIGNMENTS, file_lattice
     from pointcalo.metrics.compare import compare_views, headline_table
     from pointcalo.metrics.report import load_observables, voxel_file_grid
 
@@ -232,10 +231,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         alignments, extra_grids = ["centred"], []
     lattice = None
     if alignments != ["centred"]:
-        from pointcalo import io
-
-        cell = cell_pitch(grid)[0]
-        lattice = infer_lattice(io.read(args.reference, 0, 64), cell)
+        lattice = file_lattice(args.reference, grid)
         console.log(
             f"random alignment on the data lattice of {lattice:.4g} mm"
             if lattice

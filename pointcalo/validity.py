@@ -217,11 +217,20 @@ def violations(
     return out
 
 
-def default_limits(normalizer: Any) -> PointLimits | None:
-    """Lattice and layer range from a checkpoint's normalisation (older checkpoints store no
-    limits); None for clouds that are not calorimeter showers (jets)."""
-    spec = normalizer.spec
+def spec_limits(spec: Any) -> PointLimits | None:
+    """The lattice and layer range a feature spec (:class:`pointcalo.clouds.FeatureSpec`)
+    declares, with no extent or energy cap (what a checkpoint without measured limits gets);
+    None for clouds that are not calorimeter showers (jets)."""
     if tuple(spec.features) != ("E", "x", "y", "layer"):
         return None
     pitch = float(spec.lattice_pitch) if set(spec.lattice_features) == {"x", "y"} else 0.0
     return PointLimits(pitch, int(spec.integer_max) + 1)
+
+
+def measured_limits(spec: Any, points: dict[str, np.ndarray]) -> PointLimits | None:
+    """:meth:`PointLimits.measure` of training ``points`` on the lattice and layers of
+    ``spec`` (None for clouds that are not calorimeter showers, or no points)."""
+    base = spec_limits(spec)
+    if base is None or len(points["E"]) == 0:
+        return None
+    return PointLimits.measure(points, base.lattice_pitch, base.n_layers)

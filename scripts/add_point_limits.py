@@ -10,7 +10,7 @@ from pointcalo import io
 from pointcalo.checkpoint import load_checkpoint, save_checkpoint
 from pointcalo.clouds import Normalizer
 from pointcalo.showers import flatten
-from pointcalo.train.engine import point_limits_meta
+from pointcalo.validity import measured_limits
 
 
 def main() -> None:
@@ -20,7 +20,9 @@ def main() -> None:
     args = parser.parse_args()
     state = load_checkpoint(args.checkpoint)
     spec = Normalizer.from_dict(state["normalizer"]).spec
-    state["meta"].update(point_limits_meta(spec, flatten(io.read(args.train)).points))
+    state["meta"]["point_limits"] = measured_limits(
+        spec, flatten(io.read(args.train)).points
+    ).to_dict()
     state.pop("checksum", None)
     save_checkpoint(args.checkpoint, state)
     print(args.checkpoint, state["meta"]["point_limits"])

@@ -27,12 +27,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("docs/img/alignment.png"))
     args = ap.parse_args()
 
+    import voxelize as vx
     from pointcalo import io
+    from pointcalo.metrics.alignment import file_lattice
     from pointcalo.metrics.observables import compute
     from pointcalo.metrics.point_structure import PAIR_CENTRES_LOG10
     from pointcalo.plots import pyplot, save_png
 
     labels = args.labels.split(",") if args.labels else [Path(p).stem for p in args.samples]
+    lattice = file_lattice(args.reference, vx.ild())  # compute's default grid
     files = [("Geant4", args.reference), *zip(labels, args.samples, strict=True)]
     plt = pyplot()
     fig, ax = plt.subplots(2, 3, figsize=(15, 8))
@@ -41,7 +44,7 @@ def main() -> None:
         showers = io.read(path, 0, args.n)
         style = {"color": "k" if i == 0 else f"C{i - 1}", "lw": 2 if i == 0 else 1.2}
         obs = {
-            a: compute(showers, alignment=a, lattice=5.088 / 6, point_structure=a == "centred")
+            a: compute(showers, alignment=a, lattice=lattice, point_structure=a == "centred")
             for a in ("centred", "half-cell")
         }
         c = obs["centred"]

@@ -43,7 +43,7 @@ def evaluate_snapshot(
 
     import voxelize as vx
     from pointcalo.metrics import compute
-    from pointcalo.metrics.alignment import ALIGNMENTS
+    from pointcalo.metrics.alignment import ALIGNMENTS, cell_pitch, infer_lattice
     from pointcalo.metrics.report import evaluate
     from pointcalo.models.generate import generate, load_model
     from pointcalo.showers import make_showers
@@ -68,9 +68,10 @@ def evaluate_snapshot(
         }
     else:
         alignments = ALIGNMENTS if isinstance(g, vx.CartesianGrid) else ("centred",)
+        lattice = infer_lattice(val, cell_pitch(g)[0]) if len(alignments) > 1 else None
         views = {
             a: tuple(
-                compute(x, grid=g, alignment=a, lattice=5.088 / 6, point_structure=a == "centred")
+                compute(x, grid=g, alignment=a, lattice=lattice, point_structure=a == "centred")
                 for x in (val, gen)
             )
             for a in alignments

@@ -119,3 +119,10 @@ def infer_lattice(showers: ak.Array, cell: float) -> float | None:
         if np.max(np.abs(k - np.round(k)), initial=0.0) > 1e-3:
             return None
     return pitch
+
+
+def file_lattice(path, grid: vx.Grid, n: int = 64) -> float | None:
+    """:func:`infer_lattice` of the first ``n`` showers of a shower file, for ``grid``'s cell."""
+    from pointcalo import io
+
+    return infer_lattice(io.read(path, 0, n), cell_pitch(grid)[0])

@@ -19,6 +19,16 @@ import numpy as np
 
 from pointcalo.metrics.observables import Observables
 
+#: The metrics whose floor the comparison reports (the same for every sample of a view).
+FLOOR_KEYS = (
+    "classifier_auc",
+    "classifier_auc_global",
+    "fpd",
+    "separation_power",
+    "voxel_classifier_auc",
+    "point_classifier_auc",
+)
+
 
 def compare_samples(
     reference: Observables,
@@ -72,12 +82,9 @@ def compare_samples(
         if "point_classifier_auc" in m:
             rows[label]["point_classifier_auc"] = m["point_classifier_auc"]["generated"]
             rows[label]["point_classifier_seconds"] = m["point_classifier_auc"]["seconds"]
-        for name in ("voxel_classifier_auc", "point_classifier_auc"):
-            if name in m and name not in floor:
-                floor[name] = m[name]
-        floor.setdefault("classifier_auc", m["classifier_auc"])
-        for name in ("classifier_auc_global", "fpd", "separation_power"):
-            floor.setdefault(name, m[name])
+        for name in FLOOR_KEYS:  # shared by every sample; the classifiers' where asked for
+            if name in m:
+                floor.setdefault(name, m[name])
     result = {
         "n_reference": reference.n_showers,
         "floor": {

@@ -22,7 +22,7 @@ from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
 from pointcalo.config import validate_config
 from pointcalo.errors import PointcaloError
 from pointcalo.models import registry
-from pointcalo.validity import PointLimits, default_limits, make_valid
+from pointcalo.validity import PointLimits, make_valid, spec_limits
 
 
 def sample_conditions(
@@ -59,7 +59,7 @@ class LoadedModel:
         checkpoint, else the lattice and layers of its normalisation (older checkpoints)."""
         if "point_limits" in self.meta:
             return PointLimits.from_dict(self.meta["point_limits"])
-        return default_limits(self.normalizer)
+        return spec_limits(self.normalizer.spec)
 
 
 def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> LoadedModel:
@@ -139,7 +139,7 @@ def generate(
         steps=steps,
         **options,
     )
-    limits = limits if limits is not None else default_limits(normalizer)
+    limits = limits if limits is not None else spec_limits(normalizer.spec)
     if not family.point_output or limits is None:
         return clouds
     offsets, points = make_valid(clouds.offsets, clouds.points, limits)

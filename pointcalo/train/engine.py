@@ -38,6 +38,7 @@ from pointcalo.interrupts import check as check_interrupt
 from pointcalo.models.registry import StepContext, Task
 from pointcalo.showers import PointBatch
 from pointcalo.train.datasets import load_training_data
+from pointcalo.validity import measured_limits
 
 Log = Callable[[str], None]
 
@@ -152,17 +153,6 @@ def train(
     training at a time per output folder (:func:`run_lock`)."""
     with run_lock(Path(cfg.train.out)):
         return _train(cfg, data=data, resume=resume, log=log, progress=progress)
-
-
-def point_limits_meta(spec, points: dict[str, np.ndarray]) -> dict[str, Any]:
-    """``{"point_limits": ...}`` of training showers (:class:`pointcalo.validity.PointLimits`:
-    what generated points must obey), empty for clouds that are not calorimeter showers."""
-    from pointcalo.validity import PointLimits
-
-    if tuple(spec.features) != ("E", "x", "y", "layer") or len(points["E"]) == 0:
-        return {}
-    pitch = spec.lattice_pitch if set(spec.lattice_features) == {"x", "y"} else 0.0
-    return {"point_limits": PointLimits.measure(points, pitch, spec.integer_max + 1).to_dict()}
 
 
 def _init_state(spec: str, cfg: RunConfig) -> dict[str, Any]:
@@ -295,6 +285,7 @@ def _train(
         if t.amp and device.type == "cuda"
         else contextlib.nullcontext()
     )
+    limits = measured_limits(data.spec, train_data.points)  # what generated points must obey
     per_epoch = len(train_data) // t.batch_size
     per_rank = t.batch_size // dist.world
     meta = {
@@ -304,7 +295,7 @@ def _train(
         "n_val": len(val),
         "source": data.meta.get("source"),
         "condition_range": [float(train_data.condition.min()), float(train_data.condition.max())],
-        **point_limits_meta(data.spec, train_data.points),
+        **({"point_limits": limits.to_dict()} if limits is not None else {}),
         "optimizers": {
             name: {"lr": base_lr[name], "betas": list(opt.param_groups[0].get("betas", ()))}
             for name, opt in opts.items()
