@@ -16,11 +16,11 @@ showers. The export itself is the family's (``Family.export`` in the registry).
 
 TorchScript holds the whole generation in one file: the shower flow (traced: zuko's flows are
 not scriptable) and the one-step denoiser (traced) inside a scripted module that gathers the
-noise, runs the post-processing of :mod:`pointcalo.models.caloclouds.device` and writes the
+noise, runs the post-processing of :mod:`pointcalo.models.showerflow.postprocess` and writes the
 points. ONNX cannot express the post-processing (data-dependent loops of sorts and searches),
 so the ONNX export is a documented split: ``flow.onnx`` (base noise -> shower features),
 ``denoiser.onnx`` (point noise -> generated normalised points), ``meta.json`` (scalings) and
-the glue in plain numpy (:mod:`pointcalo.models.caloclouds.reference`, with the numpy
+the glue in plain numpy (:mod:`pointcalo.models.showerflow.onnx_glue`, with the numpy
 post-processing it imports), copied beside them so they run without pointcalo.
 """
 

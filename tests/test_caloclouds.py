@@ -126,8 +126,8 @@ def test_shower_features_by_hand():
     import numpy as np
 
     from pointcalo.clouds import from_showers
-    from pointcalo.models.caloclouds.features import N_SCALARS
-    from pointcalo.models.caloclouds.task import data_features as shower_features
+    from pointcalo.models.showerflow.features import N_SCALARS
+    from pointcalo.models.showerflow.features import data_features as shower_features
     from pointcalo.showers import make_showers
 
     s = make_showers(
@@ -145,8 +145,8 @@ def test_shower_features_by_hand():
 
 
 def test_trains_samples_and_calibrates(tmp_path):
-    from pointcalo.models.caloclouds.features import N_SCALARS
     from pointcalo.models.generate import generate, load_model
+    from pointcalo.models.showerflow.features import N_SCALARS
 
     ckpt, _, np = _tiny_run(tmp_path)
     loaded = load_model(ckpt)

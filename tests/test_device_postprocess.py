@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from pointcalo.models import registry
-from pointcalo.models.caloclouds import calibrate as ref
-from pointcalo.models.caloclouds import device as dev
 from pointcalo.models.generate import load_model
+from pointcalo.models.showerflow import calibrate as ref
+from pointcalo.models.showerflow import postprocess as dev
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +132,6 @@ def test_post_processing_is_per_shower(student, post):
 
 
 def test_constants_follow_the_numpy_reference():
-    from pointcalo.models.caloclouds.features import N_SCALARS
+    from pointcalo.models.showerflow.features import N_SCALARS
 
     assert dev.N_SCALARS == N_SCALARS and dev.MAX_STRETCH == ref.MAX_STRETCH

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from pointcalo.cli import main
-from pointcalo.models.caloclouds.reference import decode
 from pointcalo.models.consistency.export import stream_inputs
 from pointcalo.models.generate import generate, load_model
+from pointcalo.models.showerflow.onnx_glue import decode
 
 NAME = "ild-photon-cm"
 ENERGIES = np.array([15e3, 85e3, 40e3, 60e3, 25e3])  # another batch size than the trace's 3

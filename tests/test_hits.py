@@ -6,7 +6,7 @@ import numpy as np
 
 import voxelize as vx
 from pointcalo.metrics.observables import compute
-from pointcalo.models.caloclouds.hits import count_hits
+from pointcalo.models.showerflow.hits import count_hits
 from pointcalo.showers import flatten
 from tests.conftest import random_showers
 

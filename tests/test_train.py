@@ -37,10 +37,10 @@ TINY = {
 }
 
 
-def tiny_config(tmp_path: Path, **train) -> RunConfig:
+def tiny_config(tmp_path: Path, model: dict | None = None, **train) -> RunConfig:
     return validate_config(
         {
-            "model": TINY,
+            "model": TINY | (model or {}),
             "train": {
                 "steps": 6,
                 "batch_size": 8,
@@ -525,3 +525,31 @@ def test_a_failed_training_leaves_nothing_behind(tmp_path, clouds):
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["notes.txt"]
     ok = train(tiny_config(tmp_path), data=clouds, progress=False, log=lambda m: None)
     assert ok.exists() and not (tmp_path / "run" / "train.lock").exists()
+
+
+def test_shower_flow_epic_gan_is_conditioned_on_and_calibrated_to_its_flow(tmp_path, clouds):
+    from pointcalo.models import registry
+    from pointcalo.models.showerflow.features import draw_features, n_shower_features
+
+    cfg = tiny_config(tmp_path, {"shower_flow": True, "flow_transforms": 1, "flow_hidden": 8})
+    ckpt = train(cfg, data=clouds, progress=False, log=lambda m: None)
+    m = load_model(ckpt)
+    assert m.model.flow is not None and not hasattr(m.model, "count")
+    n_feats = n_shower_features(30, widths=True)
+    assert m.model.generator.global_in.in_features == TINY["g_dim"] + 1 + n_feats
+    energy = np.array([20e3, 50e3, 80e3, 30e3, 60e3])
+    gen = registry.get("epic_gan").generate
+    a = gen(m.model, m.net, m.normalizer, energy, m.cfg, seed=3, batch_size=2)
+    b = gen(m.model, m.net, m.normalizer, energy, m.cfg, seed=3, batch_size=5)
+    np.testing.assert_allclose(a.points["E"], b.points["E"], rtol=1e-5, atol=1e-7)
+    # the flow's draw for each shower (its stream's first numbers) is what the points obey
+    gens = cloud_generators([(3, i) for i in range(5)])
+    _, feats, counts = draw_features(m.model.flow, m.normalizer, energy, gens, 20000)
+    feats = feats.numpy()
+    np.testing.assert_array_equal(np.diff(a.offsets), counts.numpy())
+    shower = np.repeat(np.arange(5), np.diff(a.offsets))
+    e_vis = np.bincount(shower, a.points["E"].astype(np.float64), 5)
+    np.testing.assert_allclose(e_vis, np.exp(feats[:, 1]) * energy, rtol=1e-4)
+    per_layer = np.bincount(shower * 30 + a.points["layer"], minlength=150).reshape(5, 30)
+    want = feats[:, 5:35] / feats[:, 5:35].clip(0, None).sum(1, keepdims=True)
+    assert np.abs(per_layer - want.clip(0, None) * counts.numpy()[:, None]).max() < 1.0 + 1e-9

@@ -78,6 +78,20 @@ class LSGANTask:
     def wrap(self, wrap) -> None:
         self.gen, self.critic = wrap(self.model.generator), wrap(self.model.critic)
 
+    def condition(self, batch, ctx) -> torch.Tensor:
+        """The condition the generator and critic see for the batch's clouds: the batch's
+        standardised ``(log c, log n)``; a family may add to it (EPiC-GAN's shower flow)."""
+        return batch.cond.to(ctx.device)
+
+    def fit_count(self, batch, ctx) -> dict[str, float]:
+        """Fit the point-count model by maximum likelihood for the first
+        ``count_model_steps`` steps; returns its loss (nothing after those steps)."""
+        if ctx.step >= self.cfg.train.count_model_steps:
+            return {}
+        loss_n = self.model.count.nll(batch.cond.to(ctx.device).float())
+        ctx.update(loss_n, self.model.count, "count")
+        return {"loss_count": loss_n.item()}
+
     def step(self, batch, ctx, opts) -> dict:
         counts = batch.counts.numpy()
         z, zg = cloud_noise(
@@ -85,7 +99,7 @@ class LSGANTask:
         )
         real, cond, ptr = (
             batch.points.to(ctx.device),
-            batch.cond.to(ctx.device),
+            self.condition(batch, ctx),
             batch.ptr.to(ctx.device),
         )
         z, zg = z.to(ctx.device), zg.to(ctx.device)
@@ -105,11 +119,7 @@ class LSGANTask:
             loss_g = generator_loss(critic(gen(z, zg, cond, ptr), cond, ptr))
         ctx.update(loss_g, self.model.generator, "generator")
         stats = {"loss_critic": loss_d.item(), "loss_generator": loss_g.item()}
-        if ctx.step < self.cfg.train.count_model_steps:
-            loss_n = self.model.count.nll(cond.float())
-            ctx.update(loss_n, self.model.count, "count")
-            stats["loss_count"] = loss_n.item()
-        return stats
+        return stats | self.fit_count(batch, ctx)
 
 
 @torch.no_grad()

@@ -2,9 +2,10 @@
 formulation (Karras et al., arXiv 2206.00364).
 
 Kept apart as in NVlabs/edm: the point network (:mod:`.network`), the EDM preconditioning
-(:mod:`.precond`), the loss (:mod:`.loss`), the shower-level features and flow
-(:mod:`.features`), the model (:mod:`.model`), its training task (:mod:`.task`), generation
-(:mod:`.generate`) and the CaloClouds II post-processing (:mod:`.calibrate`).
+(:mod:`.precond`), the loss (:mod:`.loss`), the model (:mod:`.model`), its training task
+(:mod:`.task`) and generation (:mod:`.generate`); the shower-level features, their flow and the
+CaloClouds II post-processing are shared with other point families
+(:mod:`pointcalo.models.showerflow`).
 """
 
 from __future__ import annotations

@@ -21,10 +21,11 @@ import torch
 from torch import nn
 
 from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
-from pointcalo.models.caloclouds.calibrate import calibrate
-from pointcalo.models.caloclouds.device import PostProcess
+from pointcalo.models.showerflow.calibrate import calibrate
+from pointcalo.models.showerflow.features import draw_features
+from pointcalo.models.showerflow.postprocess import PostProcess
 from pointcalo.sampling import SAMPLERS, TAKES_SIGMA_MIN, schedule
-from pointcalo.streams import cloud_base, cloud_generators, point_noise
+from pointcalo.streams import cloud_generators, point_noise
 
 
 @torch.no_grad()
@@ -48,8 +49,9 @@ def generate_caloclouds(
     """Showers for incident energies ``condition [N]`` (MeV) from a CaloClouds ``model`` (its
     flow) and ``denoiser``; ``m`` holds the noise schedule and default sampler (a
     :class:`CaloCloudsConfig`). ``postprocess``: ``"torch"`` (default) decodes and calibrates
-    the points with torch segment operations on ``device`` (:mod:`.device`), ``"numpy"`` with
-    the numpy reference (:mod:`.calibrate`); both give the same showers. ``stage_times``:
+    the points with torch segment operations on ``device``
+    (:mod:`pointcalo.models.showerflow.postprocess`), ``"numpy"`` with the numpy reference
+    (:mod:`pointcalo.models.showerflow.calibrate`); both give the same showers. ``stage_times``:
     a dict that accumulates the seconds spent in the stages ``flow`` (with its base noise),
     ``noise`` (drawing each shower's point noise and uniform numbers), ``network`` and
     ``post`` (decode and calibration). See the module docstring."""
@@ -70,7 +72,7 @@ def generate_caloclouds(
         stop = min(start + batch_size, len(condition))
         e_inc = np.asarray(condition[start:stop], dtype=np.float64)
         gens = cloud_generators([(seed, first_index + i) for i in range(start, stop)])
-        _, feats, counts = shower_features(model, normalizer, e_inc, gens, max_points, device)
+        _, feats, counts = draw_features(model.flow, normalizer, e_inc, gens, max_points, device)
         counts_np = counts.cpu().numpy()
         cond = torch.as_tensor(normalizer.encode_cond(e_inc, counts_np), device=device)
         ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
@@ -113,24 +115,6 @@ def generate_caloclouds(
         offsets.append(offsets[-1][-1] + np.cumsum(counts_np))
     points = {k: np.concatenate([c[k] for c in cols]) for k in normalizer.spec.features}
     return GeneratedClouds(np.concatenate(offsets), points, np.asarray(condition, np.float64))
-
-
-def shower_features(
-    model: nn.Module,
-    normalizer: Normalizer,
-    e_inc: np.ndarray,
-    gens: list[torch.Generator],
-    max_points: int,
-    device: Any = "cpu",
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(base [B, D], features [B, D] float64, counts [B])`` of showers of incident energies
-    ``e_inc`` (MeV): the flow's base noise, the first draw of each shower's stream ``gens``,
-    through the shower flow; ``counts`` the points per shower (at most ``max_points``)."""
-    base = cloud_base(gens, model.flow.mean.shape[0]).to(device)
-    log_c = normalizer.encode_cond(e_inc, np.ones(len(e_inc)))[:, 0]
-    feats = model.flow.sample(torch.as_tensor(log_c, device=device), base).double()
-    counts = torch.round(torch.exp(feats[:, 0])).clamp(1, max_points).long()
-    return base, feats, counts
 
 
 class _Clock:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pointcalo.models.caloclouds.features import ShowerFlow, n_shower_features
 from pointcalo.models.caloclouds.network import denoiser_net
 from pointcalo.models.caloclouds.precond import EDMPrecond
+from pointcalo.models.showerflow.features import ShowerFlow, n_shower_features
 
 
 class CaloClouds(nn.Module):

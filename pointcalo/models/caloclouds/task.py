@@ -5,33 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from pointcalo.clouds import PointCloudData
-from pointcalo.models.caloclouds.features import shower_features
 from pointcalo.models.caloclouds.loss import edm_loss
 from pointcalo.models.caloclouds.model import CaloClouds
 from pointcalo.models.optim import adam
+from pointcalo.models.showerflow.features import data_features
 from pointcalo.streams import cloud_generators, point_noise
-
-
-def data_features(
-    data: PointCloudData, widths: bool = False, hits: tuple[float, float] | None = None
-) -> np.ndarray:
-    """Shower features (:func:`.features.shower_features`) of layered training clouds;
-    ``hits``: ``(cell mm, threshold MeV)`` of the hit count, or None."""
-    if data.spec.integer_feature is None:
-        raise ValueError("CaloClouds needs layered showers (features E, x, y, layer)")
-    return shower_features(
-        data.offsets,
-        data.points,
-        data.condition,
-        data.spec.integer_max + 1,
-        widths,
-        *(hits or (0.0, 0.1)),
-    )
 
 
 class CaloCloudsTask:

@@ -1,6 +1,6 @@
 """Export of a one-step consistency model: TorchScript (the whole generation in one file) and
-ONNX (flow and denoiser networks plus the numpy glue of :mod:`pointcalo.models.caloclouds.
-reference`); the interface and the split are described in :mod:`pointcalo.export`."""
+ONNX (flow and denoiser networks plus the numpy glue of :mod:`pointcalo.models.showerflow.
+onnx_glue`); the interface and the split are described in :mod:`pointcalo.export`."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from torch import Tensor, nn
 
 from pointcalo.errors import PointcaloError
 from pointcalo.io.atomic import atomic_path, write_json
-from pointcalo.models.caloclouds.device import PostProcess
-from pointcalo.models.caloclouds.generate import shower_features
+from pointcalo.models.showerflow.features import draw_features
+from pointcalo.models.showerflow.postprocess import PostProcess
 from pointcalo.streams import cloud_generators, point_noise
 from pointcalo.validity import PointLimits, make_valid_tensors
 
 #: The numpy files of the ONNX glue, copied into the export as the package ``glue``.
-GLUE_FILES = ("reference.py", "calibrate.py", "glue_validity.py")
+GLUE_FILES = ("onnx_glue.py", "calibrate.py", "glue_validity.py")
 
 
 class FlowSample(nn.Module):
@@ -104,7 +104,7 @@ def stream_inputs(
     energy = np.asarray(energy, np.float64)
     gens = cloud_generators([(seed, first_index + i) for i in range(len(energy))])
     with torch.no_grad():
-        base, _, counts = shower_features(loaded.model, loaded.normalizer, energy, gens, n_max)
+        base, _, counts = draw_features(loaded.model.flow, loaded.normalizer, energy, gens, n_max)
     counts = counts.numpy()
     noise = np.zeros((len(energy), n_max, 4), np.float32)
     flat_noise = point_noise(gens, counts, 4).numpy()
@@ -206,12 +206,12 @@ def _write_onnx(loaded, tmp: Path, opset: int) -> None:
         "point_limits": loaded.limits.bounds(),
     }
     write_json(meta, tmp / "meta.json")
-    here = Path(__file__).parents[1] / "caloclouds"
+    here = Path(__file__).parents[1] / "showerflow"
     for name in GLUE_FILES:
         shutil.copy(here / name, tmp / "glue" / name)
     (tmp / "glue" / "__init__.py").write_text(
-        '"""numpy glue of a pointcalo ONNX export (see reference.py)."""\n'
-        "from .reference import OnnxSampler\n"
+        '"""numpy glue of a pointcalo ONNX export (see onnx_glue.py)."""\n'
+        "from .onnx_glue import OnnxSampler\n"
     )
 
 

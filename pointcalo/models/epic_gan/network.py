@@ -1,9 +1,10 @@
 """EPiC-GAN generator and critic (Buhmann, Kasieczka, Thaler, arXiv 2301.08128).
 
 Generator: per-point noise ``z [P, z_dim]`` and per-cloud noise ``z_g [B, g_dim]`` with the
-condition ``c [B, 2]`` (standardised log energy and log number of points) pass through EPiC
-layers (:class:`pointcalo.nn.EPiCLayer`) to per-point features. Critic: EPiC layers over the
-points, then a head on the pooled points, global vector and condition, one score per cloud.
+condition ``c [B, cond_dim]`` (standardised log energy and log number of points; with a shower
+flow, log energy and the shower's standardised features) pass through EPiC layers
+(:class:`pointcalo.nn.EPiCLayer`) to per-point features. Critic: EPiC layers over the points,
+then a head on the pooled points, global vector and condition, one score per cloud.
 """
 
 from __future__ import annotations
@@ -15,19 +16,21 @@ from torch.nn.utils.parametrizations import weight_norm
 from pointcalo.models.epic_gan.config import EPiCGANConfig
 from pointcalo.nn import EPiCLayer, batch_index, segment_mean, segment_sum
 
-COND_DIM = 2
+COND_DIM = 2  # standardised log c and log n
 
 
 class Generator(nn.Module):
     """Noise and condition to points ``[P, n_features]`` (normalised units)."""
 
-    def __init__(self, cfg: EPiCGANConfig, n_features: int, sum_scale: float) -> None:
+    def __init__(
+        self, cfg: EPiCGANConfig, n_features: int, sum_scale: float, cond_dim: int = COND_DIM
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         self.local_in = weight_norm(nn.Linear(cfg.z_dim, cfg.point_dim))
-        self.global_in = weight_norm(nn.Linear(cfg.g_dim + COND_DIM, cfg.global_dim))
+        self.global_in = weight_norm(nn.Linear(cfg.g_dim + cond_dim, cfg.global_dim))
         self.layers = nn.ModuleList(
-            EPiCLayer(cfg.point_dim, cfg.global_dim, cfg.hidden, COND_DIM, sum_scale)
+            EPiCLayer(cfg.point_dim, cfg.global_dim, cfg.hidden, cond_dim, sum_scale)
             for _ in range(cfg.layers)
         )
         self.out = weight_norm(nn.Linear(cfg.point_dim, n_features))
@@ -47,17 +50,19 @@ class Generator(nn.Module):
 class Critic(nn.Module):
     """Points and condition to one score per cloud ``[B]``."""
 
-    def __init__(self, cfg: EPiCGANConfig, n_features: int, sum_scale: float) -> None:
+    def __init__(
+        self, cfg: EPiCGANConfig, n_features: int, sum_scale: float, cond_dim: int = COND_DIM
+    ) -> None:
         super().__init__()
         self.sum_scale = sum_scale
         self.local_in = weight_norm(nn.Linear(n_features, cfg.point_dim))
-        self.global_in = weight_norm(nn.Linear(2 * cfg.point_dim + COND_DIM, cfg.global_dim))
+        self.global_in = weight_norm(nn.Linear(2 * cfg.point_dim + cond_dim, cfg.global_dim))
         self.layers = nn.ModuleList(
-            EPiCLayer(cfg.point_dim, cfg.global_dim, cfg.hidden, COND_DIM, sum_scale)
+            EPiCLayer(cfg.point_dim, cfg.global_dim, cfg.hidden, cond_dim, sum_scale)
             for _ in range(cfg.critic_layers)
         )
         self.head = nn.Sequential(
-            weight_norm(nn.Linear(2 * cfg.point_dim + cfg.global_dim + COND_DIM, cfg.hidden)),
+            weight_norm(nn.Linear(2 * cfg.point_dim + cfg.global_dim + cond_dim, cfg.hidden)),
             nn.LeakyReLU(0.01),
             weight_norm(nn.Linear(cfg.hidden, 1)),
         )

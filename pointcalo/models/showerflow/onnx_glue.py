@@ -1,10 +1,10 @@
 """numpy reference of one-step CaloClouds generation from an ONNX export: the glue between the
 exported networks that a C++ port (e.g. a Geant4 fast-simulation hook) would follow.
 
-It imports only numpy and its siblings :mod:`.calibrate` and :mod:`.glue_validity` (relative
-imports), so ``pointcalo export ... --format onnx`` copies the three files into the export's
-``glue`` package and they run where pointcalo is not installed (with onnxruntime for the
-networks).
+It imports only numpy and its siblings :mod:`.calibrate` (the shower-flow post-processing) and
+:mod:`.glue_validity` (relative imports), so ``pointcalo export ... --format onnx`` copies
+the three files into the export's ``glue`` package and they run where pointcalo is not
+installed (with onnxruntime for the networks).
 
 Steps for ``energy [B]`` (MeV), ``base [B, D]``, ``noise [B, N, 4]``:
 

@@ -12,11 +12,15 @@ generated points to them (:mod:`.calibrate`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
 
-from pointcalo.models.caloclouds.calibrate import N_SCALARS  # log n, log(E_vis/E_inc), cog, layer
+from pointcalo.clouds import Normalizer, PointCloudData
+from pointcalo.models.showerflow.calibrate import N_SCALARS  # log n, log(E_vis/E_inc), cog, layer
+from pointcalo.streams import cloud_base
 
 
 def n_shower_features(n_layers: int, widths: bool, hits: bool = False) -> int:
@@ -62,11 +66,28 @@ def shower_features(
         width = np.where(n_l > 1, np.sqrt(np.clip(var, 0, None)), 0.0)
         cols.append(width.reshape(-1, n_layers))
     if hit_cell > 0:
-        from pointcalo.models.caloclouds.hits import count_hits
+        from pointcalo.models.showerflow.hits import count_hits
 
         hits = count_hits(x, y, layer, e, counts, hit_cell, hit_threshold)
         cols.append(np.log(np.maximum(hits, 1))[:, None])
     return np.concatenate(cols, 1)
+
+
+def data_features(
+    data: PointCloudData, widths: bool = False, hits: tuple[float, float] | None = None
+) -> np.ndarray:
+    """Shower features (:func:`.features.shower_features`) of layered training clouds;
+    ``hits``: ``(cell mm, threshold MeV)`` of the hit count, or None."""
+    if data.spec.integer_feature is None:
+        raise ValueError("CaloClouds needs layered showers (features E, x, y, layer)")
+    return shower_features(
+        data.offsets,
+        data.points,
+        data.condition,
+        data.spec.integer_max + 1,
+        widths,
+        *(hits or (0.0, 0.1)),
+    )
 
 
 class ShowerFlow(nn.Module):
@@ -109,3 +130,21 @@ class ShowerFlow(nn.Module):
         """Features (physical units) from base noise ``[B, D]`` (each cloud's own draw)."""
         z = self.flow(log_c[:, None]).transform.inv(base)
         return z * self.std + self.mean
+
+
+def draw_features(
+    flow: ShowerFlow,
+    normalizer: Normalizer,
+    e_inc: np.ndarray,
+    gens: list[torch.Generator],
+    max_points: int,
+    device: Any = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(base [B, D], features [B, D] float64, counts [B])`` of showers of incident energies
+    ``e_inc`` (MeV): the flow's base noise, the first draw of each shower's stream ``gens``,
+    through the shower ``flow``; ``counts`` the points per shower (at most ``max_points``)."""
+    base = cloud_base(gens, flow.mean.shape[0]).to(device)
+    log_c = normalizer.encode_cond(e_inc, np.ones(len(e_inc)))[:, 0]
+    feats = flow.sample(torch.as_tensor(log_c, device=device), base).double()
+    counts = torch.round(torch.exp(feats[:, 0])).clamp(1, max_points).long()
+    return base, feats, counts
