@@ -59,13 +59,23 @@ class Normalizer:
     std: np.ndarray
     cond_mean: np.ndarray
     cond_std: np.ndarray
+    extra_names: tuple[str, ...] = ()
 
     @classmethod
     def fit(
-        cls, spec: FeatureSpec, points: dict[str, np.ndarray], cond: np.ndarray, counts: np.ndarray
+        cls,
+        spec: FeatureSpec,
+        points: dict[str, np.ndarray],
+        cond: np.ndarray,
+        counts: np.ndarray,
+        extra: dict[str, np.ndarray] | None = None,
     ) -> Normalizer:
+        """Means and standard deviations of the point features, of ``(log c, log n)`` and of
+        the named ``extra`` conditions (:mod:`pointcalo.conditions`; each ``[N]``, standardised
+        as they are)."""
         cols = _transform(spec, points, dequantise=None)
-        c = _cond(cond, counts)
+        extra = extra or {}
+        c = np.concatenate([_cond(cond, counts), _extra(extra, tuple(extra), len(counts))], 1)
         std = cols.std(0)
         c_std = c.std(0)
         return cls(
@@ -74,7 +84,13 @@ class Normalizer:
             np.where(std > 0, std, 1.0),
             c.mean(0),
             np.where(c_std > 0, c_std, 1.0),
+            tuple(extra),
         )
+
+    @property
+    def cond_names(self) -> tuple[str, ...]:
+        """Names of the columns of :meth:`encode_cond`."""
+        return ("log_c", "log_n", *self.extra_names)
 
     def encode_points(
         self,
@@ -115,8 +131,19 @@ class Normalizer:
             for name in self.spec.lattice_features:
                 points[name][:] = self._on_lattice(points[name]).astype(points[name].dtype)
 
-    def encode_cond(self, cond: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        return ((_cond(cond, counts) - self.cond_mean) / self.cond_std).astype(np.float32)
+    def encode_cond(
+        self, cond: np.ndarray, counts: np.ndarray, extra: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """``[N, 2 + k]`` standardised ``(log c, log n)`` and, when the normaliser has extra
+        conditions, their standardised values from ``extra`` (named, each ``[N]``). Without
+        ``extra`` only the first two columns are given (what a family uses to draw the number
+        of points before it has them all)."""
+        c = _cond(cond, counts)
+        k = c.shape[1]
+        if extra is not None and self.extra_names:
+            c = np.concatenate([c, _extra(extra, self.extra_names, len(c))], 1)
+            k = c.shape[1]
+        return ((c - self.cond_mean[:k]) / self.cond_std[:k]).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +152,7 @@ class Normalizer:
             "std": self.std.tolist(),
             "cond_mean": self.cond_mean.tolist(),
             "cond_std": self.cond_std.tolist(),
+            "extra_names": list(self.extra_names),
         }
 
     @classmethod
@@ -139,6 +167,7 @@ class Normalizer:
             np.asarray(d["std"]),
             np.asarray(d["cond_mean"]),
             np.asarray(d["cond_std"]),
+            tuple(d.get("extra_names", ())),
         )
 
 
@@ -172,9 +201,20 @@ def _cond(cond: np.ndarray, counts: np.ndarray) -> np.ndarray:
     )
 
 
+def _extra(extra: dict[str, np.ndarray], names: tuple[str, ...], n: int) -> np.ndarray:
+    """``[n, len(names)]`` columns of the named conditions (float64)."""
+    missing = [k for k in names if k not in extra]
+    if missing:
+        raise KeyError(f"condition {missing[0]!r} not given")
+    if not names:
+        return np.zeros((n, 0))
+    return np.stack([np.asarray(extra[k], np.float64) for k in names], 1).reshape(n, len(names))
+
+
 @dataclass
 class PointCloudData:
-    """Point clouds as flat columns with offsets, a condition per cloud and a normaliser."""
+    """Point clouds as flat columns with offsets, the primary condition per cloud (incident
+    energy, MeV), named further conditions (``extra``: name -> ``[N]``), a normaliser."""
 
     spec: FeatureSpec
     offsets: np.ndarray
@@ -183,6 +223,7 @@ class PointCloudData:
     normalizer: Normalizer | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     dequantise_integer: bool = True
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def counts(self) -> np.ndarray:
@@ -204,6 +245,7 @@ class PointCloudData:
             self.normalizer,
             dict(self.meta),
             self.dequantise_integer,
+            {k: v[index] for k, v in self.extra.items()},
         )
 
     def batch(self, index: np.ndarray, rng: np.random.Generator | None = None) -> PointBatch:
@@ -212,13 +254,13 @@ class PointCloudData:
             raise RuntimeError("fit or set a normalizer first")
         sub = self.subset(np.asarray(index))
         pts = self.normalizer.encode_points(sub.points, rng, self.dequantise_integer)
-        cond = self.normalizer.encode_cond(sub.condition, sub.counts)
+        cond = self.normalizer.encode_cond(sub.condition, sub.counts, sub.extra)
         return PointBatch(
             torch.from_numpy(pts),
             torch.from_numpy(sub.offsets),
             torch.from_numpy(cond),
             self.spec.features,
-            ("log_c", "log_n"),
+            self.normalizer.cond_names,
         )
 
 
@@ -229,11 +271,28 @@ CPU_BATCH = 32
 
 @dataclass
 class GeneratedClouds:
-    """Generated clouds: ``offsets [N + 1]``, physical point columns, conditions ``[N]``."""
+    """Generated clouds: ``offsets [N + 1]``, physical point columns, the primary condition
+    ``[N]``, and for grid models the voxels ``[N, V]`` (MeV) the points stand for."""
 
     offsets: np.ndarray
     points: dict[str, np.ndarray]
     condition: np.ndarray
+    voxels: np.ndarray | None = None
+
+    @staticmethod
+    def join(parts: list[GeneratedClouds]) -> GeneratedClouds:
+        """The clouds of ``parts`` one after the other (at least one part)."""
+        if len(parts) == 1:
+            return parts[0]
+        offsets = [np.zeros(1, np.int64)]
+        for part in parts:
+            offsets.append(offsets[-1][-1] + part.offsets[1:])
+        points = {k: np.concatenate([p.points[k] for p in parts]) for k in parts[0].points}
+        voxels = None
+        if all(p.voxels is not None for p in parts):
+            voxels = np.concatenate([p.voxels for p in parts])
+        condition = np.concatenate([p.condition for p in parts])
+        return GeneratedClouds(np.concatenate(offsets), points, condition, voxels)
 
 
 def gather_index(offsets: np.ndarray, index: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -257,8 +316,12 @@ def batch_order(counts: np.ndarray, batch_size: int, seed: int, epoch: int) -> l
     return batches
 
 
-def from_showers(showers, spec: FeatureSpec = SHOWERS) -> PointCloudData:
-    """Training data from awkward showers (the data model)."""
+def from_showers(
+    showers, spec: FeatureSpec = SHOWERS, conditions: tuple[str, ...] = (), source: str = ""
+) -> PointCloudData:
+    """Training data from awkward showers (the data model), with the named further
+    ``conditions`` (:mod:`pointcalo.conditions`) read from their per-shower fields."""
+    from pointcalo.conditions import read_fields
     from pointcalo.showers import flatten
 
     flat = flatten(showers)
@@ -267,4 +330,5 @@ def from_showers(showers, spec: FeatureSpec = SHOWERS) -> PointCloudData:
         flat.offsets,
         {k: flat.points[k] for k in spec.features},
         flat.fields[spec.condition].astype(np.float64),
+        extra=read_fields(flat.fields, conditions, source or "showers"),
     )

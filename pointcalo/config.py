@@ -48,6 +48,9 @@ class DataConfig(_Strict):
     a validation file (e.g. the validation part of ``pointcalo split``), which is then used
     instead and the whole of ``path`` is trained on. ``dequantise_layer``: spread each
     point's layer index uniformly over its layer in training (else the layer's middle).
+    ``conditions``: further named per-shower conditions the model is conditioned on besides the
+    incident energy (``theta``, ``phi``, ``pdg``, ``impact_x``, ``impact_y``;
+    :mod:`pointcalo.conditions`), read from the shower file's per-shower fields.
     """
 
     path: str | None = None
@@ -58,6 +61,19 @@ class DataConfig(_Strict):
     max_showers: int | None = Field(None, ge=1)
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     dequantise_layer: bool = True
+    conditions: tuple[str, ...] = ()
+
+    @field_validator("conditions")
+    @classmethod
+    def _known_conditions(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        from pointcalo.conditions import EXTRA
+
+        bad = [n for n in names if n not in EXTRA]
+        if bad:
+            raise ValueError(f"unknown condition {bad[0]!r} (known: {', '.join(EXTRA)})")
+        if len(set(names)) != len(names):
+            raise ValueError("a condition is named twice")
+        return names
 
 
 class ModelConfig(_Strict):
@@ -163,9 +179,15 @@ def validate_config(data: Any, source: str = "<config>") -> RunConfig:
     except ValidationError as err:
         raise _error(source, err, "model") from None
     try:
-        return RunConfig.model_validate({**data, "model": model_cfg})
+        cfg = RunConfig.model_validate({**data, "model": model_cfg})
     except ValidationError as err:
         raise _error(source, err) from None
+    if cfg.data.conditions and not family.extra_conditions:
+        raise ConfigError(
+            f"{source}: data.conditions: model '{family.name}' is conditioned on the incident "
+            f"energy only (asked for {', '.join(cfg.data.conditions)})"
+        )
+    return cfg
 
 
 def load_config(path: str | os.PathLike[str]) -> RunConfig:

@@ -129,8 +129,8 @@ def model_step(src: Path, out: Path, steps: int, seed: int, log) -> dict[str, An
     import numpy as np
 
     from pointcalo.config import load_config, preset_path
+    from pointcalo.generation import generate, load_model, sample_conditions
     from pointcalo.metrics.report import evaluate, markdown_table
-    from pointcalo.models.generate import generate, load_model, sample_conditions
     from pointcalo.showers import make_showers
     from pointcalo.train.engine import train
 
@@ -201,9 +201,9 @@ def pretrained_step(out: Path, seed: int, log) -> dict[str, Any]:
     from pointcalo import pretrained
     from pointcalo.clouds import from_showers
     from pointcalo.config import load_config, preset_path
+    from pointcalo.generation import generate, load_model
     from pointcalo.metrics.compare import compare_samples, comparison_table
     from pointcalo.metrics.observables import compute
-    from pointcalo.models.generate import generate, load_model
     from pointcalo.showers import make_showers
     from pointcalo.simulate import ShowerSimulator
     from pointcalo.train.engine import train

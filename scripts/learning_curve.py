@@ -42,10 +42,10 @@ def evaluate_snapshot(
     import torch
 
     import voxelize as vx
+    from pointcalo.generation import generate, load_model
     from pointcalo.metrics import compute
     from pointcalo.metrics.alignment import ALIGNMENTS, cell_pitch, infer_lattice
     from pointcalo.metrics.report import evaluate
-    from pointcalo.models.generate import generate, load_model
     from pointcalo.showers import make_showers
 
     state = torch.load(path, map_location="cpu", weights_only=True) if Path(path).exists() else {}

@@ -210,7 +210,7 @@ import numpy as np
 
 from pointcalo.config import load_config, preset_path
 from pointcalo.metrics import evaluate
-from pointcalo.models.generate import generate, load_model, sample_conditions
+from pointcalo.generation import generate, load_model, sample_conditions
 from pointcalo.showers import make_showers
 from pointcalo.simulate import ShowerSimulator
 from pointcalo.clouds import from_showers
@@ -293,7 +293,7 @@ from pointcalo.config import load_config, preset_path
 from pointcalo.data import example_path
 from pointcalo.metrics import compute
 from pointcalo.metrics.compare import compare_samples, comparison_table
-from pointcalo.models.generate import generate, load_model
+from pointcalo.generation import generate, load_model
 from pointcalo.showers import make_showers
 from pointcalo.train.engine import train
 

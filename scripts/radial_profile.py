@@ -18,7 +18,7 @@ import numpy as np
 def main() -> None:
     import voxelize as vx
     from pointcalo import io
-    from pointcalo.models.generate import generate, load_model
+    from pointcalo.generation import generate, load_model
     from pointcalo.showers import make_showers
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -29,10 +29,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from pointcalo import io
+    from pointcalo.generation import generate, load_model
     from pointcalo.io.atomic import write_json
     from pointcalo.metrics.observables import compute
     from pointcalo.metrics.report import evaluate
-    from pointcalo.models.generate import generate, load_model
     from pointcalo.showers import make_showers
 
     m = load_model(args.checkpoint)

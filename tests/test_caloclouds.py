@@ -145,7 +145,7 @@ def test_shower_features_by_hand():
 
 
 def test_trains_samples_and_calibrates(tmp_path):
-    from pointcalo.models.generate import generate, load_model
+    from pointcalo.generation import generate, load_model
     from pointcalo.models.showerflow.features import N_SCALARS
 
     ckpt, _, np = _tiny_run(tmp_path)

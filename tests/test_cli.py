@@ -239,7 +239,7 @@ def test_sample_at_the_energies_of_a_file(tmp_path, capsys):
 
 
 def test_the_parser_offers_every_sampler():
-    from pointcalo.cli import SAMPLER_NAMES
+    from pointcalo.commands.common import SAMPLER_NAMES
     from pointcalo.sampling import SAMPLERS
 
     assert sorted(SAMPLER_NAMES) == sorted(SAMPLERS)

@@ -143,8 +143,8 @@ def test_distill_command_from_a_caloclouds_teacher(tmp_path):
 
     from pointcalo import io
     from pointcalo.cli import main
+    from pointcalo.generation import load_model
     from pointcalo.models.consistency import build_from_teacher
-    from pointcalo.models.generate import load_model
     from tests.conftest import random_showers
     from tests.test_caloclouds import _tiny_run
 
@@ -219,7 +219,7 @@ def test_steps_without_a_sampler_means_multistep():
     import numpy as np
 
     from pointcalo import pretrained
-    from pointcalo.models.generate import generate, load_model
+    from pointcalo.generation import generate, load_model
 
     m = load_model(pretrained.resolve("ild-photon-cm"))
     e = np.array([20e3, 60e3])

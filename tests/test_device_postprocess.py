@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pointcalo.models import registry
-from pointcalo.models.generate import load_model
+from pointcalo.generation import generate, load_model
 from pointcalo.models.showerflow import calibrate as ref
 from pointcalo.models.showerflow import postprocess as dev
 
@@ -20,10 +19,7 @@ def student():
 
 
 def _generate(loaded, energies, **kw):
-    family = registry.get(loaded.cfg.model.name)
-    return family.generate(
-        loaded.model, loaded.net, loaded.normalizer, energies, loaded.cfg, seed=5, **kw
-    )
+    return generate(loaded.model, loaded.net, loaded.normalizer, energies, loaded.cfg, seed=5, **kw)
 
 
 def test_largest_remainder_matches_numpy_with_ties():

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from pointcalo.cli import main
+from pointcalo.generation import generate, load_model
 from pointcalo.models.consistency.export import stream_inputs
-from pointcalo.models.generate import generate, load_model
 from pointcalo.models.showerflow.onnx_glue import decode
 
 NAME = "ild-photon-cm"

@@ -14,7 +14,7 @@ import voxelize as vx
 from pointcalo.clouds import from_showers
 from pointcalo.config import validate_config
 from pointcalo.errors import ConfigError
-from pointcalo.models.generate import generate, load_model
+from pointcalo.generation import generate, load_model
 from pointcalo.models.grid_vae import GridVAE, GridVAEConfig
 from pointcalo.models.voxels import VoxelScale, grid_shape, project_clouds
 from pointcalo.showers import make_showers
@@ -201,7 +201,7 @@ def test_shipped_configs_train_on_both_grids(tmp_path, config):
     """`pointcalo train configs/<grid model>.yaml` (two steps, tiny sizes) on both grids, then
     `pointcalo sample`, and the CaloChallenge-layout file of the generated voxels."""
     from pointcalo.config import load_config
-    from pointcalo.models.voxels import generate_grid, write_voxels
+    from pointcalo.models.voxels import write_voxels
     from voxelize.calochallenge_files import read_calochallenge
 
     cfg = load_config(REPO / "configs" / config)
@@ -217,9 +217,9 @@ def test_shipped_configs_train_on_both_grids(tmp_path, config):
     m = load_model(train(cfg, data=from_showers(random_showers(16, seed=1)), progress=False))
     grid = vx.load_grid(cfg.model.grid)
     assert m.model.shape == grid_shape(grid)
-    store: list = []
     energy = np.array([20e3, 60e3])
-    clouds = generate_grid(m.model, m.net, m.normalizer, energy, m.cfg, seed=0, voxels_out=store)
+    clouds = generate(m.model, m.net, m.normalizer, energy, m.cfg, seed=0, batch_size=1)
+    store = [clouds.voxels]
     assert store[0].shape == (2, grid.n_voxels) and np.all(store[0] >= 0)
     path = write_voxels(tmp_path / "vox.h5", store[0], energy)
     inc, vox = read_calochallenge(path, grid)

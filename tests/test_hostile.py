@@ -124,7 +124,7 @@ def test_training_stops_at_a_non_finite_loss(capsys, files, tmp_path):
     assert pts is not None and err
     ckpt = tmp_path / "run" / "checkpoint.pt"
     if ckpt.exists():  # whatever was written is finite and loads
-        from pointcalo.models.generate import load_model
+        from pointcalo.generation import load_model
 
         load_model(ckpt)
 

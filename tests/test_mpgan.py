@@ -146,8 +146,8 @@ def test_jet_config_trains_on_the_jetnet_layout(tmp_path):
     """configs/mpgan_jets.yaml (full graphs) on a JetNet-layout file; jets come back with
     positive relative pT."""
     from pointcalo.config import load_config
+    from pointcalo.generation import generate, load_model
     from pointcalo.io.jetnet import write_jetnet
-    from pointcalo.models.generate import generate, load_model
     from pointcalo.train.engine import train
 
     rng = np.random.default_rng(0)

@@ -18,8 +18,8 @@ from pointcalo.cli import main
 from pointcalo.clouds import SHOWERS, Normalizer, PointCloudData, batch_order, from_showers
 from pointcalo.config import RunConfig, load_config, validate_config
 from pointcalo.errors import ConfigError
+from pointcalo.generation import generate, load_model
 from pointcalo.models.epic_gan import EPiCGAN, EPiCGANConfig
-from pointcalo.models.generate import generate, load_model
 from pointcalo.nn import EPiCLayer, batch_index, segment_mean, segment_sum
 from pointcalo.streams import cloud_generators, cloud_noise
 from pointcalo.train.engine import ema_update, lr_factor, train
@@ -376,7 +376,7 @@ def test_batch_order_is_made_once_per_epoch(tmp_path, clouds, monkeypatch):
 
 
 def test_generate_to_file_returns_what_it_wrote(tmp_path, clouds):
-    from pointcalo.models.generate import generate_to_file
+    from pointcalo.generation import generate_to_file
 
     ckpt = train(tiny_config(tmp_path), data=clouds, progress=False, log=lambda m: None)
     out = tmp_path / "g.h5"
@@ -528,7 +528,9 @@ def test_a_failed_training_leaves_nothing_behind(tmp_path, clouds):
 
 
 def test_shower_flow_epic_gan_is_conditioned_on_and_calibrated_to_its_flow(tmp_path, clouds):
+    from pointcalo.clouds import GeneratedClouds
     from pointcalo.models import registry
+    from pointcalo.models.registry import GenerationBatch
     from pointcalo.models.showerflow.features import draw_features, n_shower_features
 
     cfg = tiny_config(tmp_path, {"shower_flow": True, "flow_transforms": 1, "flow_hidden": 8})
@@ -538,9 +540,17 @@ def test_shower_flow_epic_gan_is_conditioned_on_and_calibrated_to_its_flow(tmp_p
     n_feats = n_shower_features(30, widths=True)
     assert m.model.generator.global_in.in_features == TINY["g_dim"] + 1 + n_feats
     energy = np.array([20e3, 50e3, 80e3, 30e3, 60e3])
-    gen = registry.get("epic_gan").generate
-    a = gen(m.model, m.net, m.normalizer, energy, m.cfg, seed=3, batch_size=2)
-    b = gen(m.model, m.net, m.normalizer, energy, m.cfg, seed=3, batch_size=5)
+    a, b = (
+        GeneratedClouds.join(
+            [
+                registry.get("epic_gan").generate(
+                    m.model, m.net, m.normalizer, m.cfg, GenerationBatch({"e": e}, 3, i, "cpu")
+                )
+                for i, e in parts
+            ]
+        )
+        for parts in ([(0, energy[:2]), (2, energy[2:4]), (4, energy[4:])], [(0, energy)])
+    )
     np.testing.assert_allclose(a.points["E"], b.points["E"], rtol=1e-5, atol=1e-7)
     # the flow's draw for each shower (its stream's first numbers) is what the points obey
     gens = cloud_generators([(3, i) for i in range(5)])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pointcalo import io
-from pointcalo.models.generate import generate, load_model
+from pointcalo.generation import generate, load_model
 from pointcalo.models.showerflow.glue_validity import make_valid as glue_make_valid
 from pointcalo.showers import flatten
 from pointcalo.validity import PointLimits, make_valid, make_valid_tensors, violations

@@ -8,9 +8,10 @@ points [P, F]``, a ``critic(points, cond, ptr) -> [B]`` and a point-count model 
 least-squares objectives (Mao et al., arXiv 1611.04076) of the critic (real to 1, generated to
 0) and the generator (generated to 1), as EPiC-GAN (arXiv 2301.08128) and MPGAN
 (arXiv 2106.11535) do, and fits the point-count flow by maximum likelihood for the first
-``count_model_steps``. Generation (:func:`generate_gan`) gives every cloud ``i`` its own random
-stream seeded from ``(seed, i)``: its number of points and its noise come from it, so a cloud is
-the same whatever the batch size or device order it is generated in.
+``count_model_steps``. Generation (:func:`generate_gan`, one request batch at a time) gives
+every cloud ``i`` its own random stream seeded from ``(seed, i)``: its number of points and its
+noise come from it, so a cloud is the same whatever the batch size or device order it is
+generated in.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
+from pointcalo.clouds import GeneratedClouds, Normalizer
 from pointcalo.config import ModelConfig
 from pointcalo.models.optim import GAN_BETAS, adam
+from pointcalo.models.registry import GenerationBatch
 from pointcalo.streams import cloud_generators, cloud_noise
 
 
@@ -127,40 +129,28 @@ def generate_gan(
     model: nn.Module,
     net: nn.Module,
     normalizer: Normalizer,
-    condition: np.ndarray,
     cfg: Any,
-    *,
-    seed: int = 0,
-    first_index: int = 0,
-    device: Any = "cpu",
-    batch_size: int = CPU_BATCH,
-    sampler: str | None = None,
-    steps: int | None = None,
+    batch: GenerationBatch,
     max_points: int = 20000,
 ) -> GeneratedClouds:
-    """Clouds for the physical conditions ``condition [N]`` (MeV for showers) from the
-    generator ``net`` (e.g. its EMA copy) and ``model.count``; ``sampler`` and ``steps`` do not
-    apply to a GAN."""
+    """A GAN family's ``generate``: the clouds of one request batch (physical conditions
+    ``batch.condition``, MeV for showers) from the generator ``net`` (e.g. its EMA copy) and
+    ``model.count``."""
     net.eval()
-    count = model.count.cpu()
-    n = len(condition)
-    offsets, cols = [np.zeros(1, np.int64)], []
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        gens = cloud_generators([(seed, first_index + i) for i in range(start, stop)])
-        base = torch.stack([torch.randn(1, generator=g)[0] for g in gens])
-        log_c = normalizer.encode_cond(condition[start:stop], np.ones(stop - start))[:, 0]
-        std_log_n = count.sample(torch.as_tensor(log_c), base).numpy()
-        log_n = std_log_n * normalizer.cond_std[1] + normalizer.cond_mean[1]
-        counts = np.clip(np.rint(np.exp(log_n)), 1, max_points).astype(np.int64)
-        cond = normalizer.encode_cond(condition[start:stop], counts)
-        z, zg = cloud_noise(gens, counts, cfg.model.z_dim, cfg.model.g_dim)
-        ptr = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]), device=device)
-        x = net(z.to(device), zg.to(device), torch.as_tensor(cond, device=device), ptr)
-        cols.append(normalizer.decode_points(x.float().cpu().numpy()))
-        offsets.append(offsets[-1][-1] + np.cumsum(counts))
-    points = {k: np.concatenate([c[k] for c in cols]) for k in normalizer.spec.features}
-    return GeneratedClouds(np.concatenate(offsets), points, np.asarray(condition, np.float64))
+    count, device = model.count.cpu(), batch.device
+    gens = batch.generators()
+    base = torch.stack([torch.randn(1, generator=g)[0] for g in gens])
+    log_c = normalizer.encode_cond(batch.condition, np.ones(len(batch)))[:, 0]
+    std_log_n = count.sample(torch.as_tensor(log_c), base).numpy()
+    log_n = std_log_n * normalizer.cond_std[1] + normalizer.cond_mean[1]
+    counts = np.clip(np.rint(np.exp(log_n)), 1, max_points).astype(np.int64)
+    cond = normalizer.encode_cond(batch.condition, counts)
+    z, zg = cloud_noise(gens, counts, cfg.model.z_dim, cfg.model.g_dim)
+    ptr = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]), device=device)
+    x = net(z.to(device), zg.to(device), torch.as_tensor(cond, device=device), ptr)
+    points = normalizer.decode_points(x.float().cpu().numpy())
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return GeneratedClouds(offsets, points, batch.condition)
 
 
 def wgan_gp_critic_loss(

@@ -7,8 +7,9 @@ modules from a checkpoint, which module carries the sampling (EMA) weights, and 
 Nothing outside a family's folder names a family: the training loop (as in NVlabs/edm's, which
 builds networks from config by class name) only asks this registry.
 
-This module also holds the small interface between the engine and a family's training task
-(:class:`Task`, :class:`StepContext`), so families never import the training loop.
+This module also holds the small interfaces between the framework and a family: its training
+task (:class:`Task`, :class:`StepContext`) and one batch of a generation request
+(:class:`GenerationBatch`), so families never import the training loop or the sampler.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from pointcalo.clouds import GeneratedClouds
 from pointcalo.errors import ConfigError
+from pointcalo.streams import cloud_generators
 
 #: name -> module defining ``FAMILY``; one line per family.
 FAMILIES: dict[str, str] = {
@@ -48,12 +51,19 @@ class Family:
       config, ``meta`` and normaliser alone (weights are loaded afterwards).
     - ``sampling_net(model) -> nn.Module | None``: the module holding the EMA weights
       (``None``: the family keeps no EMA).
-    - ``generate(model, net, normalizer, condition [N], cfg, *, seed, first_index, device,
-      batch_size, sampler, steps) -> GeneratedClouds``: clouds for physical conditions.
+    - ``generate(model, net, normalizer, cfg, batch: GenerationBatch, **options) ->
+      GeneratedClouds``: the clouds of one batch of a request (the framework's driver,
+      :func:`pointcalo.generation.generate`, cuts a request into batches, makes the points
+      valid and joins the batches); ``options`` are the family's own (e.g. CaloClouds'
+      ``postprocess``).
     - ``export(loaded, out, fmt) -> Path`` (optional): write the model as ``fmt``
       (``torchscript`` or ``onnx``) for use outside Python; ``None``: it does not export.
     - ``point_output``: its clouds are generated points, made valid by the framework
       (:mod:`pointcalo.validity`); False for grid families, whose points stand for voxels.
+    - ``extra_conditions``: it takes named conditions besides the primary one
+      (``data.conditions``; :mod:`pointcalo.conditions`): its training batches' ``cond`` then
+      has their standardised values after ``(log c, log n)``, its generation batches carry
+      them in ``conditions``. False: a run naming any is refused at config load.
     """
 
     name: str
@@ -61,9 +71,10 @@ class Family:
     task: Callable[..., Task]
     build: Callable[..., nn.Module]
     sampling_net: Callable[[nn.Module], nn.Module | None]
-    generate: Callable[..., Any]
+    generate: Callable[..., GeneratedClouds]
     export: Callable[..., Any] | None = None
     point_output: bool = True
+    extra_conditions: bool = False
 
 
 _loaded: dict[str, Family] = {}
@@ -138,3 +149,41 @@ class Task(Protocol):
     def step(self, batch: Any, ctx: StepContext, opts: dict[str, torch.optim.Optimizer]) -> dict:
         """One optimisation step on this process's clouds; returns scalar statistics."""
         ...
+
+
+@dataclass(frozen=True)
+class GenerationBatch:
+    """One batch of a generation request, as a family's ``generate`` receives it.
+
+    ``conditions``: the model's named conditions in physical units, each ``[B]`` (the first
+    is the primary one: the incident energy in MeV for showers, the jet pt for jets; others
+    as :mod:`pointcalo.conditions` names them); ``first_index``: the request-wide index of the
+    batch's first cloud; cloud ``i`` of the batch draws all its randomness from the stream
+    keyed ``(seed, first_index + i)`` (:meth:`generators`), so it does not depend on the batch
+    it falls in. ``sampler`` and ``steps``: the diffusion sampler asked for (None: the model's
+    own; families without one ignore them).
+    """
+
+    conditions: dict[str, np.ndarray]
+    seed: int
+    first_index: int
+    device: torch.device
+    sampler: str | None = None
+    steps: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.condition)
+
+    @property
+    def condition(self) -> np.ndarray:
+        """The primary condition ``[B]`` (float64; MeV for showers)."""
+        return next(iter(self.conditions.values()))
+
+    @property
+    def keys(self) -> list[tuple[int, int]]:
+        """Each cloud's stream key ``(seed, index)``."""
+        return [(self.seed, self.first_index + i) for i in range(len(self))]
+
+    def generators(self) -> list[torch.Generator]:
+        """One torch generator per cloud from its key (``streams.cloud_generators``)."""
+        return cloud_generators(self.keys)

@@ -13,7 +13,7 @@ s`` with ``e0 = 0.01 MeV`` and ``s`` the largest ``log1p(e / e0)`` of the traini
 non-negative energy. Generated voxels below ``e_min`` (default 0.01 MeV, a tenth of the
 evaluation's cell threshold) are set to zero.
 
-Generation (:func:`generate_voxels`, :func:`voxels_to_clouds`) gives every shower its own
+Generation (:func:`generate_grid`, :func:`voxels_to_clouds`) gives every shower its own
 random stream and returns point clouds through :func:`voxelize.to_points` (one point per
 voxel, uniform inside the cell), so ``pointcalo sample`` writes grid models' showers like any
 other; :func:`pointcalo.models.voxels.write_voxels` writes the CaloChallenge layout too.
@@ -32,6 +32,7 @@ import voxelize as vx
 from pointcalo.clouds import GeneratedClouds, PointCloudData
 from pointcalo.config import ModelConfig
 from pointcalo.errors import ConfigError
+from pointcalo.models.registry import GenerationBatch
 
 E0_MEV = 0.01
 
@@ -158,74 +159,24 @@ def voxels_to_clouds(
 
 
 @torch.no_grad()
-def generate_voxels(
-    decode,
-    noise_dim: int,
-    scale: VoxelScale,
-    grid: vx.Grid,
-    condition: np.ndarray,
-    *,
-    seed: int,
-    first_index: int,
-    device: Any,
-    batch_size: int,
-    e_min: float,
-) -> np.ndarray:
-    """``[N, V]`` voxel energies (MeV) from ``decode(noise [B, noise_dim], cond [B, 1]) -> y
-    [B, ...]``; shower ``i``'s noise comes from its stream ``(seed, first_index + i)``."""
-    from pointcalo.streams import cloud_generators
-
-    n = len(condition)
-    out = np.zeros((n, grid.n_voxels), np.float32)
-    for s0 in range(0, n, batch_size):
-        s1 = min(s0 + batch_size, n)
-        gens = cloud_generators([(seed, first_index + i) for i in range(s0, s1)])
-        z = torch.stack([torch.randn(noise_dim, generator=g) for g in gens]).to(device)
-        c = torch.from_numpy(scale.cond(condition[s0:s1])).to(device)
-        y = decode(z, c).float().reshape(s1 - s0, -1).cpu().numpy()
-        e = scale.decode(y)
-        e[e < e_min] = 0.0
-        out[s0:s1] = e
-    return out
-
-
-@torch.no_grad()
 def generate_grid(
-    model: GridModel,
-    net: nn.Module,
-    normalizer,
-    condition: np.ndarray,
-    cfg: Any,
-    *,
-    seed: int = 0,
-    first_index: int = 0,
-    device: Any = "cpu",
-    batch_size: int = 256,
-    sampler: str | None = None,
-    steps: int | None = None,
-    voxels_out: list | None = None,
+    model: GridModel, net: nn.Module, normalizer, cfg: Any, batch: GenerationBatch
 ) -> GeneratedClouds:
-    """A grid family's ``generate``: showers for incident energies ``condition [N]`` (MeV)
-    from ``net(noise [B, model.noise_dim], cond [B, 1])`` (a VAE's decoder, a GAN's
-    generator, a flow's inverse), noise from each shower's stream; ``voxels_out`` (a list)
-    receives the ``[N, V]`` voxels."""
+    """A grid family's ``generate``: the showers of one request batch (incident energies
+    ``batch.condition``, MeV) from ``net(noise [B, model.noise_dim], cond [B, 1])`` (a VAE's
+    decoder, a GAN's generator, a flow's inverse), each shower's noise from its own stream;
+    the clouds carry the ``[B, V]`` voxels (MeV) beside the points that stand for them."""
     net.eval()
     grid = vx.load_grid(cfg.model.grid)
-    voxels = generate_voxels(
-        net,
-        model.noise_dim,
-        model.scale,
-        grid,
-        np.asarray(condition, np.float64),
-        seed=seed,
-        first_index=first_index,
-        device=device,
-        batch_size=batch_size,
-        e_min=cfg.model.e_min,
-    )
-    if voxels_out is not None:
-        voxels_out.append(voxels)
-    return voxels_to_clouds(voxels, grid, condition, shower_seeds(seed, first_index, len(voxels)))
+    gens = batch.generators()
+    z = torch.stack([torch.randn(model.noise_dim, generator=g) for g in gens]).to(batch.device)
+    c = torch.from_numpy(model.scale.cond(batch.condition)).to(batch.device)
+    y = net(z, c).float().reshape(len(batch), -1).cpu().numpy()
+    voxels = model.scale.decode(y).astype(np.float32)
+    voxels[voxels < cfg.model.e_min] = 0.0
+    clouds = voxels_to_clouds(voxels, grid, batch.condition, shower_seeds(batch.keys))
+    clouds.voxels = voxels
+    return clouds
 
 
 def write_voxels(path, voxels: np.ndarray, incident: np.ndarray):
@@ -235,8 +186,6 @@ def write_voxels(path, voxels: np.ndarray, incident: np.ndarray):
     return write_calochallenge(path, incident, voxels)
 
 
-def shower_seeds(seed: int, first_index: int, n: int) -> list[int]:
-    """One integer seed per shower from its key ``(seed, first_index + i)``."""
-    return [
-        int(np.random.SeedSequence([seed, first_index + i]).generate_state(1)[0]) for i in range(n)
-    ]
+def shower_seeds(keys: list[tuple[int, ...]]) -> list[int]:
+    """One integer seed per shower from its key (e.g. ``(seed, index)``)."""
+    return [int(np.random.SeedSequence(list(key)).generate_state(1)[0]) for key in keys]

@@ -3,7 +3,7 @@
 Each model is ``<name>.pt`` (a checkpoint holding only what sampling needs: config, weights,
 EMA weights, normalisation, meta) with its model card ``<name>.json`` (training data and split,
 steps, CPU-hours, metrics beside the floor and the baselines, speed). Anywhere a checkpoint
-path is taken (``pointcalo sample``, :func:`pointcalo.models.generate.load_model`), a name
+path is taken (``pointcalo sample``, :func:`pointcalo.generation.load_model`), a name
 from :func:`available` works too: ``pointcalo sample ild-photon-cm --n 1000 -o gen.h5``.
 Nothing is downloaded: the files are part of the wheel.
 """

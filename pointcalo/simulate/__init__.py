@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pointcalo.simulate.geometry import SILICON, TUNGSTEN, Material, SamplingCalorimeter
-from pointcalo.simulate.simulator import Calibration, ShowerSimulator, simulate
+from pointcalo.simulate.simulator import Calibration, ShowerSimulator, simulate, simulate_to_file
 
 __all__ = [
     "SILICON",
@@ -13,4 +13,5 @@ __all__ = [
     "SamplingCalorimeter",
     "ShowerSimulator",
     "simulate",
+    "simulate_to_file",
 ]

@@ -321,3 +321,41 @@ def simulate(
 ) -> ak.Array:
     """``n`` showers from the default (ILD-like, Geant4-calibrated) simulator."""
     return ShowerSimulator().simulate(n, energy, particle, seed, **kwargs)
+
+
+def simulate_to_file(
+    output: str,
+    n: int,
+    energy: float | tuple[float, float] = (10e3, 90e3),
+    particle: str = "photon",
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """``pointcalo simulate``: ``n`` showers of the default simulator written chunk by chunk
+    into ``output`` (HDF5 files record the simulator, its calibration and the request);
+    energies in MeV, at most :data:`MAX_ENERGY` (the calibration covers 10-90 GeV)."""
+    import json
+
+    from pointcalo import io
+
+    top = max(energy if isinstance(energy, tuple) else (energy,))
+    if top > MAX_ENERGY:
+        raise PointcaloError(
+            f"--energy: {top / 1e3:g} GeV is above the simulator's limit of "
+            f"{MAX_ENERGY / 1e3:g} GeV (it is calibrated at 10-90 GeV)"
+        )
+    sim = ShowerSimulator()
+    attrs = {
+        "particle": particle,
+        "seed": seed,
+        "energy_MeV": json.dumps(energy),
+        "simulation": "pointcalo parametrised simulator (GFlash, calibrated on Geant4)",
+        "simulator": json.dumps(sim.describe()),
+    }
+    options = {"attrs": attrs} if io.format_of(output) == "hdf5" else {}
+    with io.open_writer(output, **options) as writer:
+        for chunk in sim.iter_simulate(n, energy, particle, seed):
+            writer.write(chunk)
+            if progress is not None:
+                progress(writer.n_showers)
+    return writer.n_showers

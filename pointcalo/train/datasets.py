@@ -34,6 +34,6 @@ def load_training_data(cfg: DataConfig, seed: int = 0, path: str | None = None) 
         source = cfg.path
     if len(showers) == 0:
         raise PointcaloError(f"{source}: no showers to train on")
-    data = from_showers(showers)
+    data = from_showers(showers, conditions=cfg.conditions, source=str(source))
     data.meta["source"] = source
     return data

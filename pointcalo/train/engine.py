@@ -19,7 +19,6 @@ import contextlib
 import copy
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,10 +31,12 @@ from torch import nn
 from pointcalo import streams
 from pointcalo.checkpoint import load_checkpoint, save_checkpoint
 from pointcalo.clouds import Normalizer, PointCloudData, batch_order
+from pointcalo.conditions import ranges as condition_ranges
 from pointcalo.config import RunConfig
 from pointcalo.errors import ConfigError, PointcaloError
 from pointcalo.interrupts import check as check_interrupt
 from pointcalo.models.registry import StepContext, Task
+from pointcalo.runtime import Dist, resolve_device, run_lock
 from pointcalo.showers import PointBatch
 from pointcalo.train.datasets import load_training_data
 from pointcalo.validity import measured_limits
@@ -66,79 +67,6 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
             e.mul_(decay).add_(p.detach(), alpha=1 - decay)
         else:
             e.copy_(p)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PointcaloError("train.device: cuda requested but no CUDA device is available")
-    return torch.device(name)
-
-
-class _Dist:
-    """torch.distributed set-up from torchrun's environment (a no-op for one process)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        if self.world > 1 and not torch.distributed.is_initialized():
-            backend = "nccl" if device.type == "cuda" else "gloo"
-            torch.distributed.init_process_group(backend)
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def wrap(self, module: nn.Module) -> nn.Module:
-        if self.world == 1:
-            return module
-        from torch.nn.parallel import DistributedDataParallel
-
-        return DistributedDataParallel(module)
-
-    def close(self) -> None:
-        if self.world > 1 and torch.distributed.is_initialized():
-            torch.distributed.barrier()
-            torch.distributed.destroy_process_group()
-
-
-@contextlib.contextmanager
-def run_lock(out: Path):
-    """Hold ``out/train.lock`` (an advisory ``flock``, released when the process ends, however
-    it ends; the file is removed when the run ends in Python, by success or error) while this
-    process trains into ``out``: a second training into the same folder
-    (a duplicated command, a forgotten background run) stops with a one-line error instead of
-    interleaving its checkpoints and log with the first one's. Only rank 0 of a torchrun job
-    writes, so only it locks."""
-    if int(os.environ.get("RANK", "0")) != 0:
-        yield
-        return
-    import fcntl
-
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "train.lock"
-    with path.open("a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            raise PointcaloError(
-                f"{out}: another training ({holder}) is writing to this folder; stop it or "
-                "choose another train.out"
-            ) from None
-        f.truncate(0)
-        f.write(f"pid {os.getpid()}")
-        f.flush()
-        try:
-            yield
-        finally:  # the run is over (finished or failed): nothing left behind
-            path.unlink(missing_ok=True)
-            fcntl.flock(f, fcntl.LOCK_UN)
-            if created and not any(out.iterdir()):
-                out.rmdir()  # a folder this run made and wrote nothing into
 
 
 def train(
@@ -197,8 +125,8 @@ def _train(
     t = cfg.train
     out = Path(t.out)
     ckpt_path = out / "checkpoint.pt"
-    device = resolve_device(t.device)
-    dist = _Dist(device)
+    device = resolve_device(t.device, "train.device")
+    dist = Dist(device)
     log = log or (print if dist.main else (lambda msg: None))
     state = None
     if resume and ckpt_path.exists():
@@ -225,7 +153,7 @@ def _train(
         normalizer = Normalizer.from_dict(init["normalizer"])
     else:
         normalizer = Normalizer.fit(
-            data.spec, train_data.points, train_data.condition, train_data.counts
+            data.spec, train_data.points, train_data.condition, train_data.counts, train_data.extra
         )
     train_data.normalizer = val.normalizer = normalizer
     train_data.dequantise_integer = cfg.data.dequantise_layer
@@ -295,6 +223,9 @@ def _train(
         "n_val": len(val),
         "source": data.meta.get("source"),
         "condition_range": [float(train_data.condition.min()), float(train_data.condition.max())],
+        "conditions": condition_ranges(
+            {data.spec.condition: train_data.condition, **train_data.extra}
+        ),
         **({"point_limits": limits.to_dict()} if limits is not None else {}),
         "optimizers": {
             name: {"lr": base_lr[name], "betas": list(opt.param_groups[0].get("betas", ()))}
@@ -492,9 +423,10 @@ def evaluate_hook(
 ) -> dict[str, Any]:
     """W1 (x100) of held-out against generated clouds: points per cloud and summed first
     feature (visible energy for showers)."""
+    from pointcalo.generation import generate
     from pointcalo.metrics.distances import w1
 
-    gen = cfg.family.generate(
+    gen = generate(
         task.model, ema, normalizer, val.condition, cfg, seed=10_000 + step, device=device
     )
     out: dict[str, Any] = {}

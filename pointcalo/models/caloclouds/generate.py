@@ -20,12 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
+from pointcalo.clouds import GeneratedClouds, Normalizer
+from pointcalo.models.registry import GenerationBatch
 from pointcalo.models.showerflow.calibrate import calibrate
 from pointcalo.models.showerflow.features import draw_features
 from pointcalo.models.showerflow.postprocess import PostProcess
 from pointcalo.sampling import SAMPLERS, TAKES_SIGMA_MIN, schedule
-from pointcalo.streams import cloud_generators, point_noise
+from pointcalo.streams import point_noise
 
 
 @torch.no_grad()
@@ -33,88 +34,68 @@ def generate_caloclouds(
     model: nn.Module,
     denoiser: nn.Module,
     normalizer: Normalizer,
-    condition: np.ndarray,
     m: Any,
+    batch: GenerationBatch,
     *,
-    seed: int = 0,
-    first_index: int = 0,
-    device: Any = "cpu",
-    batch_size: int = CPU_BATCH,
-    sampler: str | None = None,
-    steps: int | None = None,
     max_points: int = 20000,
     postprocess: str = "torch",
     stage_times: dict[str, float] | None = None,
 ) -> GeneratedClouds:
-    """Showers for incident energies ``condition [N]`` (MeV) from a CaloClouds ``model`` (its
-    flow) and ``denoiser``; ``m`` holds the noise schedule and default sampler (a
-    :class:`CaloCloudsConfig`). ``postprocess``: ``"torch"`` (default) decodes and calibrates
-    the points with torch segment operations on ``device``
+    """The showers of one request batch (incident energies ``batch.condition``, MeV) from a
+    CaloClouds ``model`` (its flow) and ``denoiser``; ``m`` holds the noise schedule and
+    default sampler (a :class:`CaloCloudsConfig`), ``batch.sampler`` / ``batch.steps``
+    override them. ``postprocess``: ``"torch"`` (default) decodes and calibrates the points
+    with torch segment operations on the device
     (:mod:`pointcalo.models.showerflow.postprocess`), ``"numpy"`` with the numpy reference
-    (:mod:`pointcalo.models.showerflow.calibrate`); both give the same showers. ``stage_times``:
-    a dict that accumulates the seconds spent in the stages ``flow`` (with its base noise),
-    ``noise`` (drawing each shower's point noise and uniform numbers), ``network`` and
-    ``post`` (decode and calibration). See the module docstring."""
-    name = sampler or m.sampler
+    (:mod:`pointcalo.models.showerflow.calibrate`); both give the same showers.
+    ``stage_times``: a dict that accumulates the seconds spent in the stages ``flow`` (with
+    its base noise), ``noise`` (drawing each shower's point noise), ``network`` and ``post``
+    (decode and calibration). See the module docstring."""
+    name = batch.sampler or m.sampler
     sample = SAMPLERS[name]
     if name in TAKES_SIGMA_MIN:
         sample = partial(sample, sigma_min=m.sigma_min)
-    sigmas = schedule(name, steps or m.steps, m.sigma_min, m.sigma_max, m.rho)
+    sigmas = schedule(name, batch.steps or m.steps, m.sigma_min, m.sigma_max, m.rho)
     denoiser.eval()
+    device = batch.device
     n_feat, n_layers = len(normalizer.spec.features), model.n_layers
     if postprocess not in ("torch", "numpy"):
         raise ValueError(f"postprocess: '{postprocess}' is not 'torch' or 'numpy'")
-    on_device = postprocess == "torch"
     clock = _Clock(stage_times, device)
-    post = PostProcess(normalizer, n_layers, model.widths).to(device) if on_device else None
-    offsets, cols = [np.zeros(1, np.int64)], []
-    for start in range(0, len(condition), batch_size):
-        stop = min(start + batch_size, len(condition))
-        e_inc = np.asarray(condition[start:stop], dtype=np.float64)
-        gens = cloud_generators([(seed, first_index + i) for i in range(start, stop)])
-        _, feats, counts = draw_features(model.flow, normalizer, e_inc, gens, max_points, device)
-        counts_np = counts.cpu().numpy()
-        cond = torch.as_tensor(normalizer.encode_cond(e_inc, counts_np), device=device)
-        ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
-        clock("flow")  # with drawing the flow's base noise
-        x = point_noise(gens, counts_np, n_feat)
-        clock("noise")
+    e_inc, gens = batch.condition, batch.generators()
+    _, feats, counts = draw_features(model.flow, normalizer, e_inc, gens, max_points, device)
+    counts_np = counts.cpu().numpy()
+    cond = torch.as_tensor(normalizer.encode_cond(e_inc, counts_np), device=device)
+    ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+    clock("flow")  # with drawing the flow's base noise
+    x = point_noise(gens, counts_np, n_feat)
+    clock("noise")
 
-        def fresh_noise(step: int, gens=gens, counts=counts_np) -> torch.Tensor:
-            return point_noise(gens, counts, n_feat)
+    def fresh_noise(step: int) -> torch.Tensor:
+        return point_noise(gens, counts_np, n_feat)
 
-        x0 = sample(
-            lambda xx, s, c: denoiser(xx, s, c),
-            (x * sigmas[0]).float().to(device),
-            sigmas,
-            cond=(cond, ptr),
-            generator=fresh_noise,
-        ).float()
-        clock("network")
-        if post is not None:
-            e_dev = torch.as_tensor(e_inc, device=device)
-            out = post(x0, counts, feats, e_dev)
-            pts = dict(zip(("E", "x", "y", "layer"), (c.cpu().numpy() for c in out), strict=True))
-            pts["layer"] = pts["layer"].astype(np.int32)
-        else:
-            x0_np = x0.cpu().numpy()
-            pts = normalizer.decode_points(x0_np)
-            depth = x0_np[:, normalizer.spec.features.index("layer")]  # continuous depth
-            calibrate(
-                pts,
-                depth,
-                counts_np,
-                feats.cpu().numpy(),
-                e_inc,
-                n_layers,
-                model.widths,
-            )
-            normalizer.snap(pts)  # back onto the sensor lattice (cells unchanged: it is finer)
-        clock("post")
-        cols.append(pts)
-        offsets.append(offsets[-1][-1] + np.cumsum(counts_np))
-    points = {k: np.concatenate([c[k] for c in cols]) for k in normalizer.spec.features}
-    return GeneratedClouds(np.concatenate(offsets), points, np.asarray(condition, np.float64))
+    x0 = sample(
+        lambda xx, s, c: denoiser(xx, s, c),
+        (x * sigmas[0]).float().to(device),
+        sigmas,
+        cond=(cond, ptr),
+        generator=fresh_noise,
+    ).float()
+    clock("network")
+    if postprocess == "torch":
+        post = PostProcess(normalizer, n_layers, model.widths).to(device)
+        out = post(x0, counts, feats, torch.as_tensor(e_inc, device=device))
+        pts = dict(zip(("E", "x", "y", "layer"), (c.cpu().numpy() for c in out), strict=True))
+        pts["layer"] = pts["layer"].astype(np.int32)
+    else:
+        x0_np = x0.cpu().numpy()
+        pts = normalizer.decode_points(x0_np)
+        depth = x0_np[:, normalizer.spec.features.index("layer")]  # continuous depth
+        calibrate(pts, depth, counts_np, feats.cpu().numpy(), e_inc, n_layers, model.widths)
+        normalizer.snap(pts)  # back onto the sensor lattice (cells unchanged: it is finer)
+    clock("post")
+    offsets = np.concatenate([[0], np.cumsum(counts_np)]).astype(np.int64)
+    return GeneratedClouds(offsets, pts, e_inc)
 
 
 class _Clock:
@@ -134,6 +115,7 @@ class _Clock:
         self.t = now
 
 
-def generate(model, net, normalizer, condition, cfg, **kwargs: Any) -> GeneratedClouds:
-    """The family's generation entry (run config ``cfg``)."""
-    return generate_caloclouds(model, net, normalizer, condition, cfg.model, **kwargs)
+def generate(model, net, normalizer, cfg, batch: GenerationBatch, **options) -> GeneratedClouds:
+    """The family's ``generate`` (run config ``cfg``; ``options`` of
+    :func:`generate_caloclouds`)."""
+    return generate_caloclouds(model, net, normalizer, cfg.model, batch, **options)

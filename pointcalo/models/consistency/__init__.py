@@ -7,6 +7,7 @@ one-step (``consistency``) or ``multistep`` sampler of :mod:`pointcalo.sampling`
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from pointcalo.models.caloclouds.generate import generate_caloclouds
@@ -21,17 +22,17 @@ from pointcalo.models.consistency.model import (
 )
 from pointcalo.models.consistency.precond import ConsistencyPrecond
 from pointcalo.models.consistency.task import DistillTask
-from pointcalo.models.registry import Family
+from pointcalo.models.registry import Family, GenerationBatch
 
 
-def generate(model, net, normalizer, condition, cfg, **kwargs: Any):
+def generate(model, net, normalizer, cfg, batch: GenerationBatch, **options: Any):
     """Showers from the distilled student ``net`` with the teacher's flow and schedule;
     ``steps`` > 1 without a sampler means the multistep consistency sampler (the one-step
     sampler has no steps to take)."""
-    if kwargs.get("sampler") is None and (kwargs.get("steps") or 1) > 1:
-        kwargs["sampler"] = "multistep"
+    if batch.sampler is None and (batch.steps or 1) > 1:
+        batch = dataclasses.replace(batch, sampler="multistep")
     return generate_caloclouds(
-        model, net, normalizer, condition, sampling_config(model, cfg), **kwargs
+        model, net, normalizer, sampling_config(model, cfg), batch, **options
     )
 
 

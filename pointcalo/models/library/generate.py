@@ -8,36 +8,21 @@ from typing import Any
 import numpy as np
 
 from pointcalo import streams
-from pointcalo.clouds import CPU_BATCH, GeneratedClouds, gather_index
+from pointcalo.clouds import GeneratedClouds, gather_index
+from pointcalo.models.registry import GenerationBatch
 
 #: Tag of a library draw: ``(seed, index, DRAW)``.
 DRAW = 11
 
 
-def generate_library(
-    model,
-    net,
-    normalizer,
-    condition: np.ndarray,
-    cfg: Any,
-    *,
-    seed: int = 0,
-    first_index: int = 0,
-    device: Any = "cpu",
-    batch_size: int = CPU_BATCH,
-    sampler: str | None = None,
-    steps: int | None = None,
-) -> GeneratedClouds:
-    """Showers for incident energies ``condition [N]`` (MeV); ``batch_size``, ``device``,
-    ``sampler`` and ``steps`` do not apply."""
+def generate_library(model, net, normalizer, cfg: Any, batch: GenerationBatch) -> GeneratedClouds:
+    """The family's ``generate``: showers for the incident energies ``batch.condition`` (MeV);
+    device, sampler and steps do not apply."""
     m = cfg.model
-    condition = np.asarray(condition, np.float64)
+    condition = batch.condition
     near = model.nearest(condition, m.k)
     u = np.array(
-        [
-            streams.numpy_stream(seed, first_index + i, DRAW).integers(near.shape[1])
-            for i in range(len(condition))
-        ],
+        [streams.numpy_stream(*key, DRAW).integers(near.shape[1]) for key in batch.keys],
         dtype=np.int64,
     )
     chosen = near[np.arange(len(condition)), u]

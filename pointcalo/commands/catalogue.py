@@ -1,0 +1,69 @@
+"""Commands that show what pointcalo ships and run its main job. Each command's options and its
+thin call into the library (``register`` adds them to the parser)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pointcalo.commands.common import COUNT, SEED
+
+
+def cmd_configs(args: argparse.Namespace) -> int:
+    from pointcalo.config import PRESETS_DIR, presets
+
+    for name in presets():
+        first = (PRESETS_DIR / f"{name}.yaml").read_text().splitlines()[:1]
+        about = first[0].lstrip("# ").strip() if first and first[0].startswith("#") else ""
+        print(f"{name:24s} {about}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from pointcalo import pretrained
+    from pointcalo.console import print_models
+    from pointcalo.models import registry
+
+    if args.json:
+        import json
+
+        cards = {n: pretrained.card(n) for n in pretrained.available()}
+        print(json.dumps({"families": registry.names(), "pretrained": cards}, indent=2))
+    else:
+        print_models()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pointcalo.demo import run_demo
+
+    run_demo(
+        args.out, data=args.data, n_showers=args.n, seed=args.seed, train_steps=args.train_steps
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "configs", help="list the preset configs ('pointcalo train NAME' trains one)"
+    )
+    p.set_defaults(func=cmd_configs)
+    p = sub.add_parser("models", help="list the shipped pretrained models and model families")
+    p.add_argument("--json", action="store_true", help="model cards as JSON")
+    p.set_defaults(func=cmd_models)
+    p = sub.add_parser(
+        "demo",
+        help="run the main job on the built-in default data",
+        description="Run the main job: sample the shipped pretrained models, train a small "
+        "model, voxelize, evaluate against Geant4 beside the baselines, write a report.",
+    )
+    p.add_argument("--out", default="runs/demo", help="output directory")
+    p.add_argument("--data", default=None, help="shower file (default: simulate showers)")
+    p.add_argument("--n", type=COUNT, default=1000, help="showers to simulate without --data")
+    p.add_argument("--seed", type=SEED, default=1, help="seed of the simulation")
+    p.add_argument(
+        "--train-steps",
+        type=SEED,
+        default=100,
+        help="steps of the small EPiC-GAN trained in the demo (0: skip)",
+    )
+    p.set_defaults(func=cmd_demo)
