@@ -136,7 +136,7 @@ class ToyModel(nn.Module):
         self.scale = nn.Parameter(torch.ones(4))
 
 
-class ToyTask:
+class ToyTask(registry.TaskBase):
     def __init__(self, cfg, n_features, mean_points, data) -> None:
         self.model = ToyModel()
 

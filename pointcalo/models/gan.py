@@ -26,7 +26,7 @@ from torch import nn
 from pointcalo.clouds import GeneratedClouds, Normalizer
 from pointcalo.config import ModelConfig
 from pointcalo.models.optim import GAN_BETAS, adam
-from pointcalo.models.registry import GenerationBatch
+from pointcalo.models.registry import GenerationBatch, TaskBase
 from pointcalo.streams import cloud_generators, cloud_noise
 
 
@@ -52,7 +52,7 @@ def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
     return ((d_fake - 1) ** 2).mean()
 
 
-class LSGANTask:
+class LSGANTask(TaskBase):
     """Training of a GAN family by the engine (:mod:`pointcalo.train.engine`); a family
     subclasses it and builds its model in ``make_model``."""
 

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from pointcalo.clouds import GeneratedClouds
+from pointcalo.clouds import GeneratedClouds, Normalizer
 from pointcalo.errors import ConfigError
 from pointcalo.streams import cloud_generators
 
@@ -130,9 +131,13 @@ class Task(Protocol):
     """A family's training, as the engine drives it: it builds its modules, names its
     optimisers (none: nothing to optimise, e.g. a shower library, and the engine only writes
     the checkpoint), says which module the EMA follows and performs one step on its process's
-    share of a batch."""
+    share of a batch. ``normalizer``: a normalisation of its own that replaces the data's
+    (distillation keeps its teacher's), else None; ``meta``: what it adds to the checkpoint's
+    meta. These are every member the engine reads; :class:`TaskBase` gives the defaults."""
 
     model: nn.Module
+    normalizer: Normalizer | None
+    meta: Mapping[str, Any]
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
         """Optimisers by name, with their base learning rates."""
@@ -187,3 +192,17 @@ class GenerationBatch:
     def generators(self) -> list[torch.Generator]:
         """One torch generator per cloud from its key (``streams.cloud_generators``)."""
         return cloud_generators(self.keys)
+
+
+class TaskBase:
+    """Defaults of :class:`Task` for a family's task to inherit: the data's normalisation,
+    nothing added to the checkpoint's meta, no EMA, no module wrapped for DDP."""
+
+    normalizer: Normalizer | None = None
+    meta: Mapping[str, Any] = MappingProxyType({})
+
+    def ema_target(self) -> nn.Module | None:
+        return None
+
+    def wrap(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        return None

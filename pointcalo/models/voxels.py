@@ -32,7 +32,7 @@ import voxelize as vx
 from pointcalo.clouds import GeneratedClouds, PointCloudData
 from pointcalo.config import ModelConfig
 from pointcalo.errors import ConfigError
-from pointcalo.models.registry import GenerationBatch
+from pointcalo.models.registry import GenerationBatch, TaskBase
 
 E0_MEV = 0.01
 
@@ -117,7 +117,7 @@ class GridModel(nn.Module):
         return int(self.cfg.latent)
 
 
-class GridTaskBase:
+class GridTaskBase(TaskBase):
     """The data side of a grid family's training task: the training showers as voxels
     ``[N, layers, rows, columns]`` in the family's training units (:meth:`units`: network
     units by default) and their conditions; ``rows(ctx)`` gives a step's."""

@@ -1,9 +1,15 @@
-"""Training data as configured: a shower file, JetNet-layout jets, or simulated showers."""
+"""Training data as configured (a shower file, JetNet-layout jets, or simulated showers) and
+prepared for a run (validation split, normalisation, batch checks)."""
 
 from __future__ import annotations
 
-from pointcalo.clouds import PointCloudData, from_showers
-from pointcalo.config import DataConfig
+from dataclasses import dataclass
+
+import numpy as np
+
+from pointcalo import streams
+from pointcalo.clouds import Normalizer, PointCloudData, from_showers
+from pointcalo.config import DataConfig, RunConfig
 from pointcalo.errors import PointcaloError
 
 
@@ -37,3 +43,58 @@ def load_training_data(cfg: DataConfig, seed: int = 0, path: str | None = None) 
     data = from_showers(showers, conditions=cfg.conditions, source=str(source))
     data.meta["source"] = source
     return data
+
+
+@dataclass
+class Prepared:
+    """A run's data, ready for the loop: the training and validation clouds sharing one
+    normaliser."""
+
+    train: PointCloudData
+    val: PointCloudData
+    normalizer: Normalizer
+
+    @property
+    def mean_points(self) -> float:
+        return float(self.train.counts.mean())
+
+    def use(self, normalizer: Normalizer) -> None:
+        """Normalise both parts with ``normalizer`` (e.g. a teacher's, for distillation)."""
+        self.normalizer = self.train.normalizer = self.val.normalizer = normalizer
+
+
+def prepare(
+    cfg: RunConfig,
+    data: PointCloudData | None = None,
+    normalizer: Normalizer | None = None,
+    world: int = 1,
+) -> Prepared:
+    """The training and validation clouds of a run: ``data`` (else what ``cfg.data`` names),
+    validation from ``data.val_path`` or a seeded hold-out of ``val_fraction``; normalised by
+    ``normalizer`` (a resumed or initialising checkpoint's) or one fitted on the training
+    part. A batch larger than the data, or one that does not split over ``world`` processes,
+    is a one-line error."""
+    t = cfg.train
+    data = data if data is not None else load_training_data(cfg.data, seed=t.seed)
+    if cfg.data.val_path is not None:
+        val, train = load_training_data(cfg.data, seed=t.seed, path=cfg.data.val_path), data
+    else:
+        n_val = round(len(data) * cfg.data.val_fraction)
+        perm = streams.numpy_stream(t.seed, streams.VALIDATION).permutation(len(data))
+        val, train = data.subset(np.sort(perm[:n_val])), data.subset(np.sort(perm[n_val:]))
+    if normalizer is None:
+        normalizer = Normalizer.fit(
+            data.spec, train.points, train.condition, train.counts, train.extra
+        )
+    train.dequantise_integer = cfg.data.dequantise_layer
+    if len(train) < t.batch_size:
+        raise PointcaloError(
+            f"train.batch_size: {t.batch_size} is more than the {len(train)} training clouds"
+        )
+    if t.batch_size % world:
+        raise PointcaloError(
+            f"train.batch_size: {t.batch_size} does not split over {world} processes"
+        )
+    prepared = Prepared(train, val, normalizer)
+    prepared.use(normalizer)
+    return prepared

@@ -29,16 +29,16 @@ import torch
 from torch import nn
 
 from pointcalo import streams
-from pointcalo.checkpoint import load_checkpoint, save_checkpoint
 from pointcalo.clouds import Normalizer, PointCloudData, batch_order
 from pointcalo.conditions import ranges as condition_ranges
 from pointcalo.config import RunConfig
-from pointcalo.errors import ConfigError, PointcaloError
+from pointcalo.errors import PointcaloError
 from pointcalo.interrupts import check as check_interrupt
 from pointcalo.models.registry import StepContext, Task
 from pointcalo.runtime import Dist, resolve_device, run_lock
 from pointcalo.showers import PointBatch
-from pointcalo.train.datasets import load_training_data
+from pointcalo.train.datasets import Prepared, prepare
+from pointcalo.train.state import RunState, load_init, load_partial, load_resume, stopped
 from pointcalo.validity import measured_limits
 
 Log = Callable[[str], None]
@@ -83,37 +83,6 @@ def train(
         return _train(cfg, data=data, resume=resume, log=log, progress=progress)
 
 
-def _init_state(spec: str, cfg: RunConfig) -> dict[str, Any]:
-    """The checkpoint ``train.init_from`` names (a path or a shipped model), checked to be of
-    the same family."""
-    from pointcalo.pretrained import resolve
-
-    path = resolve(spec)
-    if not Path(path).exists():
-        raise ConfigError(f"train.init_from: {spec}: no such checkpoint")
-    init = load_checkpoint(path)
-    family = (init.get("config") or {}).get("model", {}).get("name")
-    if family != cfg.model.name:
-        raise ConfigError(
-            f"train.init_from: {spec} is a '{family}' model, this run trains '{cfg.model.name}'"
-        )
-    return init
-
-
-def _load_partial(module: nn.Module, weights: dict[str, Any], spec: str, log: Log) -> None:
-    """Load ``weights`` into ``module``: every stored tensor must fit; parameters the
-    checkpoint lacks keep their initialisation (listed in the log)."""
-    try:
-        missing, unexpected = module.load_state_dict(weights, strict=False)
-    except RuntimeError as err:
-        first = " ".join(str(err).split())[:300]
-        raise ConfigError(f"train.init_from: {spec}: weights do not fit: {first}") from None
-    if unexpected:
-        raise ConfigError(f"train.init_from: {spec}: weights the model lacks: {unexpected[0]}")
-    if missing:
-        log(f"train.init_from: {len(missing)} new tensors start from their initialisation")
-
-
 def _train(
     cfg: RunConfig,
     *,
@@ -122,186 +91,147 @@ def _train(
     log: Log | None,
     progress: bool,
 ) -> Path:
+    """Set a run up (device and processes, checkpoint to resume or weights to start from,
+    data, the family's task, EMA, optimisers, checkpoint state), then run the loop."""
     t = cfg.train
     out = Path(t.out)
-    ckpt_path = out / "checkpoint.pt"
     device = resolve_device(t.device, "train.device")
     dist = Dist(device)
     log = log or (print if dist.main else (lambda msg: None))
-    state = None
-    if resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        check_resumable(state, cfg, ckpt_path)
-        log(f"resuming from {ckpt_path} at step {state['step']}")
-    elif resume:
-        log(f"no checkpoint at {ckpt_path}: starting from step 0")
-
-    data = data if data is not None else load_training_data(cfg.data, seed=t.seed)
-    if cfg.data.val_path is not None:
-        val, train_data = load_training_data(cfg.data, seed=t.seed, path=cfg.data.val_path), data
-    else:
-        n_val = round(len(data) * cfg.data.val_fraction)
-        perm = streams.numpy_stream(t.seed, streams.VALIDATION).permutation(len(data))
-        val, train_data = data.subset(np.sort(perm[:n_val])), data.subset(np.sort(perm[n_val:]))
+    state = load_resume(out / "checkpoint.pt", cfg, log) if resume else None
     init = None
     if state is None and t.init_from is not None:
-        init = _init_state(t.init_from, cfg)
+        init = load_init(t.init_from, cfg)
         log(f"starting from the weights of {t.init_from} (step {init.get('step', '?')})")
-    if state is not None:
-        normalizer = Normalizer.from_dict(state["normalizer"])
-    elif init is not None:
-        normalizer = Normalizer.from_dict(init["normalizer"])
-    else:
-        normalizer = Normalizer.fit(
-            data.spec, train_data.points, train_data.condition, train_data.counts, train_data.extra
-        )
-    train_data.normalizer = val.normalizer = normalizer
-    train_data.dequantise_integer = cfg.data.dequantise_layer
-    if len(train_data) < t.batch_size:
-        raise PointcaloError(
-            f"train.batch_size: {t.batch_size} is more than the {len(train_data)} training clouds"
-        )
-    if t.batch_size % dist.world:
-        raise PointcaloError(
-            f"train.batch_size: {t.batch_size} does not split over {dist.world} processes"
-        )
+    stored = state if state is not None else init
+    normalizer = Normalizer.from_dict(stored["normalizer"]) if stored is not None else None
+    prepared = prepare(cfg, data, normalizer, dist.world)
 
     torch.manual_seed(t.seed)
-    mean_points = float(train_data.counts.mean())
-    task = cfg.family.task(cfg, len(data.spec.features), mean_points, train_data)
-    if getattr(task, "normalizer", None) is not None and state is None:
-        # a task built on another model (distillation) keeps that model's normalisation
-        normalizer = task.normalizer
-        train_data.normalizer = val.normalizer = normalizer
+    spec = prepared.train.spec
+    task = cfg.family.task(cfg, len(spec.features), prepared.mean_points, prepared.train)
+    if task.normalizer is not None and state is None:
+        prepared.use(task.normalizer)  # a task built on another model (distillation)
     model = task.model.to(device)
     target = task.ema_target()
-    if init is not None:
-        _load_partial(model, init["model"], t.init_from, log)
     ema = copy.deepcopy(target).requires_grad_(False) if target is not None else nn.Module()
-    if init is not None and "ema" in init:
-        _load_partial(ema, init["ema"], t.init_from, log)
+    if init is not None:
+        load_partial(model, init["model"], t.init_from, log)
+        if "ema" in init:
+            load_partial(ema, init["ema"], t.init_from, log)
     named = task.optimizers()
     opts = {name: opt for name, (opt, _) in named.items()}
     base_lr = {name: lr for name, (_, lr) in named.items()}
-    start = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        if "optimizers" in state:
-            for name, opt in opts.items():
-                if name in state["optimizers"]:
-                    opt.load_state_dict(state["optimizers"][name])
-                else:
-                    log(f"{ckpt_path}: no state for optimiser {name!r}: starting it afresh")
-            torch.set_rng_state(state["rng"]["torch"])
-        else:  # a weights-only checkpoint (snapshot, shipped model): fresh optimiser moments
-            log(f"{ckpt_path}: no optimiser state; resuming the weights with fresh optimisers")
-        start = int(state["step"])
-    cpu_before = float(state.get("cpu_s", 0.0)) if state is not None else 0.0
-    cpu_start = time.process_time()
-    in_ddp: set[int] = set()  # modules whose gradients DDP averages
+    meta = _meta(prepared, task, opts, base_lr)
+    run = RunState(cfg, out, model, ema, opts, prepared.normalizer, meta, dist.main)
+    start = run.restore(state, log) if state is not None else 0
+    updates = _Updates(opts, t.grad_clip, dist, out)
+    task.wrap(updates.wrap)
+    if not opts:  # nothing to optimise (e.g. a shower library): the checkpoint is the model
+        if dist.main:
+            out.mkdir(parents=True, exist_ok=True)
+            run.save(t.steps)
+        dist.close()
+        return run.path
+    if dist.main:
+        out.mkdir(parents=True, exist_ok=True)
+        _truncate_log(out / "log.jsonl", start)
+    try:
+        _loop(cfg, task, run, updates, prepared, base_lr, device, dist, start, progress)
+    finally:
+        dist.close()
+    return run.path
 
-    def wrap(module: nn.Module) -> nn.Module:
-        wrapped = dist.wrap(module)
-        if wrapped is not module:
-            in_ddp.add(id(module))
-        return wrapped
 
-    task.wrap(wrap)
-    amp = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if t.amp and device.type == "cuda"
-        else contextlib.nullcontext()
-    )
-    limits = measured_limits(data.spec, train_data.points)  # what generated points must obey
-    per_epoch = len(train_data) // t.batch_size
-    per_rank = t.batch_size // dist.world
-    meta = {
-        "mean_points": mean_points,
-        "n_features": len(data.spec.features),
-        "n_train": len(train_data),
-        "n_val": len(val),
-        "source": data.meta.get("source"),
-        "condition_range": [float(train_data.condition.min()), float(train_data.condition.max())],
-        "conditions": condition_ranges(
-            {data.spec.condition: train_data.condition, **train_data.extra}
-        ),
+def _meta(prepared: Prepared, task: Task, opts: dict, base_lr: dict) -> dict[str, Any]:
+    """What a checkpoint records about its run: the data (size, source, the named conditions'
+    ranges, the limits generated points must obey) and the optimisers' settings."""
+    train, spec = prepared.train, prepared.train.spec
+    limits = measured_limits(spec, train.points)
+    return {
+        "mean_points": prepared.mean_points,
+        "n_features": len(spec.features),
+        "n_train": len(train),
+        "n_val": len(prepared.val),
+        "source": train.meta.get("source"),
+        "condition_range": [float(train.condition.min()), float(train.condition.max())],
+        "conditions": condition_ranges({spec.condition: train.condition, **train.extra}),
         **({"point_limits": limits.to_dict()} if limits is not None else {}),
         "optimizers": {
             name: {"lr": base_lr[name], "betas": list(opt.param_groups[0].get("betas", ()))}
             for name, opt in opts.items()
         },
-        **getattr(task, "meta", {}),
+        **task.meta,
     }
 
-    def cpu_s() -> float:
-        """CPU seconds of this run so far (all its threads, earlier sessions included)."""
-        return cpu_before + time.process_time() - cpu_start
 
-    def checkpoint(step: int, snapshot: bool = False) -> None:
-        if not dist.main:
-            return
-        if not all(
-            torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point()
-        ):
-            raise _stopped(out, step, "weights")
-        weights = {
-            "config": cfg.model_dump(mode="json"),
-            "step": step,
-            "cpu_s": cpu_s(),
-            "model": model.state_dict(),
-            "ema": ema.state_dict(),
-            "normalizer": normalizer.to_dict(),
-            "meta": meta,
-        }
-        if snapshot:  # sampling weights only: small, for learning curves
-            save_checkpoint(out / "snapshots" / f"step_{step:07d}.pt", weights)
-            return
-        save_checkpoint(
-            ckpt_path,
-            {
-                **weights,
-                "optimizers": {k: o.state_dict() for k, o in opts.items()},
-                "rng": {"torch": torch.get_rng_state()},
-            },
-        )
+class _Updates:
+    """The framework's one optimisation step (:attr:`StepContext.update`) and its parts:
+    which modules DDP wraps, gradient averaging over processes for the others, clipping."""
 
-    def clip(module: nn.Module) -> None:
-        limit = t.grad_clip if t.grad_clip is not None else math.inf
-        norm = torch.nn.utils.clip_grad_norm_(module.parameters(), limit)
+    def __init__(
+        self, opts: dict[str, torch.optim.Optimizer], grad_clip: float | None, dist: Dist, out: Path
+    ) -> None:
+        self.opts, self.dist, self.out = opts, dist, out
+        self.limit = grad_clip if grad_clip is not None else math.inf
+        self.in_ddp: set[int] = set()  # modules whose gradients DDP averages
+        self.step = 0
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        wrapped = self.dist.wrap(module)
+        if wrapped is not module:
+            self.in_ddp.add(id(module))
+        return wrapped
+
+    def clip(self, module: nn.Module) -> None:
+        norm = torch.nn.utils.clip_grad_norm_(module.parameters(), self.limit)
         if not torch.isfinite(norm):
-            raise _stopped(out, ctx.step + 1, "gradient")
+            raise stopped(self.out, self.step + 1, "gradient")
 
-    def all_reduce(module: nn.Module) -> None:
-        all_reduce_grads(module, dist.world)
+    def all_reduce(self, module: nn.Module) -> None:
+        all_reduce_grads(module, self.dist.world)
 
     def update(
-        loss: torch.Tensor, module: nn.Module, *names: str, frozen: nn.Module | None = None
+        self, loss: torch.Tensor, module: nn.Module, *names: str, frozen: nn.Module | None = None
     ) -> None:
         """One optimisation step of ``module`` on ``loss`` with the optimisers ``names``: zero
         their gradients, backward, zero ``frozen``'s (a module the loss passes through but
         this step must not move), average over processes (unless DDP did), clip, step."""
         for name in names:
-            opts[name].zero_grad(set_to_none=True)
+            self.opts[name].zero_grad(set_to_none=True)
         loss.backward()
         if frozen is not None:
             frozen.zero_grad(set_to_none=True)
-        if id(module) not in in_ddp:
-            all_reduce(module)
-        clip(module)
+        if id(module) not in self.in_ddp:
+            self.all_reduce(module)
+        self.clip(module)
         for name in names:
-            opts[name].step()
+            self.opts[name].step()
 
-    if not opts:  # nothing to optimise (e.g. a shower library): the checkpoint is the model
-        if dist.main:
-            out.mkdir(parents=True, exist_ok=True)
-            checkpoint(t.steps)
-        dist.close()
-        return ckpt_path
 
-    if dist.main:
-        out.mkdir(parents=True, exist_ok=True)
-        _truncate_log(out / "log.jsonl", start)
+def _loop(
+    cfg: RunConfig,
+    task: Task,
+    run: RunState,
+    updates: _Updates,
+    prepared: Prepared,
+    base_lr: dict[str, float],
+    device: torch.device,
+    dist: Dist,
+    start: int,
+    progress: bool,
+) -> None:
+    """The loop: learning rates, this process's share of each batch, the task's step, the
+    EMA, logging, evaluation, snapshots and checkpoints; Ctrl-C is honoured between steps."""
+    t, out, opts = cfg.train, run.out, run.opts
+    train_data, target = prepared.train, task.ema_target()
+    per_epoch = len(train_data) // t.batch_size
+    per_rank = t.batch_size // dist.world
+    amp = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if t.amp and device.type == "cuda"
+        else contextlib.nullcontext()
+    )
     log_file = (out / "log.jsonl").open("a") if dist.main else None
     bar = _progress(t.steps, start, enabled=progress and dist.main)
     t_last, clouds_since = time.perf_counter(), 0
@@ -309,6 +239,7 @@ def _train(
     try:
         for step in range(start, t.steps):
             check_interrupt()
+            updates.step = step
             for name, opt in opts.items():
                 for group in opt.param_groups:
                     group["lr"] = base_lr[name] * lr_factor(
@@ -320,70 +251,50 @@ def _train(
             index = epoch_order[1][i]
             # the whole batch with one step-seeded stream, then this process's share
             whole = train_data.batch(index, rng=streams.numpy_stream(t.seed, step, streams.BATCH))
-            batch = slice_batch(whole, dist.rank * per_rank, (dist.rank + 1) * per_rank)
             first = dist.rank * per_rank
+            batch = slice_batch(whole, first, first + per_rank)
             ctx = StepContext(
                 step=step,
                 keys=[(t.seed, step, first + j) for j in range(per_rank)],
                 index=index[first : first + per_rank],
                 device=device,
                 amp=amp,
-                clip=clip,
-                all_reduce=all_reduce,
-                update=update,
+                clip=updates.clip,
+                all_reduce=updates.all_reduce,
+                update=updates.update,
                 world=dist.world,
             )
             stats = {"step": step + 1, **task.step(batch, ctx, opts)}
             bad = [k for k, v in stats.items() if k.startswith("loss") and not math.isfinite(v)]
             if bad:
-                raise _stopped(out, step + 1, ", ".join(bad))
+                raise stopped(out, step + 1, ", ".join(bad))
             if target is not None:
-                ema_update(ema, target, ema_decay(step, t.ema, t.ema_warmup))
+                ema_update(run.ema, target, ema_decay(step, t.ema, t.ema_warmup))
             stats["lr"] = next(iter(opts.values())).param_groups[0]["lr"]
             clouds_since += t.batch_size
             if dist.main and ((step + 1) % t.log_every == 0 or step + 1 == t.steps):
                 now = time.perf_counter()
                 stats["clouds_per_s"] = clouds_since / max(now - t_last, 1e-9)
-                stats["cpu_h"] = cpu_s() / 3600
+                stats["cpu_h"] = run.cpu_s() / 3600
                 t_last, clouds_since = now, 0
                 log_file.write(json.dumps(stats) + "\n")
                 log_file.flush()
                 bar.update(step + 1, stats)
-            if t.eval_every and (step + 1) % t.eval_every == 0 and dist.main and len(val):
-                ev = evaluate_hook(task, ema, normalizer, val, cfg, device, step + 1)
+            evaluate_now = t.eval_every and (step + 1) % t.eval_every == 0
+            if evaluate_now and dist.main and len(prepared.val):
+                ev = evaluate_hook(
+                    task, run.ema, run.normalizer, prepared.val, cfg, device, step + 1
+                )
                 log_file.write(json.dumps({"step": step + 1, "eval": ev}) + "\n")
                 log_file.flush()
             if t.snapshot_every and (step + 1) % t.snapshot_every == 0:
-                checkpoint(step + 1, snapshot=True)
+                run.save(step + 1, snapshot=True)
             if (step + 1) % t.checkpoint_every == 0 or step + 1 == t.steps:
-                checkpoint(step + 1)
+                run.save(step + 1)
     finally:
         bar.close()
         if log_file is not None:
             log_file.close()
-        dist.close()
-    return ckpt_path
-
-
-def _stopped(out: Path, step: int, what: str) -> PointcaloError:
-    """The error that stops a run at its first non-finite loss, gradient or weight."""
-    return PointcaloError(
-        f"{out}: step {step}: non-finite {what}; training stopped, the last good checkpoint "
-        "is kept (lower train.lr or check the data)"
-    )
-
-
-def check_resumable(state: dict[str, Any], cfg: RunConfig, path: Path) -> None:
-    """A run resumes only with the model it saved: a changed ``model`` section is an error
-    naming the fields that differ."""
-    saved = state.get("config", {}).get("model", {})
-    now = cfg.model.model_dump(mode="json")
-    differ = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
-    if differ:
-        shown = ", ".join(f"{k} ({saved.get(k)!r} -> {now.get(k)!r})" for k in differ)
-        raise PointcaloError(
-            f"{path}: cannot resume: the model config differs from the checkpoint's: {shown}"
-        )
 
 
 def _truncate_log(path: Path, step: int) -> None:

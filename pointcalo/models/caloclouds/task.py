@@ -12,11 +12,12 @@ from pointcalo.clouds import PointCloudData
 from pointcalo.models.caloclouds.loss import edm_loss
 from pointcalo.models.caloclouds.model import CaloClouds
 from pointcalo.models.optim import adam
+from pointcalo.models.registry import TaskBase
 from pointcalo.models.showerflow.features import data_features
 from pointcalo.streams import cloud_generators, point_noise
 
 
-class CaloCloudsTask:
+class CaloCloudsTask(TaskBase):
     """Training of CaloClouds by the engine: EDM loss for the denoiser, maximum likelihood for
     the shower flow, both every step."""
 

@@ -10,11 +10,12 @@ from torch import nn
 from pointcalo.models.consistency.loss import distillation_loss, ema_target_update
 from pointcalo.models.consistency.model import build_from_teacher
 from pointcalo.models.optim import adam
+from pointcalo.models.registry import TaskBase
 from pointcalo.sampling import karras_discretisation
 from pointcalo.streams import cloud_generators, point_noise
 
 
-class DistillTask:
+class DistillTask(TaskBase):
     """Engine task of consistency distillation (one teacher Heun step per training step)."""
 
     def __init__(self, cfg, n_features: int, mean_points: float, data=None) -> None:

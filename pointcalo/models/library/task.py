@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pointcalo.models.library.model import ShowerLibrary
+from pointcalo.models.registry import TaskBase
 
 
-class LibraryTask:
+class LibraryTask(TaskBase):
     """Engine task of the library: every training cloud is stored; nothing is optimised."""
 
     def __init__(self, cfg, n_features: int, mean_points: float, data) -> None:
