@@ -1,5 +1,5 @@
-"""The house rules of DESIGN.md, checked on the source: imports run one way, the import graph
-has no loops, and the model registry is the only way to a model family."""
+"""The house rules of docs/architecture.md, checked on the source: imports run one way, the
+import graph has no loops, and the model registry is the only way to a model family."""
 
 from __future__ import annotations
 
