@@ -68,11 +68,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _point_classifier_options(args: argparse.Namespace) -> dict:
-    return {
-        "point_classifier": args.point_classifier,
-        "point_classifier_points": args.point_classifier_points,
-        "point_classifier_mode": args.point_classifier_mode,
-    }
+    from pointcalo.metrics.files import PointClassifierInput
+
+    if not args.point_classifier:
+        return {}
+    n, mode = args.point_classifier_points, args.point_classifier_mode
+    return {"point_classifier": PointClassifierInput(n, mode)}
 
 
 def _add_point_classifier_args(p: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ memorisation and point-classifier inputs), before the metrics of :mod:`.report` 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import voxelize
@@ -23,11 +24,21 @@ def grid_named(option: str, spec: str) -> voxelize.Grid:
         raise PointcaloError(f"{option}: {err}") from None
 
 
-def _point_samples(paths: dict[str, str], n_points: int, seed: int, mode: str) -> dict:
-    """The point classifier's input of each file (torch-geometric only when asked for)."""
-    from pointcalo.metrics.point_classifier import point_sample_file
+@dataclass(frozen=True)
+class PointClassifierInput:
+    """How the point classifier samples each shower: ``points`` per shower, nearest the axis
+    (``core``: whole neighbourhoods) or ``uniform``."""
 
-    return {label: point_sample_file(p, n_points, seed, mode=mode) for label, p in paths.items()}
+    points: int = 256
+    mode: str = "core"
+
+    def samples(self, paths: dict[str, str], seed: int) -> dict:
+        """Its input of each file (torch-geometric only when asked for)."""
+        from pointcalo.metrics.point_classifier import point_sample_file
+
+        return {
+            k: point_sample_file(p, self.points, seed, mode=self.mode) for k, p in paths.items()
+        }
 
 
 def evaluate_files(
@@ -42,9 +53,7 @@ def evaluate_files(
     alignment: str = "centred",
     voxel_classifier: bool = False,
     train: str | None = None,
-    point_classifier: bool = False,
-    point_classifier_points: int = 256,
-    point_classifier_mode: str = "core",
+    point_classifier: PointClassifierInput | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """``pointcalo evaluate``: one generated file against a reference on one view of ``grid``
@@ -60,10 +69,8 @@ def evaluate_files(
     gen = load_observables(generated, g, threshold, log, keep_voxels=keep, **view)
     tr = load_observables(train, g, threshold, log) if train is not None else None
     points = None
-    if point_classifier:
-        samples = _point_samples(
-            {"r": reference, "g": generated}, point_classifier_points, seed, point_classifier_mode
-        )
+    if point_classifier is not None:
+        samples = point_classifier.samples({"r": reference, "g": generated}, seed)
         points = (samples["r"], samples["g"])
     return evaluate(
         ref, gen, grid=g, threshold=threshold, k=batches, seed=seed, out=out, log=log,
@@ -86,9 +93,7 @@ def compare_files(
     extra_grids: str = "auto",
     voxel_classifier: bool = False,
     train: str | None = None,
-    point_classifier: bool = False,
-    point_classifier_points: int = 256,
-    point_classifier_mode: str = "core",
+    point_classifier: PointClassifierInput | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """``pointcalo compare``: several generated files against one reference on every view
@@ -148,10 +153,10 @@ def compare_files(
     if train:
         tr = load_observables(train, g, threshold, point_structure=False)
     points = None
-    if point_classifier:
+    if point_classifier is not None:
         paths = {"reference": reference}
         paths |= {lab: p for lab, p in zip(labels, generated, strict=True) if kinds[lab] is None}
-        points = _point_samples(paths, point_classifier_points, seed, point_classifier_mode)
+        points = point_classifier.samples(paths, seed)
     return compare_views(
         views, train=tr, k=batches, seed=seed, speed=speed or {}, out=out, log=log, points=points
     )
