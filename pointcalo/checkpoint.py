@@ -89,14 +89,14 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
 def migrate(state: dict[str, Any]) -> dict[str, Any]:
     """Fill the fields added since a checkpoint's version with the values that rebuild the
     model it was written with."""
-    if int(state.get("version", 1)) < 2:
-        legacy = {"noise_embedding": 0, "flow_widths": False, "hit_cell": 0.0, "flow_passes": None}
-        configs = [state.get("config", {}).get("model", {})]
-        configs.append(state.get("meta", {}).get("teacher_config", {}).get("model", {}))
-        for model in configs:
-            if model.get("name") == "caloclouds":
-                for key, value in legacy.items():
-                    model.setdefault(key, value)
+    version = int(state.get("version", 1))
+    configs = [state.get("config", {}).get("model", {})]
+    configs.append(state.get("meta", {}).get("teacher_config", {}).get("model", {}))
+    for model in configs:  # each family fills its own new fields
+        family = _family(model.get("name")) if isinstance(model, dict) else None
+        if family is not None and family.migrate is not None:
+            family.migrate(model, version)
+    if version < 2:
         train = state.get("config", {}).get("train")
         if isinstance(train, dict):
             train.setdefault("ema_warmup", False)
@@ -105,3 +105,14 @@ def migrate(state: dict[str, Any]) -> dict[str, Any]:
             spec.setdefault("lattice_features", [])
             spec.setdefault("lattice_pitch", 0.0)
     return state
+
+
+def _family(name: Any):
+    """The registered family ``name`` (None for an unknown or missing name)."""
+    from pointcalo.errors import ConfigError
+    from pointcalo.models import registry
+
+    try:
+        return registry.get(str(name)) if name else None
+    except ConfigError:
+        return None

@@ -61,6 +61,9 @@ class Family:
       (``torchscript`` or ``onnx``) for use outside Python; ``None``: it does not export.
     - ``point_output``: its clouds are generated points, made valid by the framework
       (:mod:`pointcalo.validity`); False for grid families, whose points stand for voxels.
+    - ``migrate(model_section, version)`` (optional): fill, in place, the ``model:`` fields
+      added since checkpoint format ``version`` with the values that rebuild the model an
+      older checkpoint was written with.
     - ``extra_conditions``: it takes named conditions besides the primary one
       (``data.conditions``; :mod:`pointcalo.conditions`): its training batches' ``cond`` then
       has their standardised values after ``(log c, log n)``, its generation batches carry
@@ -76,6 +79,7 @@ class Family:
     export: Callable[..., Any] | None = None
     point_output: bool = True
     extra_conditions: bool = False
+    migrate: Callable[[dict, int], None] | None = None
 
 
 _loaded: dict[str, Family] = {}

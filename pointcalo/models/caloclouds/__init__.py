@@ -19,6 +19,16 @@ from pointcalo.models.caloclouds.precond import EDMPrecond
 from pointcalo.models.caloclouds.task import CaloCloudsTask
 from pointcalo.models.registry import Family
 
+
+def _migrate(model: dict, version: int) -> None:
+    """Format-1 checkpoints predate the noise embedding, the flow's widths and hit count and
+    its coupling layers: they were built without them."""
+    if version < 2:
+        legacy = {"noise_embedding": 0, "flow_widths": False, "hit_cell": 0.0, "flow_passes": None}
+        for key, value in legacy.items():
+            model.setdefault(key, value)
+
+
 FAMILY = Family(
     name="caloclouds",
     config=CaloCloudsConfig,
@@ -26,6 +36,7 @@ FAMILY = Family(
     build=build,
     sampling_net=lambda model: model.denoiser,
     generate=generate,
+    migrate=_migrate,
 )
 
 __all__ = [
