@@ -353,3 +353,44 @@ def test_compare_computes_the_reference_floor_once(monkeypatch):
     result = compare_samples(ref, samples, k=2)
     assert len(calls) == 4
     assert set(result["samples"]) == {"s0", "s1", "s2"}
+
+
+def _comparison(auc, floor, w1, memo=None):
+    """A compare_views result with one sample on two views: ``auc``, ``floor`` (mean, std over
+    folds) on the worst view, ``w1``: observable -> W1/floor per view."""
+    views = ("a", "b")
+    return {
+        "floor": {v: {"classifier_auc": list(floor)} for v in views},
+        "headline": {
+            "s": {
+                "worst_view": "a",
+                "classifier_auc_worst": list(auc),
+                "worst_w1_over_floor": {"value": max(max(r) for r in w1.values()), "view": "a",
+                                        "observable": max(w1, key=lambda k: max(w1[k]))},
+                "memorisation_ratio": memo,
+            }
+        },
+        "by_view": {
+            v: {"samples": {"s": {"w1_over_floor": {k: r[i] for k, r in w1.items()}}}}
+            for i, v in enumerate(views)
+        },
+    }  # fmt: skip
+
+
+def test_verdicts_follow_their_rules():
+    from pointcalo.metrics.verdict import verdict
+
+    w1 = {"e_vis": (1.2, 1.9), "n_hits": (1.0, 3.5), "radial": (8.0, 2.0)}
+    sep = verdict(_comparison((0.99, 0.01), (0.5, 0.03), w1), "s", "Geant4")
+    assert sep["status"] == "separated" and "separated from Geant4" in sep["text"]
+    assert sep["within"] == ["e_vis"] and list(sep["beyond"]) == ["radial", "n_hits"]
+    assert sep["beyond"]["n_hits"] == 3.5  # the worst view counts
+    # within twice the combined error of the mean over 5 folds (0.028 here)
+    same = verdict(_comparison((0.53, 0.02), (0.51, 0.02), w1), "s")
+    assert same["status"] == "indistinguishable"
+    assert verdict(_comparison((0.58, 0.01), (0.51, 0.01), w1), "s")["status"] == "close"
+    # too uncertain to tell 0.05 apart: no verdict, unless it is far off anyway
+    assert verdict(_comparison((0.55, 0.1), (0.5, 0.1), w1), "s")["status"] == "unresolved"
+    assert verdict(_comparison((0.95, 0.1), (0.5, 0.1), w1), "s")["status"] == "separated"
+    copies = verdict(_comparison((0.5, 0.01), (0.5, 0.01), w1, memo=0.01), "s")
+    assert "copies its training showers" in copies["text"]

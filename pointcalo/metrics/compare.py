@@ -203,8 +203,10 @@ def compare_views(
     out: str | os.PathLike[str] | None = None,
     log=None,
     points: dict[str, Any] | None = None,
+    reference_label: str = "the reference",
 ) -> dict[str, Any]:
-    """Every sample against the reference on several views of the showers (grid alignments
+    """Every sample against the reference (called ``reference_label`` in the verdicts,
+    :mod:`.verdict`) on several views of the showers (grid alignments
     and grids: view name -> ``(reference observables, label -> sample observables)``), and
     the headline table: per sample the worst view's classifier AUC, the AUC on each view, the
     grid-free point observables' W1 / floor (from the first view, where they are computed),
@@ -264,13 +266,17 @@ def compare_views(
         "headline": headline,
         "by_view": per_view,
     }
+    from pointcalo.metrics.verdict import verdict
+
+    result["verdicts"] = {label: verdict(result, label, reference_label) for label in headline}
     if out is not None:
         from pointcalo.io.atomic import atomic_path, write_json
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         write_json(result, out / "compare.json")
-        text = [headline_table(result)]
+        text = [headline_table(result), "", "## Verdicts", ""]
+        text += [f"- {v['text']}" for v in result["verdicts"].values()]
         for view, r in per_view.items():
             text += ["", f"## View '{view}'", "", comparison_table(r)]
         with atomic_path(out / "compare.md") as tmp:

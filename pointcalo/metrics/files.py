@@ -94,6 +94,7 @@ def compare_files(
     voxel_classifier: bool = False,
     train: str | None = None,
     point_classifier: PointClassifierInput | None = None,
+    reference_label: str = "the reference",
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """``pointcalo compare``: several generated files against one reference on every view
@@ -158,5 +159,6 @@ def compare_files(
         paths |= {lab: p for lab, p in zip(labels, generated, strict=True) if kinds[lab] is None}
         points = point_classifier.samples(paths, seed)
     return compare_views(
-        views, train=tr, k=batches, seed=seed, speed=speed or {}, out=out, log=log, points=points
-    )
+        views, train=tr, k=batches, seed=seed, speed=speed or {}, out=out, log=log,
+        points=points, reference_label=reference_label,
+    )  # fmt: skip
