@@ -16,8 +16,24 @@ from pointcalo.commands.common import COUNT
 from pointcalo.errors import PointcaloError
 
 
+class _Help(argparse.HelpFormatter):
+    """Help that shows each option's default where it has one the text does not name."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        absent = action.default is None or action.default is False
+        quiet = absent or action.default == argparse.SUPPRESS or "default" in text
+        if quiet or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
-    """Argument errors as one line (``error: <problem>``), exit code 2."""
+    """Argument errors as one line (``error: <problem>``), exit code 2; defaults in the help."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {message}\n")

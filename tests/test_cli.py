@@ -271,3 +271,21 @@ def test_presets_by_name_from_anywhere(tmp_path, monkeypatch, capsys):
     assert "no_such_preset: no such config file (presets: caloclouds" in err
     assert main(["configs"]) == 0
     assert "epic_gan" in capsys.readouterr().out
+
+
+def test_every_option_has_help_with_its_default():
+    import argparse
+
+    from pointcalo.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, (name, action.option_strings or action.dest)
+        text = command.format_help()
+        if any(a.dest == "seed" for a in command._actions):
+            assert "(default: " in text and "seed" in text, name
+    assert "(default: 0)" in sub.choices["sample"].format_help()  # --seed 0 is a default too

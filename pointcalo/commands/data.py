@@ -119,12 +119,12 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="summarise a shower file (HDF5 or ROOT)")
-    p.add_argument("file")
+    p.add_argument("file", help="shower file (HDF5, ROOT, EDM4hep)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_info)
     p = sub.add_parser("convert", help="convert between formats (chosen by file extension)")
-    p.add_argument("input")
-    p.add_argument("output")
+    p.add_argument("input", help="shower file to read (HDF5, ROOT, EDM4hep, CaloClouds)")
+    p.add_argument("output", help="shower file to write (.h5 or .root)")
     p.add_argument("--chunk-size", type=COUNT, default=1024, help="showers per chunk")
     p.add_argument(
         "--collections",
@@ -143,8 +143,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate showers with the built-in parametrised model")
     p.add_argument("--n", type=COUNT, default=1000, help="number of showers")
     p.add_argument("--energy", default="10:90", help="GeV: '50' or uniform 'low:high'")
-    p.add_argument("--particle", default="photon", choices=["photon", "electron"])
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument(
+        "--particle", default="photon", choices=["photon", "electron"], help="incident particle"
+    )
+    p.add_argument("--seed", type=SEED, default=0, help="random seed")
     p.add_argument("-o", "--output", required=True, help="output file (.h5 or .root)")
     quiet(p)
     p.set_defaults(func=cmd_simulate)
@@ -153,8 +155,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="project showers onto a grid; write CaloChallenge-layout HDF5 (incident_energies, "
         "showers [N, voxels])",
     )
-    p.add_argument("input")
-    p.add_argument("output")
+    p.add_argument("input", help="shower file")
+    p.add_argument("output", help="CaloChallenge-layout voxel file to write (.h5)")
     p.add_argument(
         "--grid",
         default="ild",
@@ -170,23 +172,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="grid whose layer depths the input layers have (for --layer-map depth)",
     )
-    p.add_argument("--chunk-size", type=COUNT, default=256)
+    p.add_argument("--chunk-size", type=COUNT, default=256, help="showers per chunk")
     quiet(p)
     p.set_defaults(func=cmd_voxelize)
     p = sub.add_parser(
         "merge", help="join shower files in order (e.g. the shards of a torchrun sample)"
     )
     p.add_argument("inputs", nargs="+", help="shower files, joined in the order given")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--chunk-size", type=COUNT, default=1024)
+    p.add_argument("-o", "--output", required=True, help="the joined shower file")
+    p.add_argument("--chunk-size", type=COUNT, default=1024, help="showers per chunk")
     quiet(p)
     p.set_defaults(func=cmd_merge)
     p = sub.add_parser(
         "split", help="fixed train / validation / test split of a shower file (seeded)"
     )
-    p.add_argument("file")
+    p.add_argument("file", help="shower file to split")
     p.add_argument("--out", required=True, help="folder for train.h5, val.h5, test.h5, split.json")
     p.add_argument("--fractions", default="0.75,0.10,0.15", help="train,val,test fractions")
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--seed", type=SEED, default=0, help="random seed of the split")
     quiet(p)
     p.set_defaults(func=cmd_split)

@@ -21,7 +21,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pointcalo.metrics.files import evaluate_files
     from pointcalo.metrics.report import markdown_table
 
-    console = Console(stderr=True, quiet=args.quiet)
+    console = Console(stderr=True, quiet=args.quiet, log_path=False)
     check_out_folder(args.out)
     with console.status("computing observables") as status:
 
@@ -54,7 +54,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             speed[label] = float(value)
         except ValueError:
             raise PointcaloError(f"--speed: expected LABEL=showers_per_s, got {item!r}") from None
-    console = Console(stderr=True, quiet=args.quiet)
+    console = Console(stderr=True, quiet=args.quiet, log_path=False)
     result = compare_files(
         args.reference, args.generated, labels=args.labels.split(",") if args.labels else None,
         speed=speed, grid=args.grid, threshold=args.threshold, batches=args.batches,
@@ -106,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", default="ild", help="grid of the observables (preset or file)")
     p.add_argument("--threshold", type=THRESHOLD, default=0.1, help="cell threshold in MeV")
     p.add_argument("--batches", type=COUNT, default=5, help="batches for uncertainties")
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--seed", type=SEED, default=0, help="random seed of the classifier and views")
     p.add_argument("--out", default="runs/evaluate", help="output folder")
     p.add_argument(
         "--alignment",
@@ -134,11 +134,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", default=None, help="comma-separated labels of the files")
     p.add_argument("--train", default=None, help="training showers: memorisation ratio")
     p.add_argument("--speed", nargs="*", help="LABEL=showers_per_s to show beside")
-    p.add_argument("--grid", default="ild")
-    p.add_argument("--threshold", type=THRESHOLD, default=0.1)
-    p.add_argument("--batches", type=COUNT, default=5)
-    p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("--out", default="runs/compare")
+    p.add_argument("--grid", default="ild", help="grid of the observables (preset or file)")
+    p.add_argument("--threshold", type=THRESHOLD, default=0.1, help="cell threshold in MeV")
+    p.add_argument("--batches", type=COUNT, default=5, help="batches for uncertainties")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed of the classifier and views")
+    p.add_argument("--out", default="runs/compare", help="output folder")
     p.add_argument(
         "--alignments",
         default="centred,half-cell,random",

@@ -98,7 +98,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", required=True, help="output shower file (.h5 or .root)")
     p.add_argument("--seed", type=SEED, default=0, help="random seed (default: 0)")
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--device", default="cpu", choices=["auto", "cpu", "cuda"], help="where to sample"
+    )
     p.add_argument(
         "--batch-size",
         type=COUNT,
@@ -130,6 +132,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoint", help="checkpoint file, or a name from 'pointcalo models'")
     p.add_argument("-o", "--output", required=True, help="file (torchscript) or folder (onnx)")
-    p.add_argument("--format", default="torchscript", choices=["torchscript", "onnx"])
+    p.add_argument(
+        "--format", default="torchscript", choices=["torchscript", "onnx"], help="export format"
+    )
     quiet(p)
     p.set_defaults(func=cmd_export)

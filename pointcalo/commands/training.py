@@ -53,12 +53,14 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model from a YAML config (configs/*.yaml)")
-    p.add_argument("config")
+    p.add_argument("config", help="YAML run config, or a preset's name ('pointcalo configs')")
     p.add_argument("--data", default=None, help="training file (overrides data.path)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--steps", type=COUNT, default=None, help="override train.steps")
     p.add_argument("--out", default=None, help="override train.out")
-    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--device", default=None, choices=["auto", "cpu", "cuda"], help="override train.device"
+    )
     p.add_argument(
         "--init-from",
         default=None,
@@ -70,8 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("teacher", help="teacher checkpoint (caloclouds)")
     p.add_argument("config", help="e.g. configs/consistency.yaml")
     p.add_argument("--data", default=None, help="training file (the teacher's data)")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--steps", type=COUNT, default=None)
-    p.add_argument("--out", default=None)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--steps", type=COUNT, default=None, help="override train.steps")
+    p.add_argument("--out", default=None, help="override train.out")
     quiet(p)
     p.set_defaults(func=cmd_distill)
