@@ -30,15 +30,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from pointcalo import io
 
     options = {"collections": args.collections, "encoding": args.encoding}
-    with io.open_reader(args.input, **options) as reader:
-        total = reader.n_showers
     with Progress(transient=True, disable=args.quiet) as progress:
-        task = progress.add_task("converting", total=total)
+        task = progress.add_task("converting", total=None)
         n = io.convert(
             args.input,
             args.output,
             chunk_size=args.chunk_size,
             progress=lambda done: progress.update(task, completed=done),
+            voxel_points=args.voxel_points,
             **options,
         )
     if not args.quiet:
@@ -131,6 +130,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=None,
         help="EDM4hep input: hit collections (default: every one with Hits in its name)",
+    )
+    p.add_argument(
+        "--voxel-points",
+        choices=("centre", "uniform"),
+        default=None,
+        help="CaloChallenge voxel input: one point per non-empty voxel, at its centre (projects "
+        "back onto the same voxels exactly) or uniform in the cell",
     )
     p.add_argument(
         "--encoding",

@@ -129,10 +129,14 @@ def convert(
     *,
     chunk_size: int = 1024,
     progress: Any = None,
+    voxel_points: str | None = None,
     **reader_options: Any,
 ) -> int:
     """Copy showers from ``src`` to ``dst`` chunk by chunk (memory bounded by the chunk);
-    ``reader_options`` go to :func:`open_reader` (e.g. EDM4hep ``collections``).
+    ``reader_options`` go to :func:`open_reader` (e.g. EDM4hep ``collections``). A
+    CaloChallenge-layout voxel file is converted only when ``voxel_points`` says how each
+    non-empty voxel becomes a point: ``centre`` (at the voxel's centre: projects back onto
+    the same voxels exactly) or ``uniform`` (uniform inside the cell, seeded).
 
     Args:
         progress: optional callable receiving the number of showers done after each chunk.
@@ -141,8 +145,39 @@ def convert(
         The number of showers written.
     """
     format_of(dst)  # fail on a bad output name before reading anything
+    from pointcalo.io.calochallenge import voxel_file_grid
+
+    if voxel_file_grid(src) is not None:
+        return _convert_voxels(src, dst, chunk_size, progress, voxel_points)
     with open_reader(src, **reader_options) as reader, open_writer(dst) as writer:
         for chunk in reader.iter_chunks(chunk_size):
+            writer.write(chunk)
+            if progress is not None:
+                progress(writer.n_showers)
+        return writer.n_showers
+
+
+def _convert_voxels(src, dst, chunk_size: int, progress: Any, mode: str | None) -> int:
+    """A CaloChallenge voxel file as point showers (:func:`convert`)."""
+    import h5py
+
+    from pointcalo.io.calochallenge import file_grid, read_calochallenge_showers
+
+    if mode not in ("centre", "uniform"):
+        raise ShowerFormatError(
+            str(src), None, "a CaloChallenge voxel file: give --voxel-points centre or uniform "
+            "to turn each non-empty voxel into a point",
+        )  # fmt: skip
+    grid = file_grid(src)
+    with h5py.File(src) as f:
+        n = int(f["showers"].shape[0])
+    attrs = {"attrs": {"source": str(src), "voxel_points": mode}}
+    with open_writer(dst, **(attrs if format_of(dst) == "hdf5" else {})) as writer:
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            chunk = read_calochallenge_showers(
+                src, grid, mode=mode, start=start, stop=stop, seed=start
+            )
             writer.write(chunk)
             if progress is not None:
                 progress(writer.n_showers)

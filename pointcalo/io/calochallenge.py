@@ -60,3 +60,54 @@ def write_calochallenge_showers(
     except GridError as err:
         raise ShowerFormatError(path, None, str(err)) from None
     return write_calochallenge(path, ak.to_numpy(showers.incident_energy), proj.voxels)
+
+
+def voxel_file_grid(path: str | os.PathLike[str]) -> str | None:
+    """The grid name of a CaloChallenge-layout voxel file (``""`` when it names none), or None
+    when ``path`` is not a voxel file (a point-shower file)."""
+    import h5py
+
+    path = Path(path)
+    if path.suffix.lower() not in (".h5", ".hdf5", ".hdf") or not path.exists():
+        return None
+    if not h5py.is_hdf5(path):
+        return None
+    with h5py.File(path) as f:
+        if "showers" in f and "incident_energies" in f:
+            g = f.attrs.get("grid", "")
+            return g.decode() if isinstance(g, bytes) else str(g)
+    return None
+
+
+#: The CaloChallenge presets, to tell a voxel file's dataset by its number of voxels.
+CHALLENGE_GRIDS = (
+    "calochallenge-1-photons",
+    "calochallenge-1-pions",
+    "calochallenge-2",
+    "calochallenge-3",
+)
+
+
+def file_grid(path: str | os.PathLike[str]) -> Grid:
+    """The grid of a CaloChallenge-layout voxel file: the one its ``grid`` attribute names
+    (files pointcalo wrote), else the challenge dataset with its number of voxels (the
+    challenge's own files name none; 368, 533, 6,480 and 40,500 voxels tell them apart)."""
+    import h5py
+
+    name = voxel_file_grid(path)
+    if name is None:
+        raise ShowerFormatError(str(path), None, "not a CaloChallenge voxel file")
+    if name:
+        try:
+            return voxelize.load_grid(name)
+        except GridError:
+            pass  # a grid pointcalo does not know by name: tell it by its size
+    with h5py.File(path) as f:
+        n = int(f["showers"].shape[1])
+    for preset in CHALLENGE_GRIDS:
+        grid = voxelize.load_grid(preset)
+        if grid.n_voxels == n:
+            return grid
+    raise ShowerFormatError(
+        str(path), "showers", f"{n} voxels: not a CaloChallenge dataset and names no grid"
+    )

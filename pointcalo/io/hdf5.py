@@ -116,7 +116,8 @@ class HDF5ShowerReader:
                 self.path,
                 None,
                 "a CaloChallenge voxel file (incident_energies, showers), not point showers "
-                "(pointcalo evaluate and compare read it as voxels)",
+                "(pointcalo evaluate, compare and train read it as voxels; pointcalo convert "
+                "--voxel-points centre turns it into point showers)",
             )
         version = self._file.attrs.get("format_version", FORMAT_VERSION)
         try:

@@ -11,8 +11,9 @@ from typing import Any
 
 import voxelize
 from pointcalo.errors import PointcaloError
+from pointcalo.io.calochallenge import voxel_file_grid
 from pointcalo.metrics.alignment import ALIGNMENTS, file_lattice
-from pointcalo.metrics.report import load_observables, voxel_file_grid
+from pointcalo.metrics.report import load_observables
 
 
 def grid_named(option: str, spec: str) -> voxelize.Grid:

@@ -391,23 +391,6 @@ def check_voxels(path: Path, energy: np.ndarray, voxels: np.ndarray) -> None:
             raise ShowerFormatError(path, "showers", "negative voxel energies")
 
 
-def voxel_file_grid(path: str | os.PathLike[str]) -> str | None:
-    """The grid name of a CaloChallenge-layout voxel file (``""`` when it names none), or None
-    when ``path`` is not a voxel file (a point-shower file)."""
-    import h5py
-
-    path = Path(path)
-    if path.suffix.lower() not in (".h5", ".hdf5", ".hdf") or not path.exists():
-        return None
-    if not h5py.is_hdf5(path):
-        return None
-    with h5py.File(path) as f:
-        if "showers" in f and "incident_energies" in f:
-            g = f.attrs.get("grid", "")
-            return g.decode() if isinstance(g, bytes) else str(g)
-    return None
-
-
 def load_observables(
     path: str | os.PathLike[str],
     grid: vx.Grid,

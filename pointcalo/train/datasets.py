@@ -11,11 +11,15 @@ from pointcalo import streams
 from pointcalo.clouds import Normalizer, PointCloudData, from_showers
 from pointcalo.config import DataConfig, RunConfig
 from pointcalo.errors import PointcaloError
+from pointcalo.io.calochallenge import file_grid, read_calochallenge_showers, voxel_file_grid
 
 
 def load_training_data(cfg: DataConfig, seed: int = 0, path: str | None = None) -> PointCloudData:
     """Read or simulate the training clouds described by ``cfg`` (``path`` replaces
-    ``cfg.path``, e.g. for the validation file)."""
+    ``cfg.path``, e.g. for the validation file). A CaloChallenge-layout voxel file becomes
+    showers of one point per non-empty voxel at the voxel's centre (its grid from the file,
+    :func:`pointcalo.io.calochallenge.file_grid`): a grid model on that grid trains on the
+    file's voxels exactly (:func:`for_data` sets the grid)."""
     if path is not None:
         cfg = cfg.model_copy(update={"path": path})
     if cfg.format == "jetnet":
@@ -31,6 +35,10 @@ def load_training_data(cfg: DataConfig, seed: int = 0, path: str | None = None) 
         lo, hi = cfg.energy_GeV
         showers = ShowerSimulator().simulate(cfg.simulate, (lo * 1e3, hi * 1e3), seed=seed)
         source = f"pointcalo simulate ({cfg.simulate} photons, {lo}-{hi} GeV, seed {seed})"
+    elif voxel_file_grid(cfg.path) is not None:  # a CaloChallenge-layout voxel file
+        grid = file_grid(cfg.path)
+        showers = read_calochallenge_showers(cfg.path, grid, mode="centre", stop=cfg.max_showers)
+        source = f"{cfg.path} (voxels of '{grid.name}' as one point per voxel at its centre)"
     else:
         from pointcalo import io
 
@@ -98,3 +106,16 @@ def prepare(
     prepared = Prepared(train, val, normalizer)
     prepared.use(normalizer)
     return prepared
+
+
+def for_data(cfg: RunConfig, log=print) -> RunConfig:
+    """``cfg`` adapted to its training file: a grid model given a CaloChallenge-layout voxel
+    file trains on the file's own grid (``model.grid`` is set to it, and said)."""
+    path = cfg.data.path
+    if path is None or cfg.family.point_output or voxel_file_grid(path) is None:
+        return cfg
+    grid = file_grid(path)
+    if cfg.model.grid != grid.name:
+        log(f"model.grid: {grid.name}, the grid of {path} (was {cfg.model.grid})")
+        cfg = cfg.with_overrides(model={"grid": grid.name})
+    return cfg

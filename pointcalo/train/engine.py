@@ -37,7 +37,7 @@ from pointcalo.interrupts import check as check_interrupt
 from pointcalo.models.registry import StepContext, Task
 from pointcalo.runtime import Dist, resolve_device, run_lock
 from pointcalo.showers import PointBatch
-from pointcalo.train.datasets import Prepared, prepare
+from pointcalo.train.datasets import Prepared, for_data, prepare
 from pointcalo.train.state import RunState, load_init, load_partial, load_resume, stopped
 from pointcalo.validity import measured_limits
 
@@ -79,6 +79,8 @@ def train(
 ) -> Path:
     """Train the configured model; returns the checkpoint path (``cfg.train.out``). One
     training at a time per output folder (:func:`run_lock`)."""
+    if data is None:
+        cfg = for_data(cfg, log or print)
     with run_lock(Path(cfg.train.out)):
         return _train(cfg, data=data, resume=resume, log=log, progress=progress)
 
