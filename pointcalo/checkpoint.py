@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,15 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     if not path.exists():
         raise PointcaloError(f"{path}: no such checkpoint")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's own advice (weights_only=False) is unsafe
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for corrupt files
+        if "Weights only load failed" in str(err):
+            raise PointcaloError(
+                f"{path}: holds pickled Python objects, not only tensors and plain data; "
+                "refused (loading it could run code)"
+            ) from None
         msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PointcaloError(f"{path}: not a readable checkpoint: {msg}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

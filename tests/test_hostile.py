@@ -593,3 +593,23 @@ def test_to_torch_and_to_points_refuse_what_the_data_model_forbids():
     v[0, 3] = -1.0
     with pytest.raises(vx.GridError, match="voxels: negative energies"):
         vx.to_points(v, vx.ild())
+
+
+class _Payload:
+    """Pickles as a call to ``os.system``: what a malicious checkpoint would hold."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+def test_a_pickled_checkpoint_is_refused_in_one_quiet_line(capsys, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "evil.pt"
+    torch.save({"config": _Payload(), "model": {}}, bad)
+    err = refused(capsys, ["sample", str(bad), "-o", str(tmp_path / "g.h5"), "-q"], str(bad))
+    assert "pickled Python objects" in err and "weights_only" not in err
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "g.h5").exists()

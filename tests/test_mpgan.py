@@ -172,3 +172,11 @@ def test_jet_config_trains_on_the_jetnet_layout(tmp_path):
     m = load_model(train(cfg, progress=False, log=lambda m: None))
     out = generate(m.model, m.net, m.normalizer, np.array([800.0, 1200.0]), m.cfg, seed=0)
     assert set(out.points) == {"etarel", "phirel", "ptrel"} and np.all(out.points["ptrel"] > 0)
+
+
+def test_k_is_bounded_at_config_load():
+    from pointcalo.config import validate_config
+    from pointcalo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"c\.yaml: model\.k: .*less than or equal to 128"):
+        validate_config({"model": {"name": "mpgan", "k": 100000}}, source="c.yaml")
