@@ -26,6 +26,16 @@ def test_encodings_in_both_syntaxes():
     assert decode_field(cid, "system:5,side:-2,module:8,stave:4,layer:9", "system")[0] == 7
 
 
+@pytest.mark.parametrize(
+    "bad", ["system:0:5,layer:200:6", "system:5,layer:100", "system:5,layer:0", ":5", "layer:x"]
+)
+def test_encodings_that_cannot_be_a_cellid_are_refused(bad):
+    from pointcalo.errors import PointcaloError
+
+    with pytest.raises(PointcaloError, match=r"^encoding: "):
+        parse_encoding(bad)
+
+
 @pytest.fixture(scope="module")
 def event(shared_dir):
     path = shared_dir / "edm4hep" / "single_event_example.edm4hep.root"

@@ -26,7 +26,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from pointcalo.errors import ShowerFormatError
+from pointcalo.errors import PointcaloError, ShowerFormatError
 from pointcalo.interrupts import check as check_interrupt
 
 TREE = "events"
@@ -37,7 +37,8 @@ def parse_encoding(encoding: str) -> dict[str, tuple[int, int, bool]]:
     """DD4hep bit-field syntax -> ``{field: (offset, width, signed)}``.
 
     ``system:5,side:-2,module:8`` (widths; offsets accumulate) or
-    ``system:0:5,module:5:3,layer:16:6`` (explicit offsets); a negative width is signed.
+    ``system:0:5,module:5:3,layer:16:6`` (explicit offsets); a negative width is signed. A
+    field without a name or width, or one reaching past bit 64, is a one-line error.
     """
     fields: dict[str, tuple[int, int, bool]] = {}
     offset = 0
@@ -51,9 +52,12 @@ def parse_encoding(encoding: str) -> dict[str, tuple[int, int, bool]]:
             else:
                 raise ValueError
         except ValueError:
-            raise ShowerFormatError(
-                None, "encoding", f"bad field {item!r} in {encoding!r}"
-            ) from None
+            raise PointcaloError(f"encoding: bad field {item!r} in {encoding!r}") from None
+        if not name or width == 0 or offset < 0 or offset + abs(width) > 64:
+            raise PointcaloError(
+                f"encoding: field {item!r} in {encoding!r}: a named field needs a width "
+                "other than 0 and must fit the 64 bits of a cellID"
+            )
         fields[name] = (offset, abs(width), width < 0)
         offset += abs(width)
     return fields

@@ -8,7 +8,6 @@ from pydantic import Field
 
 from pointcalo.models.gan import GANConfig
 
-
 #: The most neighbours per point: every edge is a message of ``hidden`` floats per layer, so
 #: the graph's memory grows with k times the points (at 1e5 a batch needed over 7.8 GB).
 MAX_K = 128
@@ -19,10 +18,11 @@ class MPGANConfig(GANConfig):
 
     ``graph: full`` connects every pair of points of a cloud (the paper's choice, for jets of
     tens of particles); ``graph: knn`` connects each point to its ``k`` nearest points of the
-    same cloud (at most :data:`MAX_K`), for showers of thousands of points: in the critic's input points and the
-    generator's first node features, built once per pass (``dynamic: true`` rebuilds it in
-    every layer's input features, as DGCNN, arXiv 1801.07829, at 3x the graph cost). Noise
-    sizes and the point-count flow as every GAN family (:class:`pointcalo.models.gan.GANConfig`).
+    same cloud (at most :data:`MAX_K`), for showers of thousands of points: in the critic's
+    input points and the generator's first node features, built once per pass (``dynamic:
+    true`` rebuilds it in every layer's input features, as DGCNN, arXiv 1801.07829, at 3x the
+    graph cost). Noise sizes and the point-count flow as every GAN family
+    (:class:`pointcalo.models.gan.GANConfig`).
     """
 
     name: Literal["mpgan"] = "mpgan"
