@@ -613,3 +613,30 @@ def test_a_pickled_checkpoint_is_refused_in_one_quiet_line(capsys, tmp_path, mon
     err = refused(capsys, ["sample", str(bad), "-o", str(tmp_path / "g.h5"), "-q"], str(bad))
     assert "pickled Python objects" in err and "weights_only" not in err
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "g.h5").exists()
+
+
+def test_an_interrupted_split_leaves_nothing_behind(tmp_path, monkeypatch):
+    """Ctrl-C after the first part: the part is removed with the folder split made; a folder
+    that was there before, and what it held, stay."""
+    from pointcalo import interrupts
+    from pointcalo.io import split as split_module
+
+    src = tmp_path / "s.h5"
+    io.write(random_showers(30), src)
+    calls = []
+
+    def interrupt_second():
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(interrupts, "check", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        split_module.split_file(src, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    calls.clear()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "mine.txt").write_text("keep")
+    with pytest.raises(KeyboardInterrupt):
+        split_module.split_file(src, tmp_path / "old")
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["mine.txt"]

@@ -43,8 +43,10 @@ def split_file(
     seed: int = 0,
 ) -> dict[str, Path]:
     """Write ``out/{train,val,test}.h5`` and ``out/split.json`` (the indices, fractions,
-    seed and source) for the shower file ``path``; returns the written paths."""
+    seed and source) for the shower file ``path``; returns the written paths. Interrupted or
+    failed part-way, it removes the parts it wrote (and ``out`` if it made it), nothing else."""
     from pointcalo import io
+    from pointcalo.interrupts import check as check_interrupt
     from pointcalo.io.atomic import write_json
 
     with io.open_reader(path) as reader:
@@ -59,16 +61,25 @@ def split_file(
         skip = ("format", "format_version", "n_showers")
         attrs = {k: v for k, v in (getattr(reader, "attrs", {}) or {}).items() if k not in skip}
     out = Path(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name, index in parts.items():
-        written[name] = io.write(showers[index], out / f"{name}.h5", attrs=attrs)
-    record = {
-        "source": str(path),
-        "n_showers": n,
-        "fractions": [float(f) for f in fractions],
-        "seed": seed,
-        **{name: index.tolist() for name, index in parts.items()},
-    }
-    written["index"] = write_json(record, out / "split.json")
+    written: dict[str, Path] = {}
+    try:
+        for name, index in parts.items():
+            check_interrupt()
+            written[name] = io.write(showers[index], out / f"{name}.h5", attrs=attrs)
+        record = {
+            "source": str(path),
+            "n_showers": n,
+            "fractions": [float(f) for f in fractions],
+            "seed": seed,
+            **{name: index.tolist() for name, index in parts.items()},
+        }
+        written["index"] = write_json(record, out / "split.json")
+    except BaseException:  # Ctrl-C, a full disk...: remove what this call wrote, nothing else
+        for done in written.values():
+            done.unlink(missing_ok=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
     return written
