@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 from pointcalo.export import export
+from pointcalo.generation import generate, load_model, sample_conditions
 from pointcalo.models.consistency.export import stream_inputs
-from pointcalo.models.generate import generate, load_model, sample_conditions
 
 GEANT4_S_PER_SHOWER = 0.42  # uniform 10-90 GeV, one thread (../shared/data/README.md)
 N_MAX = 6000

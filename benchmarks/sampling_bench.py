@@ -27,7 +27,7 @@ import time
 import numpy as np
 import torch
 
-from pointcalo.models.generate import generate, load_model, sample_conditions
+from pointcalo.generation import generate, load_model, sample_conditions
 from pointcalo.simulate import ShowerSimulator
 
 GEANT4_S_PER_SHOWER = 0.42  # uniform 10-90 GeV, one thread

@@ -64,6 +64,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if not args.quiet:
         print(headline_table(result))
+        print("\n".join(["", *(f"- {v['text']}" for v in result["verdicts"].values())]))
     return 0
 
 
