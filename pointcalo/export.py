@@ -50,6 +50,12 @@ def export(loaded, out: str | Path, fmt: str, card: dict[str, Any] | None = None
         raise PointcaloError(
             f"export: only one-step (consistency) models export; this is '{family.name}'"
         )
+    if loaded.normalizer.extra_names:
+        raise PointcaloError(
+            f"export: the model is conditioned on {', '.join(loaded.normalizer.extra_names)} "
+            "besides the energy; the exports take the energy only (the DDML interface with "
+            "angles is to come)"
+        )
     with warnings.catch_warnings():  # tracer notes on shapes: the tests check other B and P
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message="Constant folding")

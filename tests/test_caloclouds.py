@@ -220,3 +220,45 @@ def test_noise_level_is_embedded_into_every_layer():
     out = net(x, torch.full((10, 1), 0.1), (c, ptr)).sum()
     out.backward()
     assert net.embed.linear.weight.grad.abs().sum() > 0
+
+
+def test_caloclouds_takes_named_conditions(tmp_path):
+    """``data.conditions: [theta, pdg]``: the denoiser's condition and the flow's context
+    grow by two, generation needs both and depends on them; a distillation reading other
+    conditions than its teacher's is refused."""
+    import numpy as np
+    import pytest
+
+    from pointcalo.clouds import from_showers
+    from pointcalo.config import validate_config
+    from pointcalo.errors import ConfigError, PointcaloError
+    from pointcalo.generation import generate, load_model
+    from pointcalo.train.engine import train
+    from tests.conftest import TINY_CALOCLOUDS, random_showers
+
+    rng = np.random.default_rng(0)
+    showers = random_showers(
+        48, seed=3, theta=rng.uniform(0, 0.7, 48), pdg=rng.choice([11.0, 22.0], 48)
+    )
+    train_cfg = {"steps": 3, "batch_size": 8, "device": "cpu", "out": str(tmp_path / "cc")}
+    data_cfg = {"val_fraction": 0.0, "conditions": ["theta", "pdg"]}
+    cfg = validate_config({"model": TINY_CALOCLOUDS, "train": train_cfg, "data": data_cfg})
+    data = from_showers(showers, conditions=("theta", "pdg"))
+    m = load_model(train(cfg, data=data, progress=False, log=lambda m: None))
+    assert m.normalizer.extra_names == ("theta", "pdg") and m.model.n_extra == 2
+    assert m.conditions["pdg"] == [11.0, 22.0] and 0 <= m.conditions["theta"][0] < 0.05
+    energy = np.full(4, 50e3)
+    with pytest.raises(PointcaloError, match="conditioned on theta"):
+        generate(m.model, m.net, m.normalizer, energy, m.cfg, seed=1)
+    a, b = (
+        generate(m.model, m.net, m.normalizer, energy, m.cfg, seed=1,
+                 conditions={"theta": np.full(4, t), "pdg": np.full(4, 22.0)})
+        for t in (0.0, 0.7)
+    )  # fmt: skip
+    assert not np.array_equal(a.points["E"][:5], b.points["E"][:5])
+    student = {"name": "consistency", "teacher": str(tmp_path / "cc" / "checkpoint.pt")}
+    with pytest.raises(ConfigError, match=r"data\.conditions: the teacher is conditioned on"):
+        bad = validate_config(
+            {"model": student, "train": {**train_cfg, "out": str(tmp_path / "s")}}
+        )
+        train(bad, data=from_showers(showers), progress=False, log=lambda m: None)

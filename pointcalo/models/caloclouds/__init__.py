@@ -37,6 +37,7 @@ FAMILY = Family(
     sampling_net=lambda model: model.denoiser,
     generate=generate,
     migrate=_migrate,
+    extra_conditions=True,
 )
 
 __all__ = [

@@ -63,9 +63,10 @@ def generate_caloclouds(
         raise ValueError(f"postprocess: '{postprocess}' is not 'torch' or 'numpy'")
     clock = _Clock(stage_times, device)
     e_inc, gens = batch.condition, batch.generators()
-    _, feats, counts = draw_features(model.flow, normalizer, e_inc, gens, max_points, device)
+    named = batch.conditions
+    _, feats, counts = draw_features(model.flow, normalizer, e_inc, gens, max_points, device, named)
     counts_np = counts.cpu().numpy()
-    cond = torch.as_tensor(normalizer.encode_cond(e_inc, counts_np), device=device)
+    cond = torch.as_tensor(normalizer.encode_cond(e_inc, counts_np, named), device=device)
     ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
     clock("flow")  # with drawing the flow's base noise
     x = point_noise(gens, counts_np, n_feat)

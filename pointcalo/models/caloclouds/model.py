@@ -11,17 +11,23 @@ from pointcalo.models.showerflow.features import ShowerFlow, n_shower_features
 
 
 class CaloClouds(nn.Module):
-    """Denoiser (EDM-preconditioned point network) and shower flow."""
+    """Denoiser (EDM-preconditioned point network) and shower flow; with ``n_extra`` named
+    conditions both take them (the denoiser's condition is ``[B, 2 + n_extra]``, the flow's
+    context ``[B, 1 + n_extra]``)."""
 
-    def __init__(self, cfg, n_features: int, mean_points: float, n_layers: int) -> None:
+    def __init__(
+        self, cfg, n_features: int, mean_points: float, n_layers: int, n_extra: int = 0
+    ) -> None:
         super().__init__()
-        net = denoiser_net(cfg, n_features, mean_points)
+        net = denoiser_net(cfg, n_features, mean_points, 2 + n_extra)
         self.denoiser = EDMPrecond(net, torch.ones(n_features))  # features are standardised
         self.widths = cfg.flow_widths
         self.hits = (cfg.hit_cell, cfg.hit_threshold) if cfg.hit_cell > 0 else None
         n_feats = n_shower_features(n_layers, self.widths, self.hits is not None)
-        self.flow = ShowerFlow(n_feats, cfg.flow_transforms, cfg.flow_hidden, cfg.flow_passes)
-        self.n_layers = n_layers
+        self.flow = ShowerFlow(
+            n_feats, cfg.flow_transforms, cfg.flow_hidden, cfg.flow_passes, 1 + n_extra
+        )
+        self.n_layers, self.n_extra = n_layers, n_extra
 
 
 def build(cfg, meta: dict, normalizer) -> CaloClouds:
@@ -31,4 +37,5 @@ def build(cfg, meta: dict, normalizer) -> CaloClouds:
         int(meta["n_features"]),
         float(meta["mean_points"]),
         normalizer.spec.integer_max + 1,
+        len(normalizer.extra_names),
     )

@@ -85,12 +85,12 @@ class PointDenoiserNet(nn.Module):
         return self.out(h)
 
 
-def denoiser_net(cfg, n_features: int, mean_points: float) -> PointDenoiserNet:
+def denoiser_net(cfg, n_features: int, mean_points: float, cond_dim: int = 2) -> PointDenoiserNet:
     """The point network of a CaloClouds config (``cfg.model`` section), sum pooling scaled
-    by the mean number of points."""
+    by the mean number of points, for a condition of ``cond_dim`` numbers."""
     return PointDenoiserNet(
         n_features,
-        2,
+        cond_dim,
         cfg.point_dim,
         cfg.global_dim,
         cfg.hidden,

@@ -13,7 +13,7 @@ from pointcalo.models.caloclouds.loss import edm_loss
 from pointcalo.models.caloclouds.model import CaloClouds
 from pointcalo.models.optim import adam
 from pointcalo.models.registry import TaskBase
-from pointcalo.models.showerflow.features import data_features
+from pointcalo.models.showerflow.features import data_features, flow_context
 from pointcalo.streams import cloud_generators, point_noise
 
 
@@ -23,7 +23,9 @@ class CaloCloudsTask(TaskBase):
 
     def __init__(self, cfg, n_features: int, mean_points: float, data: PointCloudData) -> None:
         self.cfg = cfg
-        self.model = CaloClouds(cfg.model, n_features, mean_points, data.spec.integer_max + 1)
+        self.model = CaloClouds(
+            cfg.model, n_features, mean_points, data.spec.integer_max + 1, len(data.extra)
+        )
         feats = data_features(data, self.model.widths, self.model.hits)
         self.model.flow.fit_scaling(feats)
         self.feats = torch.as_tensor(feats, dtype=torch.float32)
@@ -64,6 +66,6 @@ class CaloCloudsTask(TaskBase):
             )
         ctx.update(loss, self.model.denoiser, "denoiser")
         feats = self.feats[torch.as_tensor(ctx.index)].to(ctx.device)
-        loss_f = self.model.flow.nll(feats, cond[:, 0].float())
+        loss_f = self.model.flow.nll(feats, flow_context(cond))
         ctx.update(loss_f, self.model.flow, "flow")
         return {"loss_edm": loss.item(), "loss_flow": loss_f.item()}

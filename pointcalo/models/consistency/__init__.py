@@ -44,6 +44,7 @@ FAMILY = Family(
     sampling_net=lambda model: model.denoiser,
     generate=generate,
     export=export,
+    extra_conditions=True,
 )
 
 __all__ = [

@@ -22,12 +22,18 @@ class DistilledCaloClouds(CaloClouds):
     """Teacher (frozen), consistency student (``denoiser``), EMA target, shower flow."""
 
     def __init__(
-        self, teacher_cfg, n_features: int, mean_points: float, n_layers: int, sigma_min: float
+        self,
+        teacher_cfg,
+        n_features: int,
+        mean_points: float,
+        n_layers: int,
+        sigma_min: float,
+        n_extra: int = 0,
     ) -> None:
-        super().__init__(teacher_cfg, n_features, mean_points, n_layers)
+        super().__init__(teacher_cfg, n_features, mean_points, n_layers, n_extra)
         self.teacher_cfg = teacher_cfg
         self.teacher = self.denoiser
-        net = denoiser_net(teacher_cfg, n_features, mean_points)
+        net = denoiser_net(teacher_cfg, n_features, mean_points, 2 + n_extra)
         self.denoiser = ConsistencyPrecond(net, torch.ones(n_features), sigma_min)
         self.target = copy.deepcopy(self.denoiser)
         self.teacher.requires_grad_(False)
@@ -56,12 +62,14 @@ def build_from_teacher(path: str) -> tuple[DistilledCaloClouds, Any, Normalizer,
         float(meta["mean_points"]),
         normalizer.spec.integer_max + 1,
         tcfg.model.sigma_min,
+        len(normalizer.extra_names),
     )
     teacher_model = CaloClouds(
         tcfg.model,
         int(meta["n_features"]),
         float(meta["mean_points"]),
         normalizer.spec.integer_max + 1,
+        len(normalizer.extra_names),
     )
     teacher_model.load_state_dict(state["model"])
     teacher_model.denoiser.load_state_dict(state["ema"])
@@ -81,6 +89,7 @@ def build(cfg, meta: dict, normalizer: Normalizer) -> DistilledCaloClouds:
         float(meta["mean_points"]),
         normalizer.spec.integer_max + 1,
         tcfg.sigma_min,
+        len(normalizer.extra_names),
     )
 
 

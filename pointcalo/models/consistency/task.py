@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pointcalo.errors import ConfigError
 from pointcalo.models.consistency.loss import distillation_loss, ema_target_update
 from pointcalo.models.consistency.model import build_from_teacher
 from pointcalo.models.optim import adam
@@ -21,6 +22,12 @@ class DistillTask(TaskBase):
     def __init__(self, cfg, n_features: int, mean_points: float, data=None) -> None:
         self.cfg = cfg
         self.model, self.teacher_cfg, self.normalizer, tmeta = build_from_teacher(cfg.model.teacher)
+        have = tuple(data.extra) if data is not None else ()
+        if have != self.normalizer.extra_names:
+            raise ConfigError(
+                f"data.conditions: the teacher is conditioned on "
+                f"[{', '.join(self.normalizer.extra_names)}], this run reads [{', '.join(have)}]"
+            )
         m = self.teacher_cfg.model
         self.levels = karras_discretisation(
             cfg.model.n_discretisation, m.sigma_min, m.sigma_max, m.rho

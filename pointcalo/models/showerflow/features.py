@@ -92,7 +92,8 @@ def data_features(
 
 class ShowerFlow(nn.Module):
     """Conditional neural spline flow (zuko; Durkan et al., arXiv 1906.04032) of the
-    standardised shower features given the standardised log incident energy.
+    standardised shower features given ``context`` numbers: the standardised log incident
+    energy, then any named further conditions, standardised (:func:`flow_context`).
 
     ``passes``: sequential passes of each transform's inverse, i.e. of sampling. ``None`` is
     fully autoregressive (one pass per feature: ~100 network evaluations per transform for
@@ -101,14 +102,19 @@ class ShowerFlow(nn.Module):
     """
 
     def __init__(
-        self, n_features: int, transforms: int, hidden: int, passes: int | None = None
+        self,
+        n_features: int,
+        transforms: int,
+        hidden: int,
+        passes: int | None = None,
+        context: int = 1,
     ) -> None:
         super().__init__()
         import zuko
 
         self.flow = zuko.flows.NSF(
             features=n_features,
-            context=1,
+            context=context,
             transforms=transforms,
             hidden_features=(hidden, hidden),
             passes=passes,
@@ -121,15 +127,29 @@ class ShowerFlow(nn.Module):
         self.mean.copy_(torch.as_tensor(feats.mean(0), dtype=torch.float32))
         self.std.copy_(torch.as_tensor(np.maximum(feats.std(0), 1e-3), dtype=torch.float32))
 
-    def nll(self, feats: torch.Tensor, log_c: torch.Tensor) -> torch.Tensor:
+    def nll(self, feats: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood of ``feats [B, D]`` given ``context`` (``[B]``: the
+        standardised log energy alone, or ``[B, C]``)."""
         z = (feats - self.mean) / self.std
-        return -self.flow(log_c[:, None]).log_prob(z).mean()
+        return -self.flow(_columns(context)).log_prob(z).mean()
 
     @torch.no_grad()
-    def sample(self, log_c: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-        """Features (physical units) from base noise ``[B, D]`` (each cloud's own draw)."""
-        z = self.flow(log_c[:, None]).transform.inv(base)
+    def sample(self, context: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """Features (physical units) from base noise ``[B, D]`` (each cloud's own draw) given
+        ``context`` (``[B]`` or ``[B, C]``)."""
+        z = self.flow(_columns(context)).transform.inv(base)
         return z * self.std + self.mean
+
+
+def _columns(context: torch.Tensor) -> torch.Tensor:
+    return context[:, None] if context.dim() == 1 else context
+
+
+def flow_context(cond: torch.Tensor) -> torch.Tensor:
+    """The flow's context from a batch's standardised condition ``[B, 2 + k]`` (log E, log n,
+    k named conditions): log E and the named conditions, ``[B, 1 + k]`` (the number of points
+    is what the flow draws)."""
+    return torch.cat([cond[:, :1], cond[:, 2:]], 1).float()
 
 
 def draw_features(
@@ -139,12 +159,15 @@ def draw_features(
     gens: list[torch.Generator],
     max_points: int,
     device: Any = "cpu",
+    conditions: dict[str, np.ndarray] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(base [B, D], features [B, D] float64, counts [B])`` of showers of incident energies
-    ``e_inc`` (MeV): the flow's base noise, the first draw of each shower's stream ``gens``,
-    through the shower ``flow``; ``counts`` the points per shower (at most ``max_points``)."""
+    ``e_inc`` (MeV) and named ``conditions`` (for a flow that takes them): the flow's base
+    noise, the first draw of each shower's stream ``gens``, through the shower ``flow``;
+    ``counts`` the points per shower (at most ``max_points``)."""
     base = cloud_base(gens, flow.mean.shape[0]).to(device)
-    log_c = normalizer.encode_cond(e_inc, np.ones(len(e_inc)))[:, 0]
-    feats = flow.sample(torch.as_tensor(log_c, device=device), base).double()
+    cond = normalizer.encode_cond(e_inc, np.ones(len(e_inc)), conditions)
+    context = flow_context(torch.as_tensor(cond, device=device))
+    feats = flow.sample(context, base).double()
     counts = torch.round(torch.exp(feats[:, 0])).clamp(1, max_points).long()
     return base, feats, counts
