@@ -370,7 +370,8 @@ def _write_markdown(report: dict[str, Any], path: Path) -> None:
         fid["table"],
         "",
         f"Per view, with every observable: `{fid['folder']}/compare.md`, plot "
-        f"`{fid['folder']}/compare.png`.",
+        f"`{fid['folder']}/compare.png`; response and resolution against the incident energy: "
+        f"`{fid['folder']}/response.png`.",
         "",
         "## The data path on the default showers",
         "",

@@ -282,6 +282,10 @@ def compare_views(
         with atomic_path(out / "compare.md") as tmp:
             tmp.write_text("\n".join(text) + "\n")
         headline_plot(result, out / "compare.png")
+        from pointcalo.metrics.plots import response_plot
+
+        ref0, samples0 = views[first]
+        response_plot(ref0, samples0, out / "response.png", reference=reference_label)
     return result
 
 

@@ -206,3 +206,38 @@ def memorisation_plot(memo: dict, path: str | os.PathLike[str]) -> Path:
     )
     ax.legend()
     return _save(fig, Path(path))
+
+
+def response_plot(
+    ref: Observables,
+    samples: dict[str, Observables],
+    path: str | os.PathLike[str],
+    reference: str = "reference",
+    bins: int = 8,
+) -> Path:
+    """Response (mean E_vis / E_inc) and resolution (its standard deviation over its mean)
+    against the incident energy, in ``bins`` bins of the reference's energy range, for the
+    reference (black) and every sample; error bars are the statistical errors of each bin."""
+    plt = _pyplot()
+    e = ref.incident_energy / 1e3
+    edges = np.linspace(e.min(), e.max() + 1e-9, bins + 1)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
+    for i, (label, obs) in enumerate([(reference, ref), *samples.items()]):
+        which = np.digitize(obs.incident_energy / 1e3, edges) - 1
+        ratio = obs.scalars["e_ratio"]
+        mean, err, res, res_err = (np.full(bins, np.nan) for _ in range(4))
+        for b in range(bins):
+            r = ratio[which == b]
+            if len(r) > 2 and r.mean() > 0:
+                mean[b], err[b] = r.mean(), r.std(ddof=1) / np.sqrt(len(r))
+                res[b] = r.std(ddof=1) / r.mean()
+                res_err[b] = res[b] / np.sqrt(2 * (len(r) - 1))
+        style = {"color": "k", "marker": "o"} if i == 0 else {"marker": ".", "alpha": 0.8}
+        top.errorbar(centres, mean, err, label=label, capsize=2, **style)
+        bottom.errorbar(centres, res, res_err, capsize=2, **style)
+    top.set(ylabel="response: mean E_vis / E_inc", title="response and resolution")
+    bottom.set(xlabel="incident energy [GeV]", ylabel="resolution: std / mean of E_vis / E_inc")
+    top.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, Path(path))
