@@ -89,8 +89,15 @@ class Normalizer:
 
     @property
     def cond_names(self) -> tuple[str, ...]:
-        """Names of the columns of :meth:`encode_cond`."""
-        return ("log_c", "log_n", *self.extra_names)
+        """Names of the columns of :meth:`encode_cond` (a periodic condition gives two)."""
+        from pointcalo.conditions import CONDITIONS
+
+        return ("log_c", "log_n", *(c for k in self.extra_names for c in CONDITIONS[k].columns()))
+
+    @property
+    def n_extra(self) -> int:
+        """Columns the named conditions add to :meth:`encode_cond`."""
+        return len(self.cond_names) - 2
 
     def encode_points(
         self,
@@ -202,13 +209,16 @@ def _cond(cond: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def _extra(extra: dict[str, np.ndarray], names: tuple[str, ...], n: int) -> np.ndarray:
-    """``[n, len(names)]`` columns of the named conditions (float64)."""
+    """``[n, C]`` model inputs of the named conditions (float64; a periodic one gives its
+    cosine and sine, :meth:`pointcalo.conditions.Condition.encode`)."""
+    from pointcalo.conditions import CONDITIONS
+
     missing = [k for k in names if k not in extra]
     if missing:
         raise KeyError(f"condition {missing[0]!r} not given")
     if not names:
         return np.zeros((n, 0))
-    return np.stack([np.asarray(extra[k], np.float64) for k in names], 1).reshape(n, len(names))
+    return np.concatenate([CONDITIONS[k].encode(extra[k]).reshape(n, -1) for k in names], 1)
 
 
 @dataclass

@@ -29,7 +29,8 @@ from pointcalo.errors import PointcaloError
 class Condition:
     """A named per-shower condition: its unit, the ``pointcalo sample`` flag that sets it, the
     factor from the flag's unit to the stored unit, whether it is a set of discrete values
-    (a particle code: drawn from a list, not a range) and whether it must be positive."""
+    (a particle code: drawn from a list, not a range), whether it must be positive, and
+    whether it is an angle that wraps around (a model sees its cosine and sine)."""
 
     name: str
     unit: str
@@ -38,7 +39,18 @@ class Condition:
     flag_scale: float = 1.0
     discrete: bool = False
     positive: bool = False
+    periodic: bool = False
     about: str = ""
+
+    def columns(self) -> tuple[str, ...]:
+        """Names of the model inputs it becomes: itself, or ``cos_<name>``, ``sin_<name>``
+        for an angle that wraps around (so 0 and 2 pi are one direction)."""
+        return (f"cos_{self.name}", f"sin_{self.name}") if self.periodic else (self.name,)
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        """``[N, len(columns())]`` model inputs of physical ``values [N]`` (not standardised)."""
+        v = np.asarray(values, np.float64)
+        return np.stack([np.cos(v), np.sin(v)], 1) if self.periodic else v[:, None]
 
 
 #: Every condition pointcalo knows, by name.
@@ -48,7 +60,7 @@ CONDITIONS: dict[str, Condition] = {
         Condition("incident_energy", "MeV", "--energy", "GeV", 1e3, positive=True),
         Condition("jet_pt", "GeV", "--energy", "GeV", positive=True),
         Condition("theta", "rad", "--theta", "rad", about="polar angle to the face's normal"),
-        Condition("phi", "rad", "--phi", "rad", about="azimuth of the incident direction"),
+        Condition("phi", "rad", "--phi", "rad", periodic=True, about="azimuth, periodic"),
         Condition("pdg", "", "--particle", "PDG code", discrete=True, about="particle type"),
         Condition("impact_x", "mm", "--impact-x", "mm", about="impact point x on the face"),
         Condition("impact_y", "mm", "--impact-y", "mm", about="impact point y on the face"),

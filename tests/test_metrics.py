@@ -394,3 +394,25 @@ def test_verdicts_follow_their_rules():
     assert verdict(_comparison((0.95, 0.1), (0.5, 0.1), w1), "s")["status"] == "separated"
     copies = verdict(_comparison((0.5, 0.01), (0.5, 0.01), w1, memo=0.01), "s")
     assert "copies its training showers" in copies["text"]
+
+
+def test_a_periodic_condition_is_seen_as_its_cosine_and_sine():
+    """phi = 0 and phi = 2 pi are one direction: the normaliser gives them the same inputs."""
+    from pointcalo.clouds import SHOWERS, Normalizer
+
+    rng = np.random.default_rng(0)
+    n = 200
+    phi, theta = rng.uniform(0, 2 * np.pi, n), rng.uniform(0, 0.7, n)
+    pts = {"E": np.ones(n), "x": np.zeros(n), "y": np.zeros(n), "layer": np.zeros(n, np.int32)}
+    norm = Normalizer.fit(
+        SHOWERS, pts, rng.uniform(1e4, 9e4, n), np.ones(n), {"phi": phi, "theta": theta}
+    )
+    assert norm.cond_names == ("log_c", "log_n", "cos_phi", "sin_phi", "theta")
+    assert norm.n_extra == 3
+    e, ones = np.full(2, 5e4), np.ones(2)
+    same = norm.encode_cond(e, ones, {"phi": np.array([0.0, 2 * np.pi]), "theta": np.zeros(2)})
+    np.testing.assert_allclose(same[0], same[1], atol=1e-6)
+    other = norm.encode_cond(e, ones, {"phi": np.array([0.0, np.pi]), "theta": np.zeros(2)})
+    assert abs(other[0, 2] - other[1, 2]) > 1.0  # cos differs by 2 before standardising
+    back = Normalizer.from_dict(norm.to_dict())
+    assert back.cond_names == norm.cond_names

@@ -11,9 +11,9 @@ from pointcalo.models.showerflow.features import ShowerFlow, n_shower_features
 
 
 class CaloClouds(nn.Module):
-    """Denoiser (EDM-preconditioned point network) and shower flow; with ``n_extra`` named
-    conditions both take them (the denoiser's condition is ``[B, 2 + n_extra]``, the flow's
-    context ``[B, 1 + n_extra]``)."""
+    """Denoiser (EDM-preconditioned point network) and shower flow; with named conditions
+    (``n_extra`` columns, :attr:`pointcalo.clouds.Normalizer.n_extra`) both take them (the
+    denoiser's condition is ``[B, 2 + n_extra]``, the flow's context ``[B, 1 + n_extra]``)."""
 
     def __init__(
         self, cfg, n_features: int, mean_points: float, n_layers: int, n_extra: int = 0
@@ -37,5 +37,5 @@ def build(cfg, meta: dict, normalizer) -> CaloClouds:
         int(meta["n_features"]),
         float(meta["mean_points"]),
         normalizer.spec.integer_max + 1,
-        len(normalizer.extra_names),
+        normalizer.n_extra,
     )

@@ -24,7 +24,7 @@ class CaloCloudsTask(TaskBase):
     def __init__(self, cfg, n_features: int, mean_points: float, data: PointCloudData) -> None:
         self.cfg = cfg
         self.model = CaloClouds(
-            cfg.model, n_features, mean_points, data.spec.integer_max + 1, len(data.extra)
+            cfg.model, n_features, mean_points, data.spec.integer_max + 1, data.normalizer.n_extra
         )
         feats = data_features(data, self.model.widths, self.model.hits)
         self.model.flow.fit_scaling(feats)

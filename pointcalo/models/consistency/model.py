@@ -62,14 +62,14 @@ def build_from_teacher(path: str) -> tuple[DistilledCaloClouds, Any, Normalizer,
         float(meta["mean_points"]),
         normalizer.spec.integer_max + 1,
         tcfg.model.sigma_min,
-        len(normalizer.extra_names),
+        normalizer.n_extra,
     )
     teacher_model = CaloClouds(
         tcfg.model,
         int(meta["n_features"]),
         float(meta["mean_points"]),
         normalizer.spec.integer_max + 1,
-        len(normalizer.extra_names),
+        normalizer.n_extra,
     )
     teacher_model.load_state_dict(state["model"])
     teacher_model.denoiser.load_state_dict(state["ema"])
@@ -89,7 +89,7 @@ def build(cfg, meta: dict, normalizer: Normalizer) -> DistilledCaloClouds:
         float(meta["mean_points"]),
         normalizer.spec.integer_max + 1,
         tcfg.sigma_min,
-        len(normalizer.extra_names),
+        normalizer.n_extra,
     )
 
 
