@@ -416,3 +416,35 @@ def test_a_periodic_condition_is_seen_as_its_cosine_and_sine():
     assert abs(other[0, 2] - other[1, 2]) > 1.0  # cos differs by 2 before standardising
     back = Normalizer.from_dict(norm.to_dict())
     assert back.cond_names == norm.cond_names
+
+
+def test_compare_per_bin_of_a_condition(tmp_path):
+    """``compare --by theta=...``: the comparison again on the showers of each bin; a bin with
+    too few showers says so; a bad --by is one line naming it."""
+    from pointcalo import io
+    from pointcalo.errors import PointcaloError
+    from pointcalo.metrics.bins import parse_by
+    from pointcalo.metrics.files import compare_files
+    from tests.conftest import random_showers
+
+    rng = np.random.default_rng(0)
+    ref, gen = tmp_path / "ref.h5", tmp_path / "gen.h5"
+    io.write(random_showers(400, seed=1, theta=rng.uniform(0, 0.6, 400)), ref)
+    io.write(random_showers(400, seed=2, theta=rng.uniform(0, 0.6, 400)), gen)
+    result = compare_files(
+        str(ref), [str(gen)], labels=["g"], alignments=["centred"], extra_grids="none",
+        out=str(tmp_path / "c"), by=("theta", [0.0, 0.3, 0.6, 0.7]), log=lambda m: None,
+    )  # fmt: skip
+    bins = result["by"]["bins"]
+    assert [b["range"] for b in bins] == [[0.0, 0.3], [0.3, 0.6], [0.6, 0.7]]
+    assert sum(b["n_reference"] for b in bins) == 400
+    assert bins[2].get("too_small") and "headline" not in bins[2]
+    for b in bins[:2]:
+        assert 0.3 < b["headline"]["g"]["auc"][0] < 0.75  # the same distribution
+    text = (tmp_path / "c" / "by_theta.md").read_text()
+    assert "theta 0-0.3" in text and "too few showers" in text
+    with pytest.raises(PointcaloError, match=r"--by: expected NAME=e0,e1"):
+        parse_by("theta=0.5,0.1")
+    with pytest.raises(PointcaloError, match="--by: .*tilt"):
+        compare_files(str(ref), [str(gen)], alignments=["centred"], extra_grids="none",
+                      by=("tilt", [0.0, 1.0]), log=lambda m: None)  # fmt: skip

@@ -43,6 +43,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from pointcalo.metrics.bins import bins_table, parse_by
     from pointcalo.metrics.compare import headline_table
     from pointcalo.metrics.files import compare_files
 
@@ -60,10 +61,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         speed=speed, grid=args.grid, threshold=args.threshold, batches=args.batches,
         seed=args.seed, out=args.out, alignments=[a for a in args.alignments.split(",") if a],
         extra_grids=args.extra_grids, voxel_classifier=args.voxel_classifier, train=args.train,
-        log=console.log, **_point_classifier_options(args),
+        log=console.log, by=parse_by(args.by) if args.by else None,
+        **_point_classifier_options(args),
     )  # fmt: skip
     if not args.quiet:
         print(headline_table(result))
+        if "by" in result:
+            print("\n" + bins_table(result["by"]))
         print("\n".join(["", *(f"- {v['text']}" for v in result["verdicts"].values())]))
     return 0
 
@@ -144,6 +148,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--alignments",
         default="centred,half-cell,random",
         help="grid alignments to the shower axis, comma-separated (the headline is the worst)",
+    )
+    p.add_argument(
+        "--by",
+        default=None,
+        help="also compare per bin of a per-shower field, e.g. theta=0,0.26,0.52,0.79 (rad) "
+        "or incident_energy=10000,50000,90000 (MeV)",
     )
     p.add_argument(
         "--extra-grids",

@@ -96,13 +96,15 @@ def compare_files(
     train: str | None = None,
     point_classifier: PointClassifierInput | None = None,
     reference_label: str = "the reference",
+    by: tuple[str, list[float]] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """``pointcalo compare``: several generated files against one reference on every view
     (each of ``alignments`` of ``grid`` to the shower axis, plus ``extra_grids``: presets or
     files, ``auto`` the cylindrical grid beside ILD's); the headline is each sample's worst
     view (:func:`pointcalo.metrics.compare.compare_views`). Voxel files are evaluated on their
-    own grid only, point-level metrics on the centred view."""
+    own grid only, point-level metrics on the centred view. ``by``: ``(field, bin edges)``
+    repeats the comparison per bin of a per-shower field (:mod:`pointcalo.metrics.bins`)."""
     from pointcalo.metrics.compare import compare_views
 
     labels = list(labels) if labels else list(generated)
@@ -159,7 +161,25 @@ def compare_files(
         paths = {"reference": reference}
         paths |= {lab: p for lab, p in zip(labels, generated, strict=True) if kinds[lab] is None}
         points = point_classifier.samples(paths, seed)
-    return compare_views(
+    result = compare_views(
         views, train=tr, k=batches, seed=seed, speed=speed or {}, out=out, log=log,
         points=points, reference_label=reference_label,
     )  # fmt: skip
+    if by is not None:  # the same, per bin of a per-shower field
+        from pathlib import Path
+
+        from pointcalo.io.atomic import atomic_path, write_json
+        from pointcalo.metrics.bins import bins_table, compare_by_bins, field_values
+
+        name, edges = by
+        values = {"reference": field_values(reference, name)}
+        values |= {lab: field_values(p, name) for lab, p in zip(labels, generated, strict=True)}
+        result["by"] = compare_by_bins(
+            views, values, name, edges, k=batches, seed=seed, log=log,
+            reference_label=reference_label,
+        )  # fmt: skip
+        if out is not None:
+            write_json(result, Path(out) / "compare.json")
+            with atomic_path(Path(out) / f"by_{name}.md") as tmp:
+                tmp.write_text(bins_table(result["by"]) + "\n")
+    return result
