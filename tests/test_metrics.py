@@ -445,6 +445,6 @@ def test_compare_per_bin_of_a_condition(tmp_path):
     assert "theta 0-0.3" in text and "too few showers" in text
     with pytest.raises(PointcaloError, match=r"--by: expected NAME=e0,e1"):
         parse_by("theta=0.5,0.1")
-    with pytest.raises(PointcaloError, match="--by: .*tilt"):
+    with pytest.raises(PointcaloError, match=r"--by: .*tilt"):
         compare_files(str(ref), [str(gen)], alignments=["centred"], extra_grids="none",
                       by=("tilt", [0.0, 1.0]), log=lambda m: None)  # fmt: skip
