@@ -1,6 +1,7 @@
-"""Write the notebooks in notebooks/ from the cell sources below (outputs are not stored).
+"""Write the notebooks in notebooks/ from the cell sources below, executed so a reader on the
+web sees their tables and plots (``--no-execute``: sources only).
 
-Usage: python scripts/make_notebooks.py
+Usage: python scripts/make_notebooks.py [--no-execute]
 """
 
 from __future__ import annotations
@@ -373,10 +374,34 @@ def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     return nb
 
 
+def execute(nb: nbformat.NotebookNode) -> None:
+    """Run every cell in a scratch folder (what the notebook writes stays out of the repo)."""
+    import os
+    import tempfile
+
+    import nbclient
+
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # figures inline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        resources = {"metadata": {"path": tmp}}
+        nbclient.NotebookClient(
+            nb, timeout=900, kernel_name="python3", resources=resources
+        ).execute()
+
+
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-execute", action="store_true", help="write the sources only")
+    args = ap.parse_args()
     for name, cells in NOTEBOOKS.items():
         path = ROOT / "notebooks" / name
-        nbformat.write(build(cells), path)
+        nb = build(cells)
+        if not args.no_execute:
+            execute(nb)
+        nbformat.write(nb, path)
         print(f"wrote {path}")
 
 
