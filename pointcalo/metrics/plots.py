@@ -11,16 +11,32 @@ from pointcalo.metrics.observables import PROFILES, SCALARS, Observables
 from pointcalo.plots import pyplot as _pyplot
 from pointcalo.plots import save_png as _save
 
+#: The ratio panel's range; ratios outside it are marked at its edge.
+RATIO_RANGE = (0.5, 1.5)
 
-def _ratio_axes(plt, title: str):
+
+def _ratio_axes(plt, title: str, labels: tuple[str, str] = ("reference", "generated")):
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(5.5, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
     )
     top.set_title(title)
     bottom.axhline(1.0, color="k", lw=0.8)
-    bottom.set_ylim(0.5, 1.5)
-    bottom.set_ylabel("gen / ref")
+    bottom.set_ylim(*RATIO_RANGE)
+    bottom.set_ylabel(f"{_short(labels[1])} / {_short(labels[0])}", fontsize=8)
     return fig, top, bottom
+
+
+def _short(label: str) -> str:
+    return Path(label).stem if label.endswith((".h5", ".hdf5", ".root")) else label
+
+
+def _mark_clipped(ax, x: np.ndarray, ratio: np.ndarray, color: str = "C1") -> None:
+    """Triangles at the ratio panel's edge where the ratio lies beyond it."""
+    lo, hi = RATIO_RANGE
+    pad = 0.04 * (hi - lo)
+    up, down = ratio > hi, ratio < lo
+    ax.plot(x[up], np.full(up.sum(), hi - pad), "^", color=color, ms=5, clip_on=False)
+    ax.plot(x[down], np.full(down.sum(), lo + pad), "v", color=color, ms=5, clip_on=False)
 
 
 def histogram_with_ratio(
@@ -49,7 +65,7 @@ def histogram_with_ratio(
     else:
         lo, hi = np.percentile(np.concatenate([ref, gen]), [0.5, 99.5])
         edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
-    fig, top, bottom = _ratio_axes(plt, label)
+    fig, top, bottom = _ratio_axes(plt, label, labels)
     dens = []
     for data, w, name, color in ((ref, w_ref, labels[0], "0.3"), (gen, w_gen, labels[1], "C1")):
         counts, _ = np.histogram(data, edges, weights=w)
@@ -57,7 +73,7 @@ def histogram_with_ratio(
         norm = max(counts.sum(), 1) * np.diff(edges)
         d, err = counts / norm, np.sqrt(var) / norm
         dens.append((d, err))
-        top.stairs(d, edges, color=color, label=f"{name} ({len(data)})", lw=1.5)
+        top.stairs(d, edges, color=color, label=f"{_short(name)} ({len(data)})", lw=1.5)
         top.fill_between(edges[:-1], d - err, d + err, step="post", color=color, alpha=0.25)
     (dr, er), (dg, eg) = dens
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -67,6 +83,7 @@ def histogram_with_ratio(
         )
     bottom.stairs(ratio, edges, color="C1")
     bottom.fill_between(edges[:-1], ratio - rerr, ratio + rerr, step="post", color="C1", alpha=0.25)
+    _mark_clipped(bottom, 0.5 * (edges[1:] + edges[:-1]), ratio)
     top.set_ylabel("normalised")
     top.legend(frameon=False, fontsize=8)
     if log_x:
@@ -85,12 +102,13 @@ def profile_with_ratio(
     path: str | os.PathLike[str],
     *,
     log_y: bool = True,
+    labels: tuple[str, str] = ("reference", "generated"),
 ) -> Path:
     """Mean profiles ``[N, K] -> [K]`` with standard errors and their ratio."""
     plt = _pyplot()
-    fig, top, bottom = _ratio_axes(plt, f"mean {ylabel} vs {xlabel}")
+    fig, top, bottom = _ratio_axes(plt, f"mean {ylabel} vs {xlabel}", labels)
     means = []
-    for data, name, color in ((ref, "reference", "0.3"), (gen, "generated", "C1")):
+    for data, name, color in ((ref, _short(labels[0]), "0.3"), (gen, _short(labels[1]), "C1")):
         m = data.mean(0)
         e = data.std(0) / np.sqrt(max(len(data), 1))
         means.append((m, e))
@@ -102,6 +120,7 @@ def profile_with_ratio(
             (eg / np.where(mg > 0, mg, 1)) ** 2 + (er / np.where(mr > 0, mr, 1)) ** 2
         )
     bottom.errorbar(x, ratio, yerr=rerr, fmt="o", ms=3, color="C1")
+    _mark_clipped(bottom, np.asarray(x, np.float64), ratio)
     top.set_ylabel(ylabel)
     if log_y:
         top.set_yscale("log")
@@ -131,14 +150,24 @@ def mean_images(ref: Observables, gen: Observables, path: str | os.PathLike[str]
     return _save(fig, Path(path))
 
 
-def all_plots(ref: Observables, gen: Observables, out: Path) -> list[str]:
-    """Every comparison plot into ``out``; returns the file names."""
+def all_plots(
+    ref: Observables,
+    gen: Observables,
+    out: Path,
+    labels: tuple[str, str] = ("reference", "generated"),
+) -> list[str]:
+    """Every comparison plot into ``out`` (legends and ratios named by ``labels``, e.g.
+    Geant4 and the model); returns the file names."""
     names = []
     for key, label in SCALARS.items():
         if key in ref.scalars and key in gen.scalars:
             names.append(
                 histogram_with_ratio(
-                    ref.scalars[key], gen.scalars[key], label, out / f"hist_{key}.png"
+                    ref.scalars[key],
+                    gen.scalars[key],
+                    label,
+                    out / f"hist_{key}.png",
+                    labels=labels,
                 ).name
             )
     for key, label in (
@@ -155,6 +184,7 @@ def all_plots(ref: Observables, gen: Observables, out: Path) -> list[str]:
                     out / f"hist_{key}.png",
                     log_x=key != "nn_distance",
                     weights=(ref.pooled[key].weights, gen.pooled[key].weights),
+                    labels=labels,
                 ).name
             )
     centres = 0.5 * (ref.radial_edges[1:] + ref.radial_edges[:-1])
@@ -169,6 +199,7 @@ def all_plots(ref: Observables, gen: Observables, out: Path) -> list[str]:
                 ylabel,
                 out / f"profile_{key}.png",
                 log_y=key in ("layer_energy", "layer_hits", "radial_energy"),
+                labels=labels,
             ).name
         )
     if "pair_correlation" in ref.profiles and "pair_correlation" in gen.profiles:
@@ -183,6 +214,7 @@ def all_plots(ref: Observables, gen: Observables, out: Path) -> list[str]:
                 "share of sum E_i E_j",
                 out / "profile_pair_correlation.png",
                 log_y=True,
+                labels=labels,
             ).name
         )
     names.append(mean_images(ref, gen, out / "mean_images.png").name)

@@ -275,7 +275,7 @@ def evaluate(
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         log("plots")
-        metrics["plots"] = all_plots(ref, gen, out)
+        metrics["plots"] = all_plots(ref, gen, out, labels)
         if memo is not None:
             from pointcalo.metrics.plots import memorisation_plot
 
