@@ -448,3 +448,39 @@ def test_compare_per_bin_of_a_condition(tmp_path):
     with pytest.raises(PointcaloError, match=r"--by: .*tilt"):
         compare_files(str(ref), [str(gen)], alignments=["centred"], extra_grids="none",
                       by=("tilt", [0.0, 1.0]), log=lambda m: None)  # fmt: skip
+
+
+def test_the_classifier_with_conditions_catches_a_sample_that_ignores_them(tmp_path):
+    """Showers whose spread follows theta, against a sample with the same spreads but each
+    shower's theta shuffled (right marginals, ignores the angle): the per-layer classifier
+    alone cannot tell them apart, the one given theta can."""
+    from pointcalo.metrics.compare import compare_samples
+    from pointcalo.metrics.observables import compute
+    from pointcalo.showers import make_showers
+
+    rng = np.random.default_rng(0)
+
+    def showers(n, theta):
+        counts = np.full(n, 200)
+        spread = np.repeat(2.0 + 30.0 * theta, counts)
+        pts = {
+            "E": rng.exponential(1.0, counts.sum()).astype(np.float32),
+            "x": (rng.normal(0, 1, counts.sum()) * spread).astype(np.float32),
+            "y": (rng.normal(0, 1, counts.sum()) * spread).astype(np.float32),
+            "layer": rng.integers(0, 3, counts.sum()).astype(np.int32),
+        }
+        inc = np.full(n, 5e4, np.float32)
+        return make_showers(inc, pts, counts=counts, fields={"theta": theta.astype(np.float32)})
+
+    theta_ref = rng.uniform(0, 0.7, 600)
+    ref = compute(showers(600, theta_ref))
+    theta_gen = rng.uniform(0, 0.7, 600)
+    good = compute(showers(600, theta_gen))
+    ignores = compute(showers(600, theta_gen))
+    ignores.conditions["theta"] = rng.permutation(theta_gen)  # shapes no longer follow theta
+    result = compare_samples(ref, {"good": good, "ignores": ignores}, k=5, seed=0)
+    rows = result["samples"]
+    assert rows["ignores"]["classifier_auc"][0] < 0.65  # the marginals are right
+    cond = {k: rows[k]["classifier_auc_conditioned"][0] for k in rows}
+    assert cond["ignores"] > 0.75 and cond["good"] < 0.65 and cond["ignores"] > cond["good"] + 0.15
+    assert "classifier_auc_conditioned" in result["floor"]

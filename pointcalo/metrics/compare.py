@@ -27,6 +27,7 @@ FLOOR_KEYS = (
     "separation_power",
     "voxel_classifier_auc",
     "point_classifier_auc",
+    "classifier_auc_conditioned",
 )
 
 
@@ -79,6 +80,8 @@ def compare_samples(
         }
         if "voxel_classifier_auc" in m:
             rows[label]["voxel_classifier_auc"] = m["voxel_classifier_auc"]["generated"]
+        if "classifier_auc_conditioned" in m:
+            rows[label]["classifier_auc_conditioned"] = m["classifier_auc_conditioned"]["generated"]
         if "point_classifier_auc" in m:
             rows[label]["point_classifier_auc"] = m["point_classifier_auc"]["generated"]
             rows[label]["point_classifier_seconds"] = m["point_classifier_auc"]["seconds"]
@@ -96,7 +99,11 @@ def compare_samples(
             },
             **{
                 name: floor[name]["floor"]
-                for name in ("voxel_classifier_auc", "point_classifier_auc")
+                for name in (
+                    "voxel_classifier_auc",
+                    "point_classifier_auc",
+                    "classifier_auc_conditioned",
+                )
                 if name in floor
             },
         },
@@ -255,6 +262,7 @@ def compare_views(
                 "observable": worst_w1[2],
             },
             "point_classifier_auc": base.get("point_classifier_auc"),
+            "classifier_auc_conditioned": base.get("classifier_auc_conditioned"),
             "voxel_classifier_auc_worst": max(voxel, key=lambda a: a[0][0]) if voxel else None,
             "memorisation_ratio": base.get("memorisation_ratio"),
             "showers_per_s": (speed or {}).get(label),
@@ -294,11 +302,14 @@ def headline_table(result: dict[str, Any]) -> str:
     views = result["views"]
     head = ["sample", "AUC (worst view)", *(f"AUC {v}" for v in views)]
     has_points = any(h.get("point_classifier_auc") for h in result["headline"].values())
+    has_cond = any(h.get("classifier_auc_conditioned") for h in result["headline"].values())
     has_voxels = any(h.get("voxel_classifier_auc_worst") for h in result["headline"].values())
     if has_voxels:
         head.append("voxel AUC (worst view)")
     if has_points:
         head.append("point AUC")
+    if has_cond:
+        head.append("AUC with conditions (first view)")
     head += [f"{title} W1/floor" for _, title in POINT_OBSERVABLES]
     head += ["worst W1/floor (view, observable)", "memo ratio", "showers/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -314,6 +325,9 @@ def headline_table(result: dict[str, Any]) -> str:
         if has_points:
             p = h.get("point_classifier_auc")
             cells.append("–" if p is None else f"{p[0]:.3f} ± {p[1]:.3f}")
+        if has_cond:
+            c = h.get("classifier_auc_conditioned")
+            cells.append("–" if c is None else f"{c[0]:.3f} ± {c[1]:.3f}")
         for name, _ in POINT_OBSERVABLES:
             r = h["point_w1_over_floor"].get(name)
             cells.append("–" if r is None else f"{r:.2f}")
@@ -336,6 +350,9 @@ def headline_table(result: dict[str, Any]) -> str:
     if has_points:
         p = result["floor"][views[0]].get("point_classifier_auc")
         floor.append("–" if p is None else f"{p[0]:.3f} ± {p[1]:.3f}")
+    if has_cond:
+        c = result["floor"][views[0]].get("classifier_auc_conditioned")
+        floor.append("–" if c is None else f"{c[0]:.3f} ± {c[1]:.3f}")
     floor += ["1"] * len(POINT_OBSERVABLES) + ["1", "1", "–"]
     lines.append("| " + " | ".join(floor) + " |")
     return "\n".join(lines)

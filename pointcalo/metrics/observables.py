@@ -89,6 +89,7 @@ class Observables:
     mean_image: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
     voxels: np.ndarray | None = None
+    conditions: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_showers(self) -> int:
@@ -118,6 +119,7 @@ class Observables:
             self.mean_image,
             dict(self.meta),
             None if self.voxels is None else self.voxels[index],
+            {k: v[index] for k, v in self.conditions.items()},
         )
 
     def feature_matrix(self, kind: str = "per_layer") -> tuple[np.ndarray, list[str]]:
@@ -402,7 +404,24 @@ def compute(
         image / max(n, 1),
         meta={"alignment": alignment},
         voxels=np.concatenate(kept) if keep_voxels and kept else None,
+        conditions=_named_conditions(showers),
     )
+
+
+def _named_conditions(showers: ak.Array | None) -> dict[str, np.ndarray]:
+    """The showers' named per-shower conditions (:data:`pointcalo.conditions.EXTRA`) that
+    vary, float64; a field that is constant (e.g. zero: normal incidence) tells nothing."""
+    from pointcalo.conditions import EXTRA
+
+    if showers is None:
+        return {}
+    out = {}
+    for name in EXTRA:
+        if name in showers.fields:
+            col = ak.to_numpy(showers[name]).astype(np.float64)
+            if col.size and np.ptp(col) > 0:
+                out[name] = col
+    return out
 
 
 def _onehot(group: np.ndarray, n_groups: int) -> np.ndarray:

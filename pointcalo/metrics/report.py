@@ -18,6 +18,7 @@ import awkward as ak
 import numpy as np
 
 import voxelize as vx
+from pointcalo.conditions import CONDITIONS
 from pointcalo.errors import PointcaloError, ShowerFormatError
 from pointcalo.metrics import distances as dist
 from pointcalo.metrics.classifier import classifier_auc
@@ -90,6 +91,17 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
     out["fpd"] = dist.fpd(fr, fg, seed=seed)
     out["kpd"] = dist.kpd(fr, fg, size=min(1000, size * k), seed=seed)
     out["classifier_auc_global"] = classifier_auc(fr, fg, seed=seed)
+    names = sorted(set(ref.conditions) & set(gen.conditions))
+    if names:  # the per-layer features with the showers' conditions as inputs: a sample that
+        # has the right marginals but ignores a condition (its shapes do not follow the angle)
+        # fails this one
+        fr, fg, _ = _common_features(ref, gen, "per_layer")
+        fr, fg = (
+            np.concatenate([f, *(CONDITIONS[k].encode(o.conditions[k]) for k in names)], 1)
+            for f, o in ((fr, ref), (fg, gen))
+        )
+        out["classifier_auc_conditioned"] = classifier_auc(fr, fg, seed=seed)
+        out["conditions"] = names
     if ref.voxels is not None and gen.voxels is not None:
         # log(1 + E/MeV) tames the dynamic range of cell energies; voxels that almost never
         # hold energy in either sample are dropped (most of a 30x30x30 grid: the classifier's
@@ -234,6 +246,12 @@ def evaluate(
     for name in ("fpd", "kpd", "classifier_auc", "classifier_auc_global", "voxel_classifier_auc"):
         if name in vs_gen:
             metrics[name] = {"generated": list(vs_gen[name]), "floor": list(floor[name])}
+    if "classifier_auc_conditioned" in vs_gen and "classifier_auc_conditioned" in floor:
+        metrics["classifier_auc_conditioned"] = {
+            "generated": list(vs_gen["classifier_auc_conditioned"]),
+            "floor": list(floor["classifier_auc_conditioned"]),
+            "conditions": vs_gen["conditions"],
+        }
     if points is not None:
         from pointcalo.metrics.point_classifier import point_classifier_auc
 
