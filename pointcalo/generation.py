@@ -407,6 +407,7 @@ def sample_to_file(
     ``bf16`` / ``compile``: run the network under bfloat16 autocast / ``torch.compile``
     (GPU). ``progress(done, total)`` is called after every chunk.
     """
+    import json
     import time
 
     from pointcalo import io
@@ -457,6 +458,10 @@ def sample_to_file(
             "shard_rank": rank, "shard_world": world, "shard_first": first,
             "shard_count": count, "shard_total": n, "shard_seed": seed,
             "shard_model": str(checkpoint), "shard_checksum": file_digest(checkpoint),
+            "shard_conditions": json.dumps(
+                {k: list(v) for k, v in sorted(asked.items())}
+                | ({"from": str(source)} if source else {})
+            ),
         }}  # fmt: skip
     net = loaded.net
     if bf16:

@@ -236,6 +236,16 @@ def test_sharded_sampling_with_torchrun_equals_one_process(tmp_path, capsys):
         assert main(["merge", *bad, "-o", out, "-q"]) == 2
         assert why in capsys.readouterr().err
         assert not (tmp_path / "bad.h5").exists()
+    # a shard of a run asked for other conditions does not join
+    import h5py
+
+    other = tmp_path / "many.rank001-of-002.other.h5"
+    shutil.copy(s1, other)
+    with h5py.File(other, "a") as f:
+        assert "20000" in f.attrs["shard_conditions"]  # the energies asked for, MeV
+        f.attrs["shard_conditions"] = '{"incident_energy": [10000.0, 90000.0]}'
+    assert main(["merge", s0, str(other), "-o", out, "-q"]) == 2
+    assert "shard_conditions" in capsys.readouterr().err
 
 
 def test_sample_at_the_energies_of_a_file(tmp_path, capsys):

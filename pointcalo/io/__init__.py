@@ -184,14 +184,21 @@ def _convert_voxels(src, dst, chunk_size: int, progress: Any, mode: str | None) 
         return writer.n_showers
 
 
-SHARD_KEYS = ("shard_world", "shard_total", "shard_seed", "shard_model", "shard_checksum")
+SHARD_KEYS = (
+    "shard_world",
+    "shard_total",
+    "shard_seed",
+    "shard_model",
+    "shard_checksum",
+    "shard_conditions",
+)
 
 
 def check_shards(paths: list[str | os.PathLike[str]]) -> None:
     """Shards written by ``torchrun ... pointcalo sample`` (HDF5 attributes ``shard_*``) must
-    form one complete set, in rank order: same model, seed, request size and number of
-    ranks, every rank once, each starting where the previous one ended. Files without shard
-    attributes are joined as given; a mix of both is refused."""
+    form one complete set, in rank order: same model, seed, conditions asked for, request size
+    and number of ranks, every rank once, each starting where the previous one ended. Files
+    without shard attributes are joined as given; a mix of both is refused."""
     attrs = []
     for path in paths:
         with open_reader(path, allow_empty=True) as reader:
