@@ -484,3 +484,20 @@ def test_the_classifier_with_conditions_catches_a_sample_that_ignores_them(tmp_p
     cond = {k: rows[k]["classifier_auc_conditioned"][0] for k in rows}
     assert cond["ignores"] > 0.75 and cond["good"] < 0.65 and cond["ignores"] > cond["good"] + 0.15
     assert "classifier_auc_conditioned" in result["floor"]
+
+
+def test_observables_of_a_file_keep_its_conditions_across_chunks(tmp_path):
+    """Read in chunks, every shower keeps its theta and particle (even a chunk where the
+    particle does not change)."""
+    import voxelize as vx
+    from pointcalo import io
+    from pointcalo.metrics.report import load_observables
+    from tests.conftest import random_showers
+
+    theta = np.linspace(0, 0.7, 30)
+    pdg = np.repeat([22.0, 11.0], 15)
+    io.write(random_showers(30, seed=3, theta=theta, pdg=pdg), tmp_path / "s.h5")
+    obs = load_observables(tmp_path / "s.h5", vx.load_grid("ild"), 0.1, chunk_size=7)
+    np.testing.assert_allclose(obs.conditions["theta"], theta, rtol=1e-6)
+    np.testing.assert_array_equal(obs.conditions["pdg"], pdg)
+    np.testing.assert_allclose(obs.subset(np.array([3, 29])).conditions["theta"], theta[[3, 29]])

@@ -226,6 +226,11 @@ def concat(parts: list[Observables]) -> Observables:
         sum(p.mean_image * p.n_showers for p in parts) / total,
         dict(first.meta),
         None if first.voxels is None else np.concatenate([p.voxels for p in parts]),
+        {
+            k: np.concatenate([p.conditions[k] for p in parts])
+            for k in first.conditions
+            if all(k in p.conditions for p in parts)
+        },
     )
 
 
@@ -409,19 +414,16 @@ def compute(
 
 
 def _named_conditions(showers: ak.Array | None) -> dict[str, np.ndarray]:
-    """The showers' named per-shower conditions (:data:`pointcalo.conditions.EXTRA`) that
-    vary, float64; a field that is constant (e.g. zero: normal incidence) tells nothing."""
+    """The showers' named per-shower conditions (:data:`pointcalo.conditions.EXTRA`), float64."""
     from pointcalo.conditions import EXTRA
 
     if showers is None:
         return {}
-    out = {}
-    for name in EXTRA:
-        if name in showers.fields:
-            col = ak.to_numpy(showers[name]).astype(np.float64)
-            if col.size and np.ptp(col) > 0:
-                out[name] = col
-    return out
+    return {
+        name: ak.to_numpy(showers[name]).astype(np.float64)
+        for name in EXTRA
+        if name in showers.fields
+    }
 
 
 def _onehot(group: np.ndarray, n_groups: int) -> np.ndarray:

@@ -91,7 +91,11 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
     out["fpd"] = dist.fpd(fr, fg, seed=seed)
     out["kpd"] = dist.kpd(fr, fg, size=min(1000, size * k), seed=seed)
     out["classifier_auc_global"] = classifier_auc(fr, fg, seed=seed)
-    names = sorted(set(ref.conditions) & set(gen.conditions))
+    # conditions both samples carry and that vary (a constant one, e.g. zero at normal
+    # incidence, tells nothing)
+    names = sorted(
+        k for k in set(ref.conditions) & set(gen.conditions) if np.ptp(ref.conditions[k]) > 0
+    )
     if names:  # the per-layer features with the showers' conditions as inputs: a sample that
         # has the right marginals but ignores a condition (its shapes do not follow the angle)
         # fails this one
