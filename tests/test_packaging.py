@@ -82,6 +82,10 @@ def test_installed_wheel_runs_outside_the_checkout(wheel, tmp_path):
         "print(load_config(preset_path('caloclouds')).model.name)"
     )
     assert run(str(py), "-c", code).strip() == "caloclouds"
+    # a preset trains by its name and by its path in a checkout, from any folder
+    for spec, out in (("epic_gan", "by_name"), ("configs/epic_gan.yaml", "by_path")):
+        run(cli, "train", spec, "--steps", "1", "--out", out, "-q")
+        assert (work / out / "checkpoint.pt").exists()
     names = run(str(py), "-c", "from pointcalo import pretrained; print(pretrained.available())")
     for name in eval(names):  # every shipped model samples from the installed wheel
         run(cli, "sample", name, "--n", "2", "-o", f"{name}.h5", "-q")
