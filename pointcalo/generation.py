@@ -86,11 +86,19 @@ class LoadedModel:
 
 def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> LoadedModel:
     """Rebuild any registered model from a checkpoint, or a shipped pretrained model by name
-    (:mod:`pointcalo.pretrained`), with its EMA weights for sampling."""
-    from pointcalo.pretrained import resolve
+    (:mod:`pointcalo.pretrained`; its checksum must be the one its model card records), with
+    its EMA weights for sampling."""
+    from pointcalo import pretrained
 
-    path = resolve(path)
+    shipped = str(path) in pretrained.available() and not Path(path).exists()
+    name, path = str(path), pretrained.resolve(path)
     state = load_checkpoint(path)
+    expected = pretrained.card(name).get("checksum") if shipped else None
+    if expected is not None and state.get("checksum") != expected:
+        raise PointcaloError(
+            f"{path}: not the checkpoint its model card describes (checksum differs): "
+            "reinstall pointcalo"
+        )
     missing = [k for k in ("config", "model", "normalizer", "meta") if k not in state]
     if missing:
         raise PointcaloError(f"{path}: not a complete checkpoint: no {', '.join(missing)}")

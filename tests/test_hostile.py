@@ -640,3 +640,18 @@ def test_an_interrupted_split_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         split_module.split_file(src, tmp_path / "old")
     assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["mine.txt"]
+
+
+def test_a_shipped_model_must_match_its_cards_checksum(capsys, tmp_path, monkeypatch):
+    """A shipped model's file swapped for another valid checkpoint is refused by name."""
+    from pointcalo import pretrained
+    from pointcalo.generation import load_model
+
+    card = pretrained.card("ild-photon-cm")
+    assert len(card["checksum"]) == 64
+    assert load_model("ild-photon-cm").cfg.model.name == "consistency"
+    other = pretrained.card("ild-photon-cc")["checksum"]
+    monkeypatch.setattr(pretrained, "card", lambda name: {**card, "checksum": other})
+    refused(capsys, ["sample", "ild-photon-cm", "-o", str(tmp_path / "g.h5"), "-q"],
+            "ild-photon-cm.pt", "checksum differs")  # fmt: skip
+    assert not (tmp_path / "g.h5").exists()
