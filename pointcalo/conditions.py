@@ -74,13 +74,14 @@ PARTICLES = {"photon": 22, "gamma": 22, "electron": 11, "positron": -11}
 EXTRA = ("theta", "phi", "pdg", "impact_x", "impact_y")
 
 
-def check_names(names: tuple[str, ...] | list[str], where: str = "data.conditions") -> None:
-    """Refuse unknown or repeated extra condition names (one line naming ``where``)."""
-    for name in names:
-        if name not in EXTRA:
-            raise PointcaloError(f"{where}: unknown condition {name!r} (known: {', '.join(EXTRA)})")
+def check_names(names: tuple[str, ...] | list[str]) -> None:
+    """Refuse unknown or repeated further condition names (``ValueError``: the config's
+    validation names the field, ``data.conditions``)."""
+    bad = [n for n in names if n not in EXTRA]
+    if bad:
+        raise ValueError(f"unknown condition {bad[0]!r} (known: {', '.join(EXTRA)})")
     if len(set(names)) != len(names):
-        raise PointcaloError(f"{where}: a condition is named twice: {', '.join(names)}")
+        raise ValueError("a condition is named twice")
 
 
 def read_fields(fields: Mapping[str, np.ndarray], names: tuple[str, ...], source: str) -> dict:
@@ -174,15 +175,22 @@ def draw(
     name: str, spec: tuple[float, float] | list[float], n: int, seed: int, first_index: int = 0
 ) -> np.ndarray:
     """Condition ``name`` of clouds ``first_index .. first_index + n - 1``: uniform in the range
-    (continuous) or evenly from the list (discrete), each from the cloud's own stream keyed by
-    the condition's place in :data:`CONDITIONS`, so any range of clouds can be made alone."""
+    (continuous) or evenly from the list (discrete), each from the cloud's own stream, so any
+    range of clouds can be made alone. The stream's tag is :data:`pointcalo.streams.CONDITION`
+    for a primary condition and is set apart by the condition's place in :data:`CONDITIONS`
+    for the others."""
     from pointcalo import streams
 
-    tag = streams.CONDITION + 100 * (1 + list(CONDITIONS).index(name))
+    c = CONDITIONS[name]
+    if not c.discrete and spec[-1] <= spec[0]:
+        return np.full(n, float(spec[0]))
+    tag = streams.CONDITION
+    if name in EXTRA:
+        tag += 100 * (1 + list(CONDITIONS).index(name))
     idx = range(first_index, first_index + n)
     u = np.array([streams.numpy_stream(seed, i, tag).random() for i in idx])
-    if CONDITIONS[name].discrete:
+    if c.discrete:
         values = np.asarray(spec, np.float64)
         return values[np.minimum((u * len(values)).astype(np.int64), len(values) - 1)]
     lo, hi = spec
-    return lo + (hi - lo) * u if hi > lo else np.full(n, float(lo))
+    return lo + (hi - lo) * u

@@ -66,13 +66,9 @@ class DataConfig(_Strict):
     @field_validator("conditions")
     @classmethod
     def _known_conditions(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        from pointcalo.conditions import EXTRA
+        from pointcalo.conditions import check_names
 
-        bad = [n for n in names if n not in EXTRA]
-        if bad:
-            raise ValueError(f"unknown condition {bad[0]!r} (known: {', '.join(EXTRA)})")
-        if len(set(names)) != len(names):
-            raise ValueError("a condition is named twice")
+        check_names(names)
         return names
 
 

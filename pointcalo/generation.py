@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from pointcalo import streams
 from pointcalo.checkpoint import load_checkpoint
 from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
 from pointcalo.conditions import CONDITIONS
@@ -41,13 +40,10 @@ from pointcalo.validity import PointLimits, make_valid, spec_limits
 def sample_conditions(
     n: int, low: float, high: float, seed: int, first_index: int = 0
 ) -> np.ndarray:
-    """Conditions of clouds ``first_index .. first_index + n - 1``, uniform in ``[low, high]``,
-    each from the cloud's own stream (so any range of clouds can be made alone)."""
-    if high <= low:
-        return np.full(n, float(low))
-    idx = range(first_index, first_index + n)
-    u = np.array([streams.numpy_stream(seed, i, streams.CONDITION).random() for i in idx])
-    return low + (high - low) * u
+    """Primary conditions (incident energies) of clouds ``first_index .. first_index + n - 1``,
+    uniform in ``[low, high]``, each from the cloud's own stream
+    (:func:`pointcalo.conditions.draw`)."""
+    return draw_condition("incident_energy", (low, high), n, seed, first_index)
 
 
 @dataclass
@@ -258,8 +254,8 @@ def generate_to_file(
     """Generate ``n`` showers chunk by chunk into a shower ``writer``
     (:func:`pointcalo.io.open_writer`), so memory is bounded by the chunk.
 
-    Incident energies uniform in ``[low, high]`` MeV, further named conditions drawn as
-    ``draws`` says (name -> ``(low, high)`` or a list of discrete values;
+    Incident energies uniform in ``[low, high]`` MeV (or as ``draws`` says), named conditions
+    drawn as ``draws`` says (name -> ``(low, high)`` or a list of discrete values;
     :func:`pointcalo.conditions.draw`), unless ``conditions`` gives them for all showers of
     the request (the incident energies as an array, or a dict of named conditions, e.g. read
     from a reference file). The named conditions are written as per-shower fields.
@@ -275,15 +271,15 @@ def generate_to_file(
     if primary != "incident_energy":
         raise PointcaloError("writing generated jets is done with pointcalo.io.jetnet")
     given = {primary: conditions} if isinstance(conditions, np.ndarray) else (conditions or {})
+    draws = {primary: (low, high), **(draws or {})}
     written = 0
     for start in range(first, first + n, chunk):
         stop = min(start + chunk, first + n)
         table = {k: np.asarray(v[start:stop], np.float64) for k, v in given.items()}
-        if primary not in table:
-            table = {primary: sample_conditions(stop - start, low, high, seed, start), **table}
-        for name, spec in (draws or {}).items():
+        for name, spec in draws.items():
             if name not in table:
                 table[name] = draw_condition(name, spec, stop - start, seed, start)
+        table = {primary: table.pop(primary), **table}  # a request's first is its primary
         request = GenerationRequest(table, seed, start, device, batch_size, sampler, steps, options)
         clouds = generate_request(
             loaded.model,
@@ -476,12 +472,10 @@ def sample_to_file(
         net = Autocast(net, dev)
     if compile:
         net = torch.compile(net)
-    primary_draw = draws.pop(primary, (0.0, 0.0))
-    low, high = (primary_draw[0], primary_draw[-1]) if table is None else (0.0, 0.0)
     t0 = time.perf_counter()
     with io.open_writer(out, **attrs) as writer, torch.no_grad():
         generate_to_file(
-            loaded, writer, count, low, high,
+            loaded, writer, count,
             first=first, conditions=table, draws=draws, seed=seed, device=dev,
             batch_size=batch_size, chunk=max(batch_size, 1) * 8, sampler=sampler, steps=steps,
             net=net, progress=(lambda done: progress(done, count)) if progress else None,
