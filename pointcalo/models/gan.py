@@ -70,9 +70,14 @@ class LSGANTask(TaskBase):
         return {
             "generator": adam(m.generator.parameters(), t.lr, t.betas, GAN_BETAS),
             "critic": adam(m.critic.parameters(), t.lr_critic, t.betas, GAN_BETAS),
-            # a likelihood fit: Adam's own betas unless the run sets them
-            "count": adam(m.count.parameters(), m.cfg.count_lr, t.betas),
+            **self.count_optimizers(),
         }
+
+    def count_optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
+        """The optimiser of the point-count model (:meth:`fit_count`): a likelihood fit, with
+        Adam's own betas unless the run sets them."""
+        t, m = self.cfg.train, self.model
+        return {"count": adam(m.count.parameters(), m.cfg.count_lr, t.betas)}
 
     def ema_target(self) -> nn.Module:
         return self.model.generator

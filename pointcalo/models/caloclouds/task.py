@@ -13,7 +13,7 @@ from pointcalo.models.caloclouds.loss import edm_loss
 from pointcalo.models.caloclouds.model import CaloClouds
 from pointcalo.models.optim import adam
 from pointcalo.models.registry import TaskBase
-from pointcalo.models.showerflow.features import data_features, flow_context
+from pointcalo.models.showerflow.features import TrainingFeatures
 from pointcalo.streams import cloud_generators, point_noise
 
 
@@ -26,9 +26,7 @@ class CaloCloudsTask(TaskBase):
         self.model = CaloClouds(
             cfg.model, n_features, mean_points, data.spec.integer_max + 1, data.normalizer.n_extra
         )
-        feats = data_features(data, self.model.widths, self.model.hits)
-        self.model.flow.fit_scaling(feats)
-        self.feats = torch.as_tensor(feats, dtype=torch.float32)
+        self.feats = TrainingFeatures(self.model.flow, data, self.model.widths, self.model.hits)
         self.den = self.model.denoiser
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
@@ -65,7 +63,6 @@ class CaloCloudsTask(TaskBase):
                 noise=noise.to(ctx.device),
             )
         ctx.update(loss, self.model.denoiser, "denoiser")
-        feats = self.feats[torch.as_tensor(ctx.index)].to(ctx.device)
-        loss_f = self.model.flow.nll(feats, flow_context(cond))
+        loss_f = self.feats.loss(cond, ctx)
         ctx.update(loss_f, self.model.flow, "flow")
         return {"loss_edm": loss.item(), "loss_flow": loss_f.item()}

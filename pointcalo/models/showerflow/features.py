@@ -141,6 +141,26 @@ class ShowerFlow(nn.Module):
         return z * self.std + self.mean
 
 
+class TrainingFeatures:
+    """The shower features of a family's training clouds (:func:`data_features`), with the
+    ``flow``'s standardisation fitted on them; :meth:`loss` is the flow's likelihood step on
+    the clouds of a training step."""
+
+    def __init__(self, flow: ShowerFlow, data: PointCloudData, widths: bool, hits=None) -> None:
+        feats = data_features(data, widths, hits)
+        flow.fit_scaling(feats)
+        self.flow, self.table = flow, torch.as_tensor(feats, dtype=torch.float32)
+
+    def of(self, ctx) -> torch.Tensor:
+        """``[B, D]`` features of the step's clouds (:attr:`StepContext.index`)."""
+        return self.table[torch.as_tensor(ctx.index)].to(ctx.device)
+
+    def loss(self, cond: torch.Tensor, ctx) -> torch.Tensor:
+        """The flow's negative log-likelihood of the step's clouds given their standardised
+        condition ``cond [B, 2 + k]`` (:func:`flow_context`)."""
+        return self.flow.nll(self.of(ctx), flow_context(cond.to(ctx.device)))
+
+
 def _columns(context: torch.Tensor) -> torch.Tensor:
     return context[:, None] if context.dim() == 1 else context
 
