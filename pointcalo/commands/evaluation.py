@@ -81,7 +81,19 @@ def _point_classifier_options(args: argparse.Namespace) -> dict:
     return {"point_classifier": PointClassifierInput(n, mode)}
 
 
-def _add_point_classifier_args(p: argparse.ArgumentParser) -> None:
+def _add_scoring_args(p: argparse.ArgumentParser, out: str) -> None:
+    """The options evaluate and compare share: the grid and threshold of the observables,
+    batches and seed, the output folder, and the optional classifiers."""
+    p.add_argument("--grid", default="ild", help="grid of the observables (preset or file)")
+    p.add_argument("--threshold", type=THRESHOLD, default=0.1, help="cell threshold in MeV")
+    p.add_argument("--batches", type=COUNT, default=5, help="batches for uncertainties")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed of the classifier and views")
+    p.add_argument("--out", default=out, help="output folder")
+    p.add_argument(
+        "--voxel-classifier",
+        action="store_true",
+        help="also train the classifier on the voxels (slow on large grids)",
+    )
     p.add_argument(
         "--point-classifier",
         action="store_true",
@@ -108,11 +120,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--reference", required=True, help="shower file or CaloChallenge voxel file")
     p.add_argument("--generated", required=True, help="shower file or CaloChallenge voxel file")
-    p.add_argument("--grid", default="ild", help="grid of the observables (preset or file)")
-    p.add_argument("--threshold", type=THRESHOLD, default=0.1, help="cell threshold in MeV")
-    p.add_argument("--batches", type=COUNT, default=5, help="batches for uncertainties")
-    p.add_argument("--seed", type=SEED, default=0, help="random seed of the classifier and views")
-    p.add_argument("--out", default="runs/evaluate", help="output folder")
+    _add_scoring_args(p, "runs/evaluate")
     p.add_argument(
         "--alignment",
         choices=("centred", "half-cell", "random"),
@@ -120,17 +128,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="where the grid sits relative to the shower axis ('pointcalo compare' does all)",
     )
     p.add_argument(
-        "--voxel-classifier",
-        action="store_true",
-        help="also train the classifier on voxels (slow on large grids)",
-    )
-    p.add_argument(
         "--train",
         default=None,
         help="the model's training showers: adds the memorisation check (distances to the "
         "nearest training shower, generated vs reference)",
     )
-    _add_point_classifier_args(p)
     quiet(p)
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("compare", help="several generated files against one reference on one table")
@@ -139,11 +141,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", default=None, help="comma-separated labels of the files")
     p.add_argument("--train", default=None, help="training showers: memorisation ratio")
     p.add_argument("--speed", nargs="*", help="LABEL=showers_per_s to show beside")
-    p.add_argument("--grid", default="ild", help="grid of the observables (preset or file)")
-    p.add_argument("--threshold", type=THRESHOLD, default=0.1, help="cell threshold in MeV")
-    p.add_argument("--batches", type=COUNT, default=5, help="batches for uncertainties")
-    p.add_argument("--seed", type=SEED, default=0, help="random seed of the classifier and views")
-    p.add_argument("--out", default="runs/compare", help="output folder")
+    _add_scoring_args(p, "runs/compare")
     p.add_argument(
         "--alignments",
         default="centred,half-cell,random",
@@ -161,11 +159,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="further grids (comma-separated presets or files; 'auto': ild-cylindrical beside "
         "ild; 'none')",
     )
-    p.add_argument(
-        "--voxel-classifier",
-        action="store_true",
-        help="also train the classifier on the voxels (slow on large grids)",
-    )
-    _add_point_classifier_args(p)
     quiet(p)
     p.set_defaults(func=cmd_compare)
