@@ -347,26 +347,6 @@ class Autocast(nn.Module):
             return self.net(*args).float()
 
 
-def read_conditions(
-    path: str, names: list[str], option: str = "--conditions-from"
-) -> dict[str, np.ndarray]:
-    """The named conditions ``names`` of every shower of a shower file, in its order (float64
-    columns); a file without showers or without a named field is a one-line error naming the
-    ``option`` that gave the file."""
-    from pointcalo import io
-    from pointcalo.conditions import read_fields
-
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    with io.open_reader(path) as reader:
-        for chunk in reader.iter_chunks(65536):
-            fields = {k: np.asarray(chunk[k]) for k in chunk.fields if k != "points"}
-            for k, v in read_fields(fields, tuple(names), f"{option}: {path}").items():
-                cols[k].append(v)
-    if not cols[names[0]] or sum(len(c) for c in cols[names[0]]) == 0:
-        raise PointcaloError(f"{option}: {path} holds no showers to take conditions from")
-    return {k: np.concatenate(v) for k, v in cols.items()}
-
-
 @dataclass(frozen=True)
 class SampleResult:
     """What :func:`sample_to_file` wrote: the file, its number of showers, the seconds it
@@ -434,7 +414,7 @@ def sample_to_file(
             raise PointcaloError("--n: give either --n or --conditions-from (which sets the count)")
         names = list(known) if conditions_from is not None else [primary]
         option = "--conditions-from" if conditions_from is not None else "--energies-from"
-        table = read_conditions(source, names, option)
+        table = io.read_fields(source, names, option)
         n = len(table[primary])
         for name in table:
             flags.pop(name, None)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import awkward as ak
+import numpy as np
 
 from pointcalo.errors import PointcaloError, ShowerFormatError
 from pointcalo.io.hdf5 import (
@@ -44,6 +45,7 @@ __all__ = [
     "open_writer",
     "read",
     "read_dask",
+    "read_fields",
     "read_hdf5",
     "read_root",
     "write",
@@ -121,6 +123,26 @@ def write(showers: ak.Array, path: str | os.PathLike[str], **kwargs: Any) -> Pat
     with open_writer(path, **kwargs) as writer:
         writer.write(showers)
     return Path(path)
+
+
+def read_fields(
+    path: str, names: list[str], option: str = "--conditions-from"
+) -> dict[str, np.ndarray]:
+    """The per-shower fields ``names`` (named conditions, :mod:`pointcalo.conditions`) of
+    every shower of a shower file, in its order (float64 columns), streamed chunk by chunk; a
+    file without showers or without a named field is a one-line error naming the ``option``
+    that gave the file."""
+    from pointcalo.conditions import read_fields as checked
+
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    with open_reader(path) as reader:
+        for chunk in reader.iter_chunks(65536):
+            fields = {k: np.asarray(chunk[k]) for k in chunk.fields if k != "points"}
+            for k, v in checked(fields, tuple(names), f"{option}: {path}").items():
+                cols[k].append(v)
+    if not cols[names[0]] or sum(len(c) for c in cols[names[0]]) == 0:
+        raise PointcaloError(f"{option}: {path} holds no showers to take conditions from")
+    return {k: np.concatenate(v) for k, v in cols.items()}
 
 
 def convert(

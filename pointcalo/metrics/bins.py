@@ -29,9 +29,9 @@ def parse_by(text: str) -> tuple[str, list[float]]:
 
 def field_values(path: str, name: str) -> np.ndarray:
     """Per-shower values of field ``name`` of a shower file (one-line error when absent)."""
-    from pointcalo.generation import read_conditions
+    from pointcalo import io
 
-    return read_conditions(path, [name], "--by")[name]
+    return io.read_fields(path, [name], "--by")[name]
 
 
 def compare_by_bins(
