@@ -331,7 +331,7 @@ def from_showers(
 ) -> PointCloudData:
     """Training data from awkward showers (the data model), with the named further
     ``conditions`` (:mod:`pointcalo.conditions`) read from their per-shower fields."""
-    from pointcalo.conditions import read_fields
+    from pointcalo.conditions import select
     from pointcalo.showers import flatten
 
     flat = flatten(showers)
@@ -340,5 +340,5 @@ def from_showers(
         flat.offsets,
         {k: flat.points[k] for k in spec.features},
         flat.fields[spec.condition].astype(np.float64),
-        extra=read_fields(flat.fields, conditions, source or "showers"),
+        extra=select(flat.fields, conditions, source or "showers"),
     )

@@ -84,7 +84,7 @@ def check_names(names: tuple[str, ...] | list[str]) -> None:
         raise ValueError("a condition is named twice")
 
 
-def read_fields(fields: Mapping[str, np.ndarray], names: tuple[str, ...], source: str) -> dict:
+def select(fields: Mapping[str, np.ndarray], names: tuple[str, ...], source: str) -> dict:
     """The named conditions ``names`` from per-shower ``fields`` (float64, each ``[N]``);
     a missing or non-finite one is a one-line error naming ``source`` and the field."""
     out = {}

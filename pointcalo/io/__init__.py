@@ -132,13 +132,13 @@ def read_fields(
     every shower of a shower file, in its order (float64 columns), streamed chunk by chunk; a
     file without showers or without a named field is a one-line error naming the ``option``
     that gave the file."""
-    from pointcalo.conditions import read_fields as checked
+    from pointcalo.conditions import select
 
     cols: dict[str, list[np.ndarray]] = {k: [] for k in names}
     with open_reader(path) as reader:
         for chunk in reader.iter_chunks(65536):
             fields = {k: np.asarray(chunk[k]) for k in chunk.fields if k != "points"}
-            for k, v in checked(fields, tuple(names), f"{option}: {path}").items():
+            for k, v in select(fields, tuple(names), f"{option}: {path}").items():
                 cols[k].append(v)
     if not cols[names[0]] or sum(len(c) for c in cols[names[0]]) == 0:
         raise PointcaloError(f"{option}: {path} holds no showers to take conditions from")
