@@ -85,8 +85,8 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
             )
     # FPD / KPD on the few global features (a Frechet distance needs many more showers than
     # features); the classifier on the per-layer features (the headline) and on the global ones
-    fr, fg, out["features"] = _common_features(ref, gen, "per_layer")
-    out["classifier_auc"] = classifier_auc(fr, fg, seed=seed)
+    layer_r, layer_g, out["features"] = _common_features(ref, gen, "per_layer")
+    out["classifier_auc"] = classifier_auc(layer_r, layer_g, seed=seed)
     fr, fg, out["features_global"] = _common_features(ref, gen, "global")
     out["fpd"] = dist.fpd(fr, fg, seed=seed)
     out["kpd"] = dist.kpd(fr, fg, size=min(1000, size * k), seed=seed)
@@ -99,10 +99,9 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
     if names:  # the per-layer features with the showers' conditions as inputs: a sample that
         # has the right marginals but ignores a condition (its shapes do not follow the angle)
         # fails this one
-        fr, fg, _ = _common_features(ref, gen, "per_layer")
         fr, fg = (
             np.concatenate([f, *(CONDITIONS[k].encode(o.conditions[k]) for k in names)], 1)
-            for f, o in ((fr, ref), (fg, gen))
+            for f, o in ((layer_r, ref), (layer_g, gen))
         )
         out["classifier_auc_conditioned"] = classifier_auc(fr, fg, seed=seed)
         out["conditions"] = names
