@@ -70,16 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     config, file or checkpoint, an OS error such as a read-only or full disk) is one line
     ``error: ...`` and exit code 2; Ctrl-C is exit 130; anything else is an internal error,
     one line and exit 1, with the traceback under ``--debug``."""
-    parser = build_parser()
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
+        from pointcalo.interrupts import deferred
+        from pointcalo.runtime import set_threads  # imports torch: seconds on a busy machine
     except SystemExit as done:  # --help, --version, or a bad argument (already printed)
         return int(done.code or 0) if not isinstance(done.code, str) else 2
-    from pointcalo.interrupts import deferred
-    from pointcalo.runtime import set_threads
-
-    set_threads(args.threads)
+    except KeyboardInterrupt:  # Ctrl-C while starting up
+        return _fail("interrupted", 130)
     try:
+        set_threads(args.threads)
         with deferred():
             return int(args.func(args) or 0)
     except PointcaloError as err:

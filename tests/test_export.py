@@ -141,6 +141,6 @@ def test_onnx_export_never_touches_a_users_folder(tmp_path, capsys):
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")
     assert main(["export", NAME, "-o", str(mine), "--format", "onnx", "-q"]) == 2
-    assert "exists and is not an empty folder" in capsys.readouterr().err
+    assert "holds files that are not an earlier output" in capsys.readouterr().err
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mydata"]

@@ -305,9 +305,41 @@ def test_full_disk(capsys, files, tmp_path):
 
         refused(capsys, ["convert", str(example_path()), str(mnt / "o.h5")], "space")
         refused(capsys, ["convert", str(example_path()), str(mnt / "o.root")], "space")
-        assert not list(mnt.iterdir())  # no partial file, no temporary
+        refused(capsys, ["voxelize", str(example_path()), str(mnt / "v.h5")], "space", "v.h5")
+        ex = str(example_path())
+        filler = mnt / "filler"  # the user's: a report of a few PNGs no longer fits either
+        filler.write_bytes(b"0" * (shutil.disk_usage(mnt).free - 16384))
+        ev = ["evaluate", "--generated", ex, "--reference", ex, "--out", str(mnt / "ev"), "-q"]
+        refused(capsys, ev, "space", "ev")
+        cmp = ["compare", "--generated", ex, "--reference", ex, "--out", str(mnt / "cmp"), "-q"]
+        refused(capsys, cmp, "space", "cmp")
+        assert [p.name for p in mnt.iterdir()] == ["filler"]  # nothing partial, no temporary
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_reports_never_write_over_a_folder_they_did_not_make(capsys, tmp_path):
+    from pointcalo.data import example_path
+
+    ex = str(example_path())
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    for command, marker in (("evaluate", "metrics.json"), ("compare", "compare.json")):
+        args = [command, "--generated", ex, "--reference", ex, "--out", str(theirs), "-q"]
+        refused(capsys, args, "--out", str(theirs), marker)
+        assert sorted(p.name for p in theirs.iterdir()) == ["notes.txt"]
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    # an earlier report of the same command is updated in place; the user's own file stays
+    report = tmp_path / "report"
+    args = ["evaluate", "--generated", ex, "--reference", ex, "--out", str(report), "-q"]
+    assert main(args) == 0
+    (report / "notes.txt").write_text("mine")
+    (report / "metrics.json").write_text("{}")
+    assert main(args) == 0
+    assert (report / "notes.txt").read_text() == "mine"
+    assert "e_ratio" in (report / "metrics.json").read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_config_is_a_directory_or_binary(capsys, tmp_path):

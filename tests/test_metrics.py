@@ -501,3 +501,46 @@ def test_observables_of_a_file_keep_its_conditions_across_chunks(tmp_path):
     np.testing.assert_allclose(obs.conditions["theta"], theta, rtol=1e-6)
     np.testing.assert_array_equal(obs.conditions["pdg"], pdg)
     np.testing.assert_allclose(obs.subset(np.array([3, 29])).conditions["theta"], theta[[3, 29]])
+
+
+def test_a_file_beyond_max_showers_is_evaluated_on_one_fixed_random_subset(tmp_path, monkeypatch):
+    """Memory and time of an evaluation are bounded: a file with more showers than
+    ``max_showers`` is read whole but observed on a fixed uniform subset of that many; the
+    observables, the point classifier's sample and the per-shower fields pick the same
+    showers, whatever the chunking; pooled values are capped per file, not per shower."""
+    import voxelize as vx
+    from pointcalo import io
+    from pointcalo.metrics import observables as obs_mod
+    from pointcalo.metrics.bins import field_values
+    from pointcalo.metrics.observables import kept_showers, pool_limit_for
+    from pointcalo.metrics.point_classifier import point_sample_file
+    from pointcalo.metrics.report import load_observables
+    from tests.conftest import random_showers
+
+    kept = kept_showers(10_000, 2_500)
+    assert len(kept) == len(np.unique(kept)) == 2_500 and np.all(np.diff(kept) > 0)
+    # uniform: each quarter of the file holds about a quarter of the subset (binomial sd 22)
+    assert np.all(np.abs(np.histogram(kept, bins=4, range=(0, 10_000))[0] - 625) < 100)
+    assert kept_showers(2_500, 2_500) is None and kept_showers(10, 0) is None
+    assert pool_limit_for(100) == 256 and pool_limit_for(10**9) == 16
+    assert pool_limit_for(50_000) * 50_000 <= obs_mod.POOL_TOTAL
+
+    theta = np.linspace(0.0, 0.9, 40)
+    path = io.write(random_showers(40, seed=5, theta=theta), tmp_path / "s.h5")
+    grid = vx.load_grid("ild")
+    whole = load_observables(path, grid, 0.1, max_showers=None)
+    chosen = kept_showers(40, 15)
+    for chunk_size in (7, 64):
+        capped = load_observables(path, grid, 0.1, chunk_size=chunk_size, max_showers=15)
+        assert capped.n_showers == 15 and capped.meta["n_showers_in_file"] == 40
+        np.testing.assert_array_equal(capped.incident_energy, whole.incident_energy[chosen])
+        np.testing.assert_allclose(capped.conditions["theta"], theta[chosen], rtol=1e-6)
+        np.testing.assert_array_equal(capped.scalars["e_vis"], whole.scalars["e_vis"][chosen])
+    np.testing.assert_allclose(field_values(str(path), "theta", 15), theta[chosen], rtol=1e-6)
+    sample = point_sample_file(path, points=8, max_showers=15)
+    assert sample.n_showers == 15
+    # a smaller total shrinks the per-shower pool: pooled memory stays fixed per file
+    monkeypatch.setattr(obs_mod, "POOL_TOTAL", 40 * 20)
+    small = load_observables(path, grid, 0.1, max_showers=None)
+    counts = np.bincount(small.pooled["point_energy"].owner)
+    assert counts.max() == 20 and len(small.pooled["point_energy"].values) <= 40 * 20

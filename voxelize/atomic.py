@@ -67,8 +67,36 @@ class AtomicWriter:
     _tmp: Path
     _file: Any
 
+    #: Room kept free beyond a chunk's raw size (file metadata, attributes at close).
+    SPACE_MARGIN = 1 << 20
+
     def _finish(self) -> None:
         """Complete the file (attributes, empty defaults) before it is closed."""
+
+    def _check_space(self, nbytes: int) -> None:
+        """Refuse (ENOSPC naming the output, temporary removed) a chunk of ``nbytes`` raw bytes
+        the disk cannot hold: the uncompressed size bounds what is written. HDF5 meets a full
+        disk inside its C cleanup, where the error cannot be handled (a segfault)."""
+        import errno
+        import shutil
+
+        if shutil.disk_usage(self._tmp.parent).free < self.SPACE_MARGIN + nbytes:
+            self.abort()
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+
+    def _write_failed(self, err: BaseException) -> None:
+        """Free the disk space the temporary holds (so closing it cannot fail again), discard
+        it, and raise an OSError naming the output (not the temporary)."""
+        import contextlib
+        import errno
+
+        full = "No space left" in str(err) or "errno = 28" in str(err)
+        with contextlib.suppress(OSError):
+            os.truncate(self._tmp, 0)
+        self.abort()
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path)) from None
+        raise OSError(errno.EIO, f"write failed: {str(err).splitlines()[0]}", str(self.path))
 
     def close(self) -> None:
         """Finish the file and move it into place under its final name."""

@@ -104,11 +104,16 @@ class CaloChallengeWriter(AtomicWriter):
                 f"{self.path}: showers must be [{len(energy)}, {self.n_voxels}], "
                 f"got {showers.shape}"
             )
+        self._check_space(energy.nbytes + len(energy) * self.n_voxels * 4)
         n = self.n_showers
-        self._e.resize((n + len(energy), 1))
-        self._s.resize((n + len(energy), self.n_voxels))
-        self._e[n:] = energy
-        self._s[n:] = showers
+        try:
+            self._e.resize((n + len(energy), 1))
+            self._s.resize((n + len(energy), self.n_voxels))
+            self._e[n:] = energy
+            self._s[n:] = showers
+            self._file.flush()  # a full disk shows here, as an exception, not in h5py's cleanup
+        except (OSError, RuntimeError) as err:
+            self._write_failed(err)
         self.n_showers += len(energy)
 
 

@@ -1,11 +1,9 @@
 """What the command modules share: argument types that refuse bad numbers in one line, the
-grid an option names, the output-folder check, the sampler names."""
+grid an option names, the sampler names."""
 
 from __future__ import annotations
 
 import argparse
-
-from pointcalo.errors import PointcaloError
 
 
 def _number(kind: type, low: float, strict: bool, what: str):
@@ -38,13 +36,6 @@ def grid(option: str, spec: str):
     from pointcalo.metrics.files import grid_named
 
     return grid_named(option, spec)
-
-
-def check_out_folder(out: str) -> None:
-    from pathlib import Path
-
-    if Path(out).exists() and not Path(out).is_dir():
-        raise PointcaloError(f"--out: {out} exists and is not a folder")
 
 
 def quiet(p: argparse.ArgumentParser) -> None:

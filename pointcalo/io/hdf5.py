@@ -16,7 +16,6 @@ reads return the whole file, a slice, or chunks whose memory is bounded by the c
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -369,7 +368,8 @@ class HDF5ShowerWriter(AtomicWriter):
                 f"chunk fields {sorted(flat.points)}/{sorted(flat.fields)} differ from the "
                 f"first chunk's {sorted(points)}/{sorted(fields)}",
             )
-        self._check_space(flat)
+        need = flat.offsets.nbytes + sum(v.nbytes for v in flat.points.values())
+        self._check_space(need + sum(v.nbytes for v in flat.fields.values()))
         f = self._file
         try:
             for name, dtype in fields.items():
@@ -382,36 +382,6 @@ class HDF5ShowerWriter(AtomicWriter):
             self._write_failed(err)
         self.n_showers += flat.n_showers
         self.n_points += flat.n_points
-
-    #: Room kept free beyond a chunk's raw size (file metadata, attributes at close).
-    SPACE_MARGIN = 1 << 20
-
-    def _check_space(self, flat: FlatShowers) -> None:
-        """Refuse a chunk the disk cannot hold (its uncompressed size bounds what is written):
-        HDF5 meets a full disk inside its C cleanup, where the error cannot be handled."""
-        import errno
-        import shutil
-
-        need = self.SPACE_MARGIN + flat.offsets.nbytes
-        need += sum(v.nbytes for v in flat.points.values())
-        need += sum(v.nbytes for v in flat.fields.values())
-        if shutil.disk_usage(self._tmp.parent).free < need:
-            self.abort()
-            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
-
-    def _write_failed(self, err: BaseException) -> None:
-        """Free the disk space the temporary holds (so closing it cannot fail again), discard
-        it, and raise an OSError naming the output."""
-        import errno
-        import os
-
-        full = "No space left" in str(err) or "errno = 28" in str(err)
-        with contextlib.suppress(OSError):
-            os.truncate(self._tmp, 0)
-        self.abort()
-        if full:
-            raise OSError(errno.ENOSPC, "No space left on device", str(self.path)) from None
-        raise OSError(errno.EIO, f"write failed: {str(err).splitlines()[0]}", str(self.path))
 
     def _finish(self) -> None:
         if self._schema is None:  # nothing written: an empty but valid file

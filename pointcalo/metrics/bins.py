@@ -27,11 +27,15 @@ def parse_by(text: str) -> tuple[str, list[float]]:
     return name, values
 
 
-def field_values(path: str, name: str) -> np.ndarray:
-    """Per-shower values of field ``name`` of a shower file (one-line error when absent)."""
+def field_values(path: str, name: str, max_showers: int | None = None) -> np.ndarray:
+    """Per-shower values of field ``name`` of a shower file (one-line error when absent), of
+    the showers an evaluation with ``max_showers`` keeps (:func:`kept_showers`)."""
     from pointcalo import io
+    from pointcalo.metrics.observables import kept_showers
 
-    return io.read_fields(path, [name], "--by")[name]
+    values = io.read_fields(path, [name], "--by")[name]
+    kept = kept_showers(len(values), max_showers)
+    return values if kept is None else values[kept]
 
 
 def compare_by_bins(

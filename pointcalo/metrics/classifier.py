@@ -21,9 +21,12 @@ def classifier_auc(
     folds: int = 5,
     seed: int = 0,
     max_iter: int = 200,
+    limit: int | None = None,
 ) -> tuple[float, float]:
     """ROC AUC (mean, std over ``folds``) of a classifier separating ``gen [M, F]`` from
-    ``ref [N, F]``; the larger sample is subsampled so the classes are balanced."""
+    ``ref [N, F]``; the larger sample is subsampled so the classes are balanced, and both to
+    at most ``limit`` showers (so a floor of two large reference halves is measured with as
+    many showers as the generated sample's test it is the floor of)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
@@ -32,7 +35,7 @@ def classifier_auc(
     if ref.ndim != 2 or gen.ndim != 2 or ref.shape[1] != gen.shape[1]:
         raise PointcaloError(f"classifier inputs must be [N, F] alike: {ref.shape} vs {gen.shape}")
     rng = np.random.default_rng(seed)
-    n = min(len(ref), len(gen))
+    n = min(len(ref), len(gen), limit or len(ref))
     if n < 5 * folds:
         raise PointcaloError(f"classifier test needs at least {5 * folds} showers per sample")
     ref = ref[rng.choice(len(ref), n, replace=False)]

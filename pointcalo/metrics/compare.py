@@ -270,6 +270,9 @@ def compare_views(
     result = {
         "views": list(views),
         "n_reference": views[first][0].n_showers,
+        "n_reference_in_file": int(
+            views[first][0].meta.get("n_showers_in_file", views[first][0].n_showers)
+        ),
         "floor": {v: r["floor"] for v, r in per_view.items()},
         "headline": headline,
         "by_view": per_view,

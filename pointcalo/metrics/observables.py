@@ -184,6 +184,43 @@ def radial_edges_for(grid: vx.Grid) -> np.ndarray:
 #: each shower keeps its full weight, bounds the memory of observables by the number of showers
 #: (not of points), so files larger than memory can be evaluated chunk by chunk.
 POOL_LIMIT = 256
+#: Pooled values kept per observable and file, whatever its size: the per-shower limit shrinks
+#: (to no fewer than :data:`POOL_MIN`) as the number of showers grows, so memory stays flat.
+POOL_TOTAL = 1_000_000
+POOL_MIN = 16
+#: Showers of one file an evaluation uses (``--max-showers``): beyond this, a fixed uniform
+#: random subset (:func:`kept_showers`). Every metric is computed per shower (W1 batches, the
+#: classifier, FPD/KPD, per-bin comparisons), so this caps memory and time; at 50,000 the
+#: subset's own statistical error is far below any floor the report quotes.
+MAX_SHOWERS = 50_000
+
+
+def pool_limit_for(n_showers: int) -> int:
+    """Per-shower pool limit for a file of ``n_showers``: :data:`POOL_TOTAL` shared out,
+    between :data:`POOL_MIN` and :data:`POOL_LIMIT`."""
+    return int(np.clip(POOL_TOTAL // max(n_showers, 1), POOL_MIN, POOL_LIMIT))
+
+
+def kept_showers(n_showers: int, limit: int | None) -> np.ndarray | None:
+    """Sorted indices of the showers an evaluation keeps from a file of ``n_showers``: None
+    (all) when ``limit`` is None, 0 or not exceeded, else the ``limit`` showers whose index
+    has the smallest splitmix64 hash: a fixed uniform random subset that depends only on
+    ``(n_showers, limit)``, so observables, point samples and per-shower fields of one file
+    select the same showers."""
+    if not limit or n_showers <= limit:
+        return None
+    from pointcalo.metrics.alignment import splitmix64
+
+    key = splitmix64(np.arange(n_showers, dtype=np.uint64) ^ np.uint64(0x5EED5EED))
+    return np.sort(np.argpartition(key, limit)[:limit])
+
+
+def in_chunk(kept: np.ndarray | None, start: int, size: int) -> np.ndarray | None:
+    """Positions within the chunk ``[start, start + size)`` of the kept showers (None: all)."""
+    if kept is None:
+        return None
+    lo, hi = np.searchsorted(kept, [start, start + size])
+    return kept[lo:hi] - start
 
 
 def bounded_pool(

@@ -33,6 +33,7 @@ from torch import nn
 
 from pointcalo.clouds import gather_index
 from pointcalo.errors import PointcaloError
+from pointcalo.metrics.observables import MAX_SHOWERS, in_chunk, kept_showers
 from pointcalo.nn.graph import knn_graph
 
 FEATURES = ("E", "x", "y", "layer")
@@ -298,17 +299,30 @@ def point_classifier_auc(
 
 
 def point_sample_file(
-    path, points: int = 256, seed: int = 0, chunk_size: int = 512, mode: str = "core"
+    path,
+    points: int = 256,
+    seed: int = 0,
+    chunk_size: int = 512,
+    mode: str = "core",
+    max_showers: int | None = MAX_SHOWERS,
 ):
     """:func:`point_sample` of a shower file, streamed ``chunk_size`` showers at a time (memory
-    bounded by the chunk and ``points`` per shower)."""
+    bounded by the chunk and ``points`` per shower); the showers are those the observables of
+    the file keep (``max_showers``, :func:`~pointcalo.metrics.observables.kept_showers`)."""
     from pointcalo import io
 
-    parts, start = [], 0
+    parts, start, used = [], 0, 0
     with io.open_reader(path) as reader:
+        kept = kept_showers(reader.n_showers, max_showers)
         for chunk in reader.iter_chunks(chunk_size):
-            parts.append(point_sample(chunk, points, seed, first_index=start, mode=mode))
+            sel = in_chunk(kept, start, len(chunk))
             start += len(chunk)
+            if sel is not None:
+                if not len(sel):
+                    continue
+                chunk = chunk[sel]
+            parts.append(point_sample(chunk, points, seed, first_index=used, mode=mode))
+            used += len(chunk)
     if not parts:
         raise PointcaloError(f"{path}: no showers for the point classifier")
     return concat(parts)

@@ -22,7 +22,16 @@ from pointcalo.conditions import CONDITIONS
 from pointcalo.errors import PointcaloError, ShowerFormatError
 from pointcalo.metrics import distances as dist
 from pointcalo.metrics.classifier import classifier_auc
-from pointcalo.metrics.observables import SCALARS, Observables, Pooled, compute
+from pointcalo.metrics.observables import (
+    MAX_SHOWERS,
+    SCALARS,
+    Observables,
+    Pooled,
+    compute,
+    in_chunk,
+    kept_showers,
+    pool_limit_for,
+)
 
 if TYPE_CHECKING:
     from pointcalo.metrics.point_classifier import PointSample
@@ -54,8 +63,18 @@ def _pooled_profiles(obs: Observables) -> dict[str, Pooled]:
     return out
 
 
-def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, size: int) -> dict:
-    """All distances of ``gen`` against ``ref`` with ``size`` showers per batch."""
+def compare(
+    ref: Observables,
+    gen: Observables,
+    *,
+    k: int = 5,
+    seed: int = 0,
+    size: int,
+    limit: int | None = None,
+) -> dict:
+    """All distances of ``gen`` against ``ref`` with ``size`` showers per batch; the
+    classifiers see at most ``limit`` showers per class (a floor of two large reference
+    halves is measured with as many showers as the generated sample's test it floors)."""
     out: dict[str, Any] = {"w1x100": {}, "separation_power": {}}
     for name in SCALARS:
         if name in ref.scalars and name in gen.scalars:
@@ -86,11 +105,11 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
     # FPD / KPD on the few global features (a Frechet distance needs many more showers than
     # features); the classifier on the per-layer features (the headline) and on the global ones
     layer_r, layer_g, out["features"] = _common_features(ref, gen, "per_layer")
-    out["classifier_auc"] = classifier_auc(layer_r, layer_g, seed=seed)
+    out["classifier_auc"] = classifier_auc(layer_r, layer_g, seed=seed, limit=limit)
     fr, fg, out["features_global"] = _common_features(ref, gen, "global")
     out["fpd"] = dist.fpd(fr, fg, seed=seed)
     out["kpd"] = dist.kpd(fr, fg, size=min(1000, size * k), seed=seed)
-    out["classifier_auc_global"] = classifier_auc(fr, fg, seed=seed)
+    out["classifier_auc_global"] = classifier_auc(fr, fg, seed=seed, limit=limit)
     # conditions both samples carry and that vary (a constant one, e.g. zero at normal
     # incidence, tells nothing)
     names = sorted(
@@ -103,7 +122,7 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
             np.concatenate([f, *(CONDITIONS[k].encode(o.conditions[k]) for k in names)], 1)
             for f, o in ((layer_r, ref), (layer_g, gen))
         )
-        out["classifier_auc_conditioned"] = classifier_auc(fr, fg, seed=seed)
+        out["classifier_auc_conditioned"] = classifier_auc(fr, fg, seed=seed, limit=limit)
         out["conditions"] = names
     if ref.voxels is not None and gen.voxels is not None:
         # log(1 + E/MeV) tames the dynamic range of cell energies; voxels that almost never
@@ -111,8 +130,9 @@ def compare(ref: Observables, gen: Observables, *, k: int = 5, seed: int = 0, si
         # cost grows with the voxels it is given)
         keep = voxels_in_use(ref.voxels, gen.voxels)
         out["voxel_classifier_auc"] = classifier_auc(
-            np.log1p(ref.voxels[:, keep]), np.log1p(gen.voxels[:, keep]), seed=seed, max_iter=100
-        )
+            np.log1p(ref.voxels[:, keep]), np.log1p(gen.voxels[:, keep]), seed=seed,
+            max_iter=100, limit=limit,
+        )  # fmt: skip
     return out
 
 
@@ -224,16 +244,20 @@ def evaluate(
             f"'{gen.grid.name}'?)"
         ) from None
     cache = floor_cache if floor_cache is not None else {}
-    if ("distances", size) not in cache:
+    limit = min(half_a.n_showers, gen.n_showers)  # the classifiers' showers per class
+    if ("distances", size, limit) not in cache:
         log("distances: reference half B vs half A (the floor)")
-        cache[("distances", size)] = compare(half_a, half_b, k=k, seed=seed, size=size)
-    floor = cache[("distances", size)]
+        cache[("distances", size, limit)] = compare(
+            half_a, half_b, k=k, seed=seed, size=size, limit=limit
+        )
+    floor = cache[("distances", size, limit)]
     metrics: dict[str, Any] = {
         "grid": grid.name,
         "alignment": ref.meta.get("alignment", "centred"),
         "threshold_MeV": threshold,
         "n_reference": ref.n_showers,
         "n_generated": gen.n_showers,
+        "n_in_files": [int(o.meta.get("n_showers_in_file", o.n_showers)) for o in (ref, gen)],
         "batches": k,
         "showers_per_batch": size,
         "seed": seed,
@@ -369,6 +393,15 @@ def markdown_table(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _subset_note(metrics: dict[str, Any]) -> str:
+    """`` (a fixed random subset of 325000 / 3250 in the files)`` when a file was capped."""
+    used = (metrics["n_reference"], metrics["n_generated"])
+    files = metrics.get("n_in_files", used)
+    if list(files) == list(used):
+        return ""
+    return f" (a fixed random subset of the files' {files[0]} / {files[1]}: --max-showers)"
+
+
 def write_markdown(metrics: dict[str, Any], path: Path) -> None:
     from pointcalo.io.atomic import atomic_path
 
@@ -377,10 +410,10 @@ def write_markdown(metrics: dict[str, Any], path: Path) -> None:
         "",
         f"Grid `{metrics['grid']}` ({metrics.get('alignment', 'centred')} on the shower axis), "
         f"cell threshold {metrics['threshold_MeV']} MeV; "
-        f"{metrics['n_reference']} reference and {metrics['n_generated']} generated showers; "
-        f"uncertainties from {metrics['batches']} batches of {metrics['showers_per_batch']} "
-        f"showers (seed {metrics['seed']}). The floor compares two disjoint halves of the "
-        "reference with the same batch size.",
+        f"{metrics['n_reference']} reference and {metrics['n_generated']} generated showers"
+        f"{_subset_note(metrics)}; uncertainties from {metrics['batches']} batches of "
+        f"{metrics['showers_per_batch']} showers (seed {metrics['seed']}). The floor "
+        "compares two disjoint halves of the reference with the same batch size.",
         "",
         markdown_table(metrics),
         "",
@@ -424,15 +457,20 @@ def load_observables(
     alignment_seed: int = 0,
     lattice: float | None = None,
     point_structure: bool = True,
+    max_showers: int | None = MAX_SHOWERS,
 ) -> Observables:
     """Observables of a file: a shower file (HDF5/ROOT points, projected onto ``grid``) or a
     CaloChallenge-layout voxel file (``incident_energies``, ``showers``) already on ``grid``.
     ``alignment``, ``alignment_seed``, ``lattice``, ``point_structure``: as in
     :func:`pointcalo.metrics.observables.compute` (voxel files: ``centred`` only).
+    ``max_showers``: a file with more showers is evaluated on a fixed uniform random subset of
+    that many (:func:`~pointcalo.metrics.observables.kept_showers`; None or 0: all of them);
+    ``meta["n_showers_in_file"]`` says how many it has.
 
     The file is streamed ``chunk_size`` showers at a time and only the per-shower observables
     (and a bounded sample of cell and point energies per shower) are kept, so memory is bounded
-    by the chunk and the number of showers, not the file: files larger than memory work."""
+    by the chunk and ``max_showers``, not the file: files larger than memory work, and pooled
+    cell and point energies are capped per file (:func:`pool_limit_for`)."""
     import h5py
 
     from pointcalo import io
@@ -459,6 +497,9 @@ def load_observables(
             raise ShowerFormatError(
                 path, "grid", f"voxels are on grid '{file_grid}', evaluation is on '{grid.name}'"
             )
+        kept = kept_showers(n_rows, max_showers)
+        limit = pool_limit_for(n_rows if kept is None else len(kept))
+        used = 0
         for start in range(0, max(n_rows, 1), chunk_size):
             try:
                 energy, voxels = read_calochallenge(path, grid, start, start + chunk_size)
@@ -467,6 +508,9 @@ def load_observables(
             except (ValueError, TypeError):
                 raise ShowerFormatError(path, "incident_energies", "must hold numbers") from None
             check_voxels(path, energy, voxels)
+            sel = in_chunk(kept, start, len(energy))
+            if sel is not None:
+                energy, voxels = energy[sel], voxels[sel]
             parts.append(
                 compute(
                     voxels=voxels,
@@ -474,22 +518,36 @@ def load_observables(
                     grid=grid,
                     threshold=threshold,
                     keep_voxels=keep_voxels,
-                    first_index=start,
+                    pool_limit=limit,
+                    first_index=used,
                 )
             )
+            used += len(energy)
+        n_file = n_rows
     else:
         with io.open_reader(path) as reader:
+            n_file = reader.n_showers
+            kept = kept_showers(n_file, max_showers)
+            limit = pool_limit_for(n_file if kept is None else len(kept))
             if log:
-                log(f"observables of {path} ({reader.n_showers} showers) on {grid.name}")
-            start = 0
+                of = "" if kept is None else f"{len(kept)} drawn at random of "
+                log(f"observables of {path} ({of}{n_file} showers) on {grid.name}")
+            start = used = 0
             for chunk in reader.iter_chunks(chunk_size):
+                sel = in_chunk(kept, start, len(chunk))
+                start += len(chunk)
+                if sel is not None:
+                    if not len(sel):
+                        continue
+                    chunk = chunk[sel]
                 try:
                     obs = compute(
                         chunk,
                         grid=grid,
                         threshold=threshold,
                         keep_voxels=keep_voxels,
-                        first_index=start,
+                        pool_limit=limit,
+                        first_index=used,
                         alignment=alignment,
                         alignment_seed=alignment_seed,
                         lattice=lattice,
@@ -498,10 +556,11 @@ def load_observables(
                 except vx.GridError as err:
                     raise ShowerFormatError(path, "points/layer", str(err)) from None
                 parts.append(obs)
-                start += len(chunk)
+                used += len(chunk)
     if not parts:
         raise ShowerFormatError(path, None, "no showers")
     obs = concat(parts)
+    obs.meta["n_showers_in_file"] = n_file
     if units is not None:
         obs.meta["units"] = units.decode() if isinstance(units, bytes) else str(units)
     return obs

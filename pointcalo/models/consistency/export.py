@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from pointcalo.errors import PointcaloError
-from pointcalo.io.atomic import atomic_path, write_json
+from pointcalo.io.atomic import atomic_folder, atomic_path, write_json
 from pointcalo.models.showerflow.features import draw_features
 from pointcalo.models.showerflow.postprocess import PostProcess
 from pointcalo.streams import cloud_generators, point_noise
@@ -153,17 +152,8 @@ def export_torchscript(loaded, path: str | Path) -> Path:
 def export_onnx(loaded, out: str | Path, opset: int = 17) -> Path:
     """``flow.onnx``, ``denoiser.onnx``, ``meta.json`` and the numpy glue (package ``glue``)
     in the directory ``out`` (built beside it, then renamed into place)."""
-    out = Path(out)
-    if out.is_file() or (out.is_dir() and any(out.iterdir())):
-        raise PointcaloError(f"{out}: exists and is not an empty folder; choose another -o")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with atomic_folder(out, flag="-o") as tmp:
         _write_onnx(loaded, tmp, opset)
-        tmp.replace(out)  # an empty folder at ``out`` is replaced, a non-empty one refused above
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # this export's own temporary folder
-        raise
     return out
 
 
