@@ -9,10 +9,10 @@ from pointcalo.commands.common import (
     COUNT,
     SEED,
     THRESHOLD,
-    PointcaloError,
-    check_out_folder,
     quiet,
 )
+from pointcalo.errors import PointcaloError
+from pointcalo.io.atomic import atomic_folder
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -22,8 +22,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pointcalo.metrics.report import markdown_table
 
     console = Console(stderr=True, quiet=args.quiet, log_path=False)
-    check_out_folder(args.out)
-    with console.status("computing observables") as status:
+    with (
+        atomic_folder(args.out, marker="metrics.json") as out,
+        console.status("computing observables") as status,
+    ):
 
         def log(msg: str) -> None:
             status.update(msg)
@@ -31,9 +33,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         metrics = evaluate_files(
             args.reference, args.generated, grid=args.grid, threshold=args.threshold,
-            batches=args.batches, seed=args.seed, out=args.out, alignment=args.alignment,
+            batches=args.batches, seed=args.seed, out=out, alignment=args.alignment,
             voxel_classifier=args.voxel_classifier, train=args.train, log=log,
-            **_point_classifier_options(args),
+            max_showers=args.max_showers, **_point_classifier_options(args),
         )  # fmt: skip
     if not args.quiet:
         print(markdown_table(metrics))
@@ -47,7 +49,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from pointcalo.metrics.compare import headline_table
     from pointcalo.metrics.files import compare_files
 
-    check_out_folder(args.out)
     speed = {}
     for item in args.speed or []:
         label, _, value = item.partition("=")
@@ -56,20 +57,64 @@ def cmd_compare(args: argparse.Namespace) -> int:
         except ValueError:
             raise PointcaloError(f"--speed: expected LABEL=showers_per_s, got {item!r}") from None
     console = Console(stderr=True, quiet=args.quiet, log_path=False)
-    result = compare_files(
-        args.reference, args.generated, labels=args.labels.split(",") if args.labels else None,
-        speed=speed, grid=args.grid, threshold=args.threshold, batches=args.batches,
-        seed=args.seed, out=args.out, alignments=[a for a in args.alignments.split(",") if a],
-        extra_grids=args.extra_grids, voxel_classifier=args.voxel_classifier, train=args.train,
-        log=console.log, by=parse_by(args.by) if args.by else None,
-        **_point_classifier_options(args),
-    )  # fmt: skip
+    by = parse_by(args.by) if args.by else None
+    with atomic_folder(args.out, marker="compare.json") as out:
+        result = compare_files(
+            args.reference, args.generated, labels=args.labels.split(",") if args.labels else None,
+            speed=speed, grid=args.grid, threshold=args.threshold, batches=args.batches,
+            seed=args.seed, out=out, alignments=[a for a in args.alignments.split(",") if a],
+            extra_grids=args.extra_grids, voxel_classifier=args.voxel_classifier, train=args.train,
+            log=console.log, by=by, max_showers=args.max_showers,
+            **_point_classifier_options(args),
+        )  # fmt: skip
     if not args.quiet:
         print(headline_table(result))
         if "by" in result:
             print("\n" + bins_table(result["by"]))
         print("\n".join(["", *(f"- {v['text']}" for v in result["verdicts"].values())]))
     return 0
+
+
+def cmd_amplify(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from pointcalo.metrics.files import amplification_table, amplify_files
+
+    if (args.generated is None) == (args.model is None):
+        raise PointcaloError("amplify: give --generated FILE or --model NAME, one of them")
+    console = Console(stderr=True, quiet=args.quiet, log_path=False)
+    observables = [v for v in args.observables.split(",") if v]
+    with atomic_folder(args.out, marker="amplify.json") as out:
+        generated = args.generated
+        if args.model is not None:
+            generated = str(out / "generated.h5")
+            _sample_like(args.model, args.truth, args.n, args.seed, generated, console.log)
+        report = amplify_files(
+            args.truth, generated, args.n_train, pool=args.pool, observables=observables,
+            grid=args.grid, threshold=args.threshold, bins=args.bins, boots=args.bootstrap,
+            seed=args.seed, out=out, label=args.model, max_showers=args.max_showers,
+            log=console.log,
+        )  # fmt: skip
+    if not args.quiet:
+        print(amplification_table(report))
+    return 0
+
+
+def _sample_like(model: str, truth: str, n: int, seed: int, path: str, log) -> None:
+    """``n`` showers of ``model`` into ``path`` at incident energies drawn (with replacement)
+    from those of ``truth``, so both samples share one energy spectrum."""
+    import numpy as np
+    import torch
+
+    from pointcalo import io
+    from pointcalo.generation import generate_to_file, load_model
+
+    loaded = load_model(model, "cpu")
+    energy = io.read_fields(truth, ["incident_energy"], "--truth")["incident_energy"]
+    energies = np.random.default_rng(seed).choice(energy, n)
+    log(f"sampling {n} showers of {model} at the energies of {truth}")
+    with io.open_writer(path) as writer, torch.no_grad():
+        generate_to_file(loaded, writer, n, conditions=energies, seed=seed)
 
 
 def _point_classifier_options(args: argparse.Namespace) -> dict:
@@ -83,12 +128,21 @@ def _point_classifier_options(args: argparse.Namespace) -> dict:
 
 def _add_scoring_args(p: argparse.ArgumentParser, out: str) -> None:
     """The options evaluate and compare share: the grid and threshold of the observables,
-    batches and seed, the output folder, and the optional classifiers."""
+    batches and seed, the output folder, the cap on showers, and the optional classifiers."""
+    from pointcalo.metrics.observables import MAX_SHOWERS
+
     p.add_argument("--grid", default="ild", help="grid of the observables (preset or file)")
     p.add_argument("--threshold", type=THRESHOLD, default=0.1, help="cell threshold in MeV")
     p.add_argument("--batches", type=COUNT, default=5, help="batches for uncertainties")
     p.add_argument("--seed", type=SEED, default=0, help="random seed of the classifier and views")
     p.add_argument("--out", default=out, help="output folder")
+    p.add_argument(
+        "--max-showers",
+        type=SEED,
+        default=MAX_SHOWERS,
+        help="evaluate a fixed random subset of this many showers of a larger file (bounds "
+        "memory and time; 0: all)",
+    )
     p.add_argument(
         "--voxel-classifier",
         action="store_true",
@@ -161,3 +215,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     quiet(p)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "amplify",
+        help="how many Geant4 showers a generated sample is worth, per observable "
+        "(statistical amplification): amplify.json, amplify.md, plots",
+    )
+    p.add_argument("--truth", required=True, help="Geant4 showers the model never saw")
+    p.add_argument("--generated", default=None, help="the generated shower file")
+    p.add_argument("--model", default=None, help="or a model (name or checkpoint) to sample")
+    p.add_argument("--n", type=COUNT, default=20_000, help="showers to sample with --model")
+    p.add_argument(
+        "--n-train", type=COUNT, required=True, help="showers the model was trained on (N)"
+    )
+    p.add_argument("--pool", default=None, help="other unseen Geant4 showers: Geant4 curves")
+    p.add_argument(
+        "--observables",
+        default="e_ratio,cog_z,width,n_hits,layer_energy",
+        help="comma-separated scalars of the evaluation, or layer_energy (one per layer)",
+    )
+    p.add_argument("--grid", default="ild", help="grid of the observables (preset or file)")
+    p.add_argument("--threshold", type=THRESHOLD, default=0.1, help="cell threshold in MeV")
+    p.add_argument("--bins", type=COUNT, default=20, help="quantile bins of the truth")
+    p.add_argument("--bootstrap", type=COUNT, default=100, help="bootstrap resamplings")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (sampling, bootstrap)")
+    p.add_argument("--max-showers", type=SEED, default=50_000, help="as in evaluate")
+    p.add_argument("--out", default="runs/amplify", help="output folder")
+    quiet(p)
+    p.set_defaults(func=cmd_amplify)

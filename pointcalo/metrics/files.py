@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import voxelize
 from pointcalo.errors import PointcaloError
 from pointcalo.io.calochallenge import voxel_file_grid
 from pointcalo.metrics.alignment import ALIGNMENTS, file_lattice
+from pointcalo.metrics.observables import MAX_SHOWERS
 from pointcalo.metrics.report import load_observables
 
 
@@ -33,12 +35,16 @@ class PointClassifierInput:
     points: int = 256
     mode: str = "core"
 
-    def samples(self, paths: dict[str, str], seed: int) -> dict:
-        """Its input of each file (torch-geometric only when asked for)."""
+    def samples(
+        self, paths: dict[str, str], seed: int, max_showers: int | None = MAX_SHOWERS
+    ) -> dict:
+        """Its input of each file (torch-geometric only when asked for), on the showers the
+        observables keep (``max_showers``)."""
         from pointcalo.metrics.point_classifier import point_sample_file
 
         return {
-            k: point_sample_file(p, self.points, seed, mode=self.mode) for k, p in paths.items()
+            k: point_sample_file(p, self.points, seed, mode=self.mode, max_showers=max_showers)
+            for k, p in paths.items()
         }
 
 
@@ -50,28 +56,32 @@ def evaluate_files(
     threshold: float = 0.1,
     batches: int = 5,
     seed: int = 0,
-    out: str = "runs/evaluate",
+    out: str | Path = "runs/evaluate",
     alignment: str = "centred",
     voxel_classifier: bool = False,
     train: str | None = None,
     point_classifier: PointClassifierInput | None = None,
+    max_showers: int | None = MAX_SHOWERS,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """``pointcalo evaluate``: one generated file against a reference on one view of ``grid``
     (``alignment`` of the grid to the shower axis); writes the report into ``out`` and
-    returns its metrics (:func:`pointcalo.metrics.report.evaluate`)."""
+    returns its metrics (:func:`pointcalo.metrics.report.evaluate`). A file with more than
+    ``max_showers`` showers is evaluated on a fixed random subset of that many."""
     from pointcalo.metrics.report import evaluate
 
     g = grid_named("--grid", grid)
     lattice = file_lattice(reference, g) if alignment != "centred" else None
     view = {"alignment": alignment, "alignment_seed": seed, "lattice": lattice}
-    keep = voxel_classifier
-    ref = load_observables(reference, g, threshold, log, keep_voxels=keep, **view)
-    gen = load_observables(generated, g, threshold, log, keep_voxels=keep, **view)
-    tr = load_observables(train, g, threshold, log) if train is not None else None
+    keep = {"keep_voxels": voxel_classifier, "max_showers": max_showers}
+    ref = load_observables(reference, g, threshold, log, **keep, **view)
+    gen = load_observables(generated, g, threshold, log, **keep, **view)
+    tr = None
+    if train is not None:
+        tr = load_observables(train, g, threshold, log, max_showers=max_showers)
     points = None
     if point_classifier is not None:
-        samples = point_classifier.samples({"r": reference, "g": generated}, seed)
+        samples = point_classifier.samples({"r": reference, "g": generated}, seed, max_showers)
         points = (samples["r"], samples["g"])
     return evaluate(
         ref, gen, grid=g, threshold=threshold, k=batches, seed=seed, out=out, log=log,
@@ -89,7 +99,7 @@ def compare_files(
     threshold: float = 0.1,
     batches: int = 5,
     seed: int = 0,
-    out: str = "runs/compare",
+    out: str | Path = "runs/compare",
     alignments: list[str] = ("centred", "half-cell", "random"),
     extra_grids: str = "auto",
     voxel_classifier: bool = False,
@@ -97,6 +107,7 @@ def compare_files(
     point_classifier: PointClassifierInput | None = None,
     reference_label: str = "the reference",
     by: tuple[str, list[float]] | None = None,
+    max_showers: int | None = MAX_SHOWERS,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """``pointcalo compare``: several generated files against one reference on every view
@@ -104,7 +115,8 @@ def compare_files(
     files, ``auto`` the cylindrical grid beside ILD's); the headline is each sample's worst
     view (:func:`pointcalo.metrics.compare.compare_views`). Voxel files are evaluated on their
     own grid only, point-level metrics on the centred view. ``by``: ``(field, bin edges)``
-    repeats the comparison per bin of a per-shower field (:mod:`pointcalo.metrics.bins`)."""
+    repeats the comparison per bin of a per-shower field (:mod:`pointcalo.metrics.bins`).
+    ``max_showers``: as in :func:`evaluate_files`."""
     from pointcalo.metrics.compare import compare_views
 
     labels = list(labels) if labels else list(generated)
@@ -140,7 +152,7 @@ def compare_files(
         def load(path: str, vg=vg, alignment=alignment):
             return load_observables(
                 path, vg, threshold, log, keep_voxels=voxel_classifier, alignment=alignment,
-                alignment_seed=seed, lattice=lattice,
+                alignment_seed=seed, lattice=lattice, max_showers=max_showers,
                 point_structure=alignment == "centred" and vg is g,
             )  # fmt: skip
 
@@ -155,12 +167,12 @@ def compare_files(
         raise PointcaloError("compare: no generated file can be evaluated on --grid")
     tr = None
     if train:
-        tr = load_observables(train, g, threshold, point_structure=False)
+        tr = load_observables(train, g, threshold, point_structure=False, max_showers=max_showers)
     points = None
     if point_classifier is not None:
         paths = {"reference": reference}
         paths |= {lab: p for lab, p in zip(labels, generated, strict=True) if kinds[lab] is None}
-        points = point_classifier.samples(paths, seed)
+        points = point_classifier.samples(paths, seed, max_showers)
     result = compare_views(
         views, train=tr, k=batches, seed=seed, speed=speed or {}, out=out, log=log,
         points=points, reference_label=reference_label,
@@ -172,8 +184,11 @@ def compare_files(
         from pointcalo.metrics.bins import bins_table, compare_by_bins, field_values
 
         name, edges = by
-        values = {"reference": field_values(reference, name)}
-        values |= {lab: field_values(p, name) for lab, p in zip(labels, generated, strict=True)}
+        values = {"reference": field_values(reference, name, max_showers)}
+        values |= {
+            lab: field_values(p, name, max_showers)
+            for lab, p in zip(labels, generated, strict=True)
+        }
         result["by"] = compare_by_bins(
             views, values, name, edges, k=batches, seed=seed, log=log,
             reference_label=reference_label,
@@ -183,3 +198,142 @@ def compare_files(
             with atomic_path(Path(out) / f"by_{name}.md") as tmp:
                 tmp.write_text(bins_table(result["by"]) + "\n")
     return result
+
+
+def amplify_files(
+    truth: str,
+    generated: str,
+    n_train: int,
+    *,
+    pool: str | None = None,
+    observables: tuple[str, ...] | list[str] | None = None,
+    grid: str = "ild",
+    threshold: float = 0.1,
+    bins: int = 20,
+    boots: int = 100,
+    seed: int = 0,
+    out: str | Path | None = "runs/amplify",
+    label: str | None = None,
+    max_showers: int | None = MAX_SHOWERS,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """``pointcalo amplify``: how many Geant4 showers the showers of ``generated`` are worth,
+    per observable (:mod:`pointcalo.metrics.amplification`), against ``truth`` (Geant4 showers
+    the model trained on ``n_train`` never saw); ``pool``: other unseen Geant4 showers for the
+    plots' Geant4 curves. Per-layer observables whose truth has fewer than ``bins / 2``
+    distinct quantile bins (layers mostly empty) are left out. Writes ``amplify.json``,
+    ``amplify.md`` and a PNG per observable (per-layer ones in one plot) into ``out``."""
+    import numpy as np
+
+    from pointcalo.metrics.amplification import (
+        DEFAULT_OBSERVABLES,
+        amplification,
+        observable_values,
+        quantile_edges,
+    )
+
+    g = grid_named("--grid", grid)
+
+    def values(path: str) -> dict[str, np.ndarray]:
+        obs = load_observables(
+            path, g, threshold, log, point_structure=False, max_showers=max_showers
+        )
+        return observable_values(obs, list(observables or DEFAULT_OBSERVABLES))
+
+    t, gen = values(truth), values(generated)
+    p = values(pool) if pool is not None else None
+    n_t, n_g = len(next(iter(t.values()))), len(next(iter(gen.values())))
+    results: dict[str, Any] = {}
+    skipped, logged = [], set()
+    for name, tv in t.items():
+        if name.startswith("layer_") and len(quantile_edges(tv, bins)) + 1 < bins // 2:
+            skipped.append(name)
+            continue
+        head = name.rpartition("_")[0] if name.startswith("layer_") else name
+        if head not in logged:
+            logged.add(head)
+            log(f"amplification of {head}")
+        r = amplification(
+            tv, gen[name], n_train, pool=None if p is None else p[name], bins=bins,
+            boots=boots, seed=seed,
+        )  # fmt: skip
+        results[name] = r.as_dict()
+    summary = _amplification_summary(results)
+    report = {
+        "truth": str(truth), "generated": label or str(generated), "pool": pool, "n_train": n_train,
+        "n_truth": n_t, "n_generated": n_g, "bins": bins, "bootstrap": boots, "seed": seed,
+        "grid": g.name, "threshold_MeV": threshold, "summary": summary,
+        "observables": results, "left_out": skipped,
+    }  # fmt: skip
+    if out is not None:
+        from pointcalo.io.atomic import atomic_path, write_json
+        from pointcalo.metrics.plots import amplification_layers_plot, amplification_plot
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        name_of = label or Path(generated).stem
+        for name, r in results.items():
+            if not name.startswith("layer_"):
+                amplification_plot(name, r, n_train, out / f"amplify_{name}.png", name_of)
+        layers = {k: v for k, v in results.items() if k.startswith("layer_")}
+        if layers:
+            amplification_layers_plot(layers, out / "amplify_layers.png", name_of)
+        write_json(report, out / "amplify.json")
+        with atomic_path(out / "amplify.md") as tmp:
+            tmp.write_text(amplification_table(report) + "\n")
+    return report
+
+
+def _amplification_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """Per scalar observable its factor and interval; per-layer observables (``<profile>_<i>``)
+    as the median over layers of each."""
+    import numpy as np
+
+    def val(v):
+        return np.inf if v == "inf" else float(v)
+
+    summary: dict[str, Any] = {}
+    groups: dict[str, list[dict]] = {}
+    for name, r in results.items():
+        head, _, tail = name.rpartition("_")
+        if name.startswith("layer_") and tail.isdigit():
+            groups.setdefault(head, []).append(r)
+        else:
+            summary[name] = {"factor": r["factor"], "interval": r["factor_interval"]}
+    for head, rs in groups.items():
+        med = [
+            float(np.median([val(x) for x in column]))
+            for column in zip(*[(r["factor"], *r["factor_interval"]) for r in rs], strict=True)
+        ]
+        summary[f"{head} (median of {len(rs)} layers)"] = {
+            "factor": "inf" if np.isinf(med[0]) else med[0],
+            "interval": ["inf" if np.isinf(v) else v for v in med[1:]],
+        }
+    return summary
+
+
+def amplification_table(report: dict[str, Any]) -> str:
+    """Markdown of :func:`amplify_files`'s report: the protocol and a row per observable."""
+
+    def fmt(v) -> str:
+        return "beyond resolution" if v == "inf" else f"{v:.2f}"
+
+    lines = [
+        f"# How many Geant4 showers is `{Path(report['generated']).name}` worth?",
+        "",
+        f"Model trained on N = {report['n_train']:,} showers; {report['n_generated']:,} "
+        f"generated showers against {report['n_truth']:,} Geant4 showers it never saw "
+        f"(`{Path(report['truth']).name}`), {report['bins']} quantile bins of the truth, "
+        f"{report['bootstrap']} bootstrap resamplings (16-84 %). Amplification = n_eff / N, "
+        "n_eff = the Geant4 sample size with the same binned error as the generated sample's "
+        "plateau. 'beyond resolution': the generated error is below what this truth resolves.",
+        "",
+        "| observable | amplification | 16-84 % |",
+        "|---|---|---|",
+    ]
+    for name, s in report["summary"].items():
+        lo, hi = s["interval"]
+        lines.append(f"| {name} | {fmt(s['factor'])} | {fmt(lo)} - {fmt(hi)} |")
+    if report["left_out"]:
+        lines += ["", f"Left out (truth mostly empty): {', '.join(report['left_out'])}."]
+    return "\n".join(lines)

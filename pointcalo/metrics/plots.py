@@ -273,3 +273,76 @@ def response_plot(
     top.legend(fontsize=8)
     fig.tight_layout()
     return _save(fig, Path(path))
+
+
+def amplification_plot(
+    name: str, result: dict, n_train: int, path: str | os.PathLike[str], label: str = "generated"
+) -> Path:
+    """One observable's error against sample size (:mod:`pointcalo.metrics.amplification`):
+    Geant4 (expected line; drawn points where a pool was given), the generated sample's
+    curve, its plateau and the ``n_eff`` where the Geant4 line meets it."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    curves = result["curves"]
+    expected = curves["geant4_expected"]
+    sizes = [*curves["generated"]["sizes"]]
+    if "geant4" in curves:
+        sizes += curves["geant4"]["sizes"]
+    n_eff = result["n_eff"]
+    top = max(sizes) * 4 if n_eff == "inf" else max(max(sizes), float(n_eff)) * 4
+    n = np.geomspace(min(sizes), top, 100)
+    a, n_t = expected["a"], expected["n_truth"]
+    ax.plot(n, a * (1 / n + 1 / n_t), "k-", lw=1, label="Geant4, expected")
+    if "geant4" in curves:
+        ax.plot(curves["geant4"]["sizes"], curves["geant4"]["mse"], "ko", ms=4, label="Geant4")
+    g = curves["generated"]
+    ax.plot(g["sizes"], g["mse"], "o-", color="C1", ms=4, label=_short(label))
+    ax.axhline(max(curves["plateau"], 1e-12), color="C1", ls="--", lw=1)
+    ax.axvline(n_train, color="C0", ls=":", lw=1, label=f"training showers N = {n_train:,}")
+    if n_eff != "inf":
+        ax.axvline(float(n_eff), color="C1", ls=":", lw=1)
+    factor = result["factor"]
+    text = "beyond the truth's resolution" if factor == "inf" else f"x{factor:.2f}"
+    lo, hi = result["factor_interval"]
+    lo_t = "inf" if lo == "inf" else f"{lo:.2f}"
+    hi_t = "inf" if hi == "inf" else f"{hi:.2f}"
+    ax.set_title(f"{name}: amplification {text} (16-84 %: {lo_t} - {hi_t})", fontsize=9)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("showers in the sample")
+    ax.set_ylabel(f"MSE of {result['bins']} quantile-bin shares")
+    ax.legend(fontsize=7)
+    return _save(fig, Path(path))
+
+
+def amplification_layers_plot(
+    results: dict[str, dict], path: str | os.PathLike[str], label: str = "generated"
+) -> Path:
+    """The amplification factor of each per-layer observable (``<profile>_<layer>``) with its
+    16-84 % interval; infinite values (beyond the truth's resolution) drawn as arrows up."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    layers, fac, lo, hi = [], [], [], []
+    for name, r in results.items():
+        layers.append(int(name.rpartition("_")[2]))
+        f, (a, b) = r["factor"], r["factor_interval"]
+        fac.append(np.inf if f == "inf" else f)
+        lo.append(np.inf if a == "inf" else a)
+        hi.append(np.inf if b == "inf" else b)
+    layers, fac, lo, hi = map(np.asarray, (layers, fac, lo, hi))
+    finite = np.isfinite(fac) & np.isfinite(hi)
+    top = float(np.max(hi[finite])) * 2 if finite.any() else 10.0
+    ax.errorbar(
+        layers[finite], fac[finite],
+        yerr=[np.clip(fac - lo, 0, None)[finite], np.clip(hi - fac, 0, None)[finite]],
+        fmt="o", color="C1", ms=4, label=_short(label),
+    )  # fmt: skip
+    up = ~finite
+    ax.plot(layers[up], np.full(up.sum(), top), "^", color="C1", ms=6)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("amplification n_eff / N (layer energy)")
+    ax.set_title("per-layer energy; triangles: beyond the truth's resolution", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, Path(path))
