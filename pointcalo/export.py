@@ -1,7 +1,9 @@
 """Export a one-step (consistency-distilled) CaloClouds model for the experiments' software:
-TorchScript for DDML / Geant4 fast-simulation hooks, ONNX for ONNX Runtime.
+``ddml`` for Key4hep's DDML (the module draws its own randomness and takes energy and angles
+as DDML passes them: :mod:`pointcalo.models.consistency.ddml`), ``torchscript`` and ``onnx``
+for callers that own the randomness.
 
-The interface (README, "Export") is fixed; the caller owns the randomness:
+The ``torchscript`` / ``onnx`` interface (README, "Export") is fixed:
 
 * inputs: ``energy [B]`` float64 incident energies (MeV); ``base [B, D]`` float32 standard
   normal numbers of the shower flow; ``noise [B, N, F]`` float32 standard normal numbers of
@@ -37,12 +39,19 @@ from pointcalo.errors import PointcaloError
 from pointcalo.io.atomic import write_json
 from pointcalo.models import registry
 
-FORMATS = ("torchscript", "onnx")
+FORMATS = ("torchscript", "onnx", "ddml")
 
 
-def export(loaded, out: str | Path, fmt: str, card: dict[str, Any] | None = None) -> Path:
+def export(
+    loaded,
+    out: str | Path,
+    fmt: str,
+    card: dict[str, Any] | None = None,
+    fixed: dict[str, float] | None = None,
+) -> Path:
     """Export ``loaded`` (a one-step model) as ``fmt`` to ``out``; writes the model card
-    (``card`` plus the interface) beside it as ``<out>.json``."""
+    (``card`` plus the interface) beside it as ``<out>.json``. ``fixed``: for ``ddml``, the
+    values of named conditions DDML does not pass (``pdg``)."""
     if fmt not in FORMATS:
         raise PointcaloError(f"export: --format '{fmt}' is not one of {', '.join(FORMATS)}")
     family = registry.get(loaded.cfg.model.name)
@@ -50,11 +59,11 @@ def export(loaded, out: str | Path, fmt: str, card: dict[str, Any] | None = None
         raise PointcaloError(
             f"export: only one-step (consistency) models export; this is '{family.name}'"
         )
-    if loaded.normalizer.extra_names:
+    if loaded.normalizer.extra_names and fmt != "ddml":
         raise PointcaloError(
             f"export: the model is conditioned on {', '.join(loaded.normalizer.extra_names)} "
-            "besides the energy; the exports take the energy only (the DDML interface with "
-            "angles is to come)"
+            "besides the energy; --format torchscript and onnx take the energy only: use "
+            "--format ddml (energy and angles)"
         )
     with warnings.catch_warnings():  # tracer notes on shapes: the tests check other B and P
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -62,7 +71,29 @@ def export(loaded, out: str | Path, fmt: str, card: dict[str, Any] | None = None
         # the TorchScript-based ONNX exporter, chosen on purpose: torch.export cannot trace
         # the data-dependent point counts of repeat_interleave
         warnings.filterwarnings("ignore", message="You are using the legacy")
-        path = family.export(loaded, out, fmt)
+        path, extra = family.export(loaded, out, fmt, fixed=fixed)
+    if fmt == "ddml":
+        from pointcalo.models.consistency.ddml import DDML_FLOATS
+
+        interface = {
+            "format": "ddml",
+            "inputs": {
+                "energy": "[1, 1] float32, GeV",
+                "theta": "[1, 1] float32, degrees, polar angle to the module's normal",
+                "phi": "[1, 1] float32, degrees, azimuth in the module's plane",
+            },
+            "outputs": {
+                "shower": f"[1, {DDML_FLOATS}] float32: {loaded.model.n_layers} per-layer "
+                "counts, then x, y (mm, from the entry point), layer, E (MeV) per point; "
+                f"at most {(DDML_FLOATS - loaded.model.n_layers) // 4} points (the most "
+                "energetic, scaled to the shower's visible energy)",
+            },
+            "randomness": "drawn inside (torch.randn)",
+            **extra,
+        }
+        full = {**(card or {}), "export": interface}
+        write_json(json.loads(json.dumps(full, default=str)), Path(f"{path}.json"))
+        return path
     interface = {
         "format": fmt,
         "inputs": {

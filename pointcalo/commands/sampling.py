@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from pointcalo.commands.common import COUNT, SAMPLER_NAMES, SEED, quiet
+from pointcalo.errors import PointcaloError
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -53,7 +54,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     import pointcalo
 
     card = {**card, "pointcalo_version": pointcalo.__version__}
-    path = export(loaded, args.output, args.format, card)
+    fixed = {}
+    if args.particle is not None:
+        if args.format != "ddml":
+            raise PointcaloError("--particle: only --format ddml fixes the particle")
+        fixed["pdg"] = float(args.particle)
+    path = export(loaded, args.output, args.format, card, fixed=fixed)
     if not args.quiet:
         print(f"wrote {path} ({args.format}) and its model card {path}.json")
     return 0
@@ -133,7 +139,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="checkpoint file, or a name from 'pointcalo models'")
     p.add_argument("-o", "--output", required=True, help="file (torchscript) or folder (onnx)")
     p.add_argument(
-        "--format", default="torchscript", choices=["torchscript", "onnx"], help="export format"
+        "--format",
+        default="torchscript",
+        choices=["torchscript", "onnx", "ddml"],
+        help="export format (ddml: Key4hep DDML's CaloClouds interface, energy and angles in)",
+    )
+    p.add_argument(
+        "--particle",
+        type=int,
+        default=None,
+        help="ddml: the PDG code a model conditioned on the particle simulates (DDML does not "
+        "pass it)",
     )
     quiet(p)
     p.set_defaults(func=cmd_export)

@@ -57,8 +57,9 @@ class Family:
       :func:`pointcalo.generation.generate`, cuts a request into batches, makes the points
       valid and joins the batches); ``options`` are the family's own (e.g. CaloClouds'
       ``postprocess``).
-    - ``export(loaded, out, fmt) -> Path`` (optional): write the model as ``fmt``
-      (``torchscript`` or ``onnx``) for use outside Python; ``None``: it does not export.
+    - ``export(loaded, out, fmt, **options) -> (Path, dict)`` (optional): write the model as
+      ``fmt`` (``torchscript``, ``onnx`` or ``ddml``) for use outside Python and return what
+      its card should add; ``None``: it does not export.
     - ``point_output``: its clouds are generated points, made valid by the framework
       (:mod:`pointcalo.validity`); False for grid families, whose points stand for voxels.
     - ``migrate(model_section, version)`` (optional): fill, in place, the ``model:`` fields

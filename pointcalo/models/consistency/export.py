@@ -205,6 +205,13 @@ def _write_onnx(loaded, tmp: Path, opset: int) -> None:
     )
 
 
-def export(loaded, out: str | Path, fmt: str) -> Path:
-    """The family's export entry (see :class:`pointcalo.models.registry.Family`)."""
-    return export_torchscript(loaded, out) if fmt == "torchscript" else export_onnx(loaded, out)
+def export(loaded, out: str | Path, fmt: str, **options: Any) -> tuple[Path, dict[str, Any]]:
+    """The family's export entry (see :class:`pointcalo.models.registry.Family`): the path and
+    what the card should add. ``options``: ``fixed`` conditions of a DDML export."""
+    if fmt == "ddml":
+        from pointcalo.models.consistency.ddml import export_ddml
+
+        return export_ddml(loaded, out, fixed=options.get("fixed"))
+    if fmt == "torchscript":
+        return export_torchscript(loaded, out), {}
+    return export_onnx(loaded, out), {}
