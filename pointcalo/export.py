@@ -42,6 +42,20 @@ from pointcalo.models import registry
 FORMATS = ("torchscript", "onnx", "ddml")
 
 
+def _check_output(out: Path, fmt: str) -> None:
+    """Refuse, before any work, an output the export could not complete: a folder where a file
+    goes, a name whose model card (``<name>.json``) would be too long for the file system."""
+    from voxelize.atomic import NAME_MAX
+
+    if fmt != "onnx" and (out.is_dir() or not out.name):
+        raise PointcaloError(f"-o: {out} is a folder; --format {fmt} writes a file: name it")
+    if len(out.name) + len(".json") > NAME_MAX:
+        raise PointcaloError(
+            f"-o: {out.name[:40]}...: the name is too long for its model card (<name>.json); "
+            f"at most {NAME_MAX - len('.json')} characters"
+        )
+
+
 def export(
     loaded,
     out: str | Path,
@@ -54,6 +68,7 @@ def export(
     values of named conditions DDML does not pass (``pdg``)."""
     if fmt not in FORMATS:
         raise PointcaloError(f"export: --format '{fmt}' is not one of {', '.join(FORMATS)}")
+    _check_output(Path(out), fmt)
     family = registry.get(loaded.cfg.model.name)
     if family.export is None:
         raise PointcaloError(

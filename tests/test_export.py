@@ -132,6 +132,18 @@ def test_only_one_step_models_export(tmp_path, capsys):
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
+def test_export_refuses_a_folder_or_a_name_too_long_for_its_card(tmp_path, capsys, monkeypatch):
+    """``-o .`` (a folder where the file goes) and a 252-character name (its card,
+    ``<name>.json``, would exceed the file system's 255) are refused before any work."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", NAME, "-o", "."]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    long = "c" * 252
+    assert main(["export", NAME, "-o", long]) == 2
+    assert "too long for its model card" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_onnx_export_never_touches_a_users_folder(tmp_path, capsys):
     """An export onto a folder that holds a user's file is refused before any work, and
     nothing is left beside it (it used to delete the folder; then to leave its temporary

@@ -292,6 +292,16 @@ def test_bad_grids(tmp_path):
         vx.load_grid(bad)
     with pytest.raises(GridError, match="r_edges must be finite, >= 0 and increasing"):
         vx.CylindricalGrid(name="x", r_edges=(np.array([0.0, 2.0, 1.0]),), n_alpha=np.array([1]))
+    # files that are no YAML grid at all: the grid's error naming the file, never YAML's own
+    bad.write_text("kind: [cartesian\n")
+    with pytest.raises(GridError, match=r"g\.yaml: not valid YAML"):
+        vx.load_grid(bad)
+    bad.write_text('!!python/object/apply:os.system ["echo owned"]\n')
+    with pytest.raises(GridError, match=r"not valid YAML: could not determine a constructor"):
+        vx.load_grid(bad)
+    bad.write_bytes(bytes(range(128, 256)))
+    with pytest.raises(GridError, match=r"g\.yaml: not a text"):
+        vx.load_grid(bad)
 
 
 def test_yaml_configs_equal_presets():

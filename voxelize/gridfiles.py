@@ -128,8 +128,16 @@ def grid_from_yaml(path: str | Path) -> Grid:
     path = Path(path)
     if not path.exists():
         raise GridError(f"{path}: no such grid file")
-    with path.open() as f:
-        data = yaml.safe_load(f)
+    try:
+        with path.open(encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except UnicodeDecodeError:
+        raise GridError(f"{path}: not a text (YAML) file") from None
+    except yaml.YAMLError as err:  # syntax errors, and tags such as !!python (safe loading)
+        first = " ".join(str(err).split())[:160]
+        raise GridError(f"{path}: not valid YAML: {first}") from None
+    except IsADirectoryError:
+        raise GridError(f"{path}: is a folder, not a grid file") from None
     if not isinstance(data, dict):
         raise GridError(f"{path}: a grid file must hold a mapping")
     return grid_from_dict(data, source=str(path))

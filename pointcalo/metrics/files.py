@@ -319,7 +319,7 @@ def amplification_table(report: dict[str, Any]) -> str:
         return "beyond resolution" if v == "inf" else f"{v:.2f}"
 
     lines = [
-        f"# How many Geant4 showers is `{Path(report['generated']).name}` worth?",
+        f"# How many Geant4 showers is `{report['generated']}` worth?",
         "",
         f"Model trained on N = {report['n_train']:,} showers; {report['n_generated']:,} "
         f"generated showers against {report['n_truth']:,} Geant4 showers it never saw "
