@@ -84,13 +84,21 @@ def cmd_amplify(args: argparse.Namespace) -> int:
         raise PointcaloError("amplify: give --generated FILE or --model NAME, one of them")
     console = Console(stderr=True, quiet=args.quiet, log_path=False)
     observables = [v for v in args.observables.split(",") if v]
+    if args.n_train is None and args.model is None:
+        raise PointcaloError("--n-train: give the number of showers the model was trained on")
     with atomic_folder(args.out, marker="amplify.json") as out:
-        generated = args.generated
+        generated, n_train = args.generated, args.n_train
         if args.model is not None:
             generated = str(out / "generated.h5")
-            _sample_like(args.model, args.truth, args.n, args.seed, generated, console.log)
+            log = console.log
+            trained = _sample_like(args.model, args.truth, args.n, args.seed, generated, log)
+            n_train = n_train or trained
+            if not n_train:
+                raise PointcaloError(
+                    f"--n-train: {args.model} does not record its training showers; give it"
+                )
         report = amplify_files(
-            args.truth, generated, args.n_train, pool=args.pool, observables=observables,
+            args.truth, generated, n_train, pool=args.pool, observables=observables,
             grid=args.grid, threshold=args.threshold, bins=args.bins, boots=args.bootstrap,
             seed=args.seed, out=out, label=args.model, max_showers=args.max_showers,
             log=console.log,
@@ -100,9 +108,10 @@ def cmd_amplify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sample_like(model: str, truth: str, n: int, seed: int, path: str, log) -> None:
+def _sample_like(model: str, truth: str, n: int, seed: int, path: str, log) -> int:
     """``n`` showers of ``model`` into ``path`` at incident energies drawn (with replacement)
-    from those of ``truth``, so both samples share one energy spectrum."""
+    from those of ``truth``, so both samples share one energy spectrum; returns the number of
+    showers it was trained on (its meta's ``n_train``; 0 when it does not say)."""
     import numpy as np
     import torch
 
@@ -115,6 +124,7 @@ def _sample_like(model: str, truth: str, n: int, seed: int, path: str, log) -> N
     log(f"sampling {n} showers of {model} at the energies of {truth}")
     with io.open_writer(path) as writer, torch.no_grad():
         generate_to_file(loaded, writer, n, conditions=energies, seed=seed)
+    return int(loaded.meta.get("n_train") or 0)
 
 
 def _point_classifier_options(args: argparse.Namespace) -> dict:
@@ -226,7 +236,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="or a model (name or checkpoint) to sample")
     p.add_argument("--n", type=COUNT, default=20_000, help="showers to sample with --model")
     p.add_argument(
-        "--n-train", type=COUNT, required=True, help="showers the model was trained on (N)"
+        "--n-train",
+        type=COUNT,
+        default=None,
+        help="showers the model was trained on (N; with --model, default: its record)",
     )
     p.add_argument("--pool", default=None, help="other unseen Geant4 showers: Geant4 curves")
     p.add_argument(
