@@ -26,6 +26,12 @@ def main() -> None:
     ap.add_argument("--compare", help="compare.json with this model's test metrics")
     ap.add_argument("--label", help="the model's label in compare.json")
     ap.add_argument("--description", default="")
+    ap.add_argument("--dataset", default="Geant4 ILD photons, train split")
+    ap.add_argument(
+        "--data",
+        default="Geant4 ILD-like Si-W ECAL photons, 10-90 GeV (shared g4_ild_photons.h5), "
+        "train split of configs/splits/g4_ild_photons.json (seed 0, 0.75/0.10/0.15)",
+    )
     ap.add_argument("--sampler", default=None, help="sampler the metrics were made with")
     ap.add_argument(
         "--compute", default=None, help="what it was trained on, e.g. '22 min on one H100'"
@@ -44,9 +50,10 @@ def main() -> None:
         "name": args.name,
         "family": cfg["model"]["name"],
         "description": args.description,
-        "dataset": "Geant4 ILD photons, train split",
-        "data": "Geant4 ILD-like Si-W ECAL photons, 10-90 GeV (shared g4_ild_photons.h5), "
-        "train split of configs/splits/g4_ild_photons.json (seed 0, 0.75/0.10/0.15)",
+        "dataset": args.dataset,
+        "data": args.data,
+        # the named conditions beside the incident energy and their training ranges
+        "conditions": state["meta"].get("conditions"),
         "steps": int(state["step"]),
         # on a GPU the process's CPU seconds say nothing of the compute: --compute does
         "cpu_hours": None

@@ -332,9 +332,9 @@ def amplification_layers_plot(
     layers, fac, lo, hi = map(np.asarray, (layers, fac, lo, hi))
     finite = np.isfinite(fac) & np.isfinite(hi)
     top = float(np.max(hi[finite])) * 2 if finite.any() else 10.0
+    f, lo_f, hi_f = fac[finite], lo[finite], hi[finite]
     ax.errorbar(
-        layers[finite], fac[finite],
-        yerr=[np.clip(fac - lo, 0, None)[finite], np.clip(hi - fac, 0, None)[finite]],
+        layers[finite], f, yerr=[np.clip(f - lo_f, 0, None), np.clip(hi_f - f, 0, None)],
         fmt="o", color="C1", ms=4, label=_short(label),
     )  # fmt: skip
     up = ~finite
