@@ -87,26 +87,8 @@ def export(
         # the data-dependent point counts of repeat_interleave
         warnings.filterwarnings("ignore", message="You are using the legacy")
         path, extra = family.export(loaded, out, fmt, fixed=fixed)
-    if fmt == "ddml":
-        from pointcalo.models.consistency.ddml import DDML_FLOATS
-
-        interface = {
-            "format": "ddml",
-            "inputs": {
-                "energy": "[1, 1] float32, GeV",
-                "theta": "[1, 1] float32, degrees, polar angle to the module's normal",
-                "phi": "[1, 1] float32, degrees, azimuth in the module's plane",
-            },
-            "outputs": {
-                "shower": f"[1, {DDML_FLOATS}] float32: {loaded.model.n_layers} per-layer "
-                "counts, then x, y (mm, from the entry point), layer, E (MeV) per point; "
-                f"at most {(DDML_FLOATS - loaded.model.n_layers) // 4} points (the most "
-                "energetic, scaled to the shower's visible energy)",
-            },
-            "randomness": "drawn inside (torch.randn)",
-            **extra,
-        }
-        full = {**(card or {}), "export": interface}
+    if fmt == "ddml":  # the family describes its DDML module (inputs, outputs, conditions)
+        full = {**(card or {}), "export": {"format": "ddml", **extra}}
         write_json(json.loads(json.dumps(full, default=str)), Path(f"{path}.json"))
         return path
     interface = {

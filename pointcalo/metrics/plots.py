@@ -319,7 +319,7 @@ def amplification_layers_plot(
     results: dict[str, dict], path: str | os.PathLike[str], label: str = "generated"
 ) -> Path:
     """The amplification factor of each per-layer observable (``<profile>_<layer>``) with its
-    16-84 % interval; infinite values (beyond the truth's resolution) drawn as arrows up."""
+    16-84 % interval; where the upper bound is beyond the truth's resolution, a triangle."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     layers, fac, lo, hi = [], [], [], []
@@ -343,6 +343,8 @@ def amplification_layers_plot(
     ax.set_yscale("log")
     ax.set_xlabel("layer")
     ax.set_ylabel("amplification n_eff / N (layer energy)")
-    ax.set_title("per-layer energy; triangles: beyond the truth's resolution", fontsize=9)
+    ax.set_title(
+        "per-layer energy; triangles: upper bound beyond what the truth resolves", fontsize=9
+    )
     ax.legend(fontsize=7)
     return _save(fig, Path(path))

@@ -1,7 +1,8 @@
 """Consistency distillation of a CaloClouds teacher (Song et al., arXiv 2303.01469), as in
 CaloClouds II (Buhmann et al., arXiv 2309.05704): boundary-condition preconditioning
 (:mod:`.precond`), the distillation loss and target EMA (:mod:`.loss`), the distilled model
-(:mod:`.model`) and its training task (:mod:`.task`). It generates like CaloClouds, with the
+(:mod:`.model`), its training task (:mod:`.task`) and its exports (:mod:`.export`, :mod:`.ddml`).
+It generates like CaloClouds, with the
 one-step (``consistency``) or ``multistep`` sampler of :mod:`pointcalo.sampling`.
 """
 
@@ -12,7 +13,8 @@ from typing import Any
 
 from pointcalo.models.caloclouds.generate import generate_caloclouds
 from pointcalo.models.consistency.config import ConsistencyConfig
-from pointcalo.models.consistency.export import export
+from pointcalo.models.consistency.ddml import export_ddml
+from pointcalo.models.consistency.export import export_onnx, export_torchscript
 from pointcalo.models.consistency.loss import distillation_loss, ema_target_update
 from pointcalo.models.consistency.model import (
     DistilledCaloClouds,
@@ -23,6 +25,16 @@ from pointcalo.models.consistency.model import (
 from pointcalo.models.consistency.precond import ConsistencyPrecond
 from pointcalo.models.consistency.task import DistillTask
 from pointcalo.models.registry import Family, GenerationBatch
+
+
+def export(loaded, out, fmt: str, **options: Any):
+    """The family's export entry (:class:`pointcalo.models.registry.Family`): ``(path, what
+    the card adds)``; ``options``: the ``fixed`` conditions of a DDML export."""
+    if fmt == "ddml":
+        return export_ddml(loaded, out, fixed=options.get("fixed"))
+    if fmt == "torchscript":
+        return export_torchscript(loaded, out), {}
+    return export_onnx(loaded, out), {}
 
 
 def generate(model, net, normalizer, cfg, batch: GenerationBatch, **options: Any):

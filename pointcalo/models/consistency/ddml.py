@@ -188,4 +188,18 @@ def export_ddml(
             raise PointcaloError(f"{path}: could not be written: {first}") from None
     used = {k: v for k, v in fixed.items() if k in norm.extra_names}
     angles = [a for a in ("theta", "phi") if a in norm.extra_names]
-    return path, {"fixed_conditions": used, "angles_used": angles}
+    interface = {
+        "inputs": {
+            "energy": "[1, 1] float32, GeV",
+            "theta": "[1, 1] float32, degrees, polar angle to the module's normal",
+            "phi": "[1, 1] float32, degrees, azimuth in the module's plane",
+        },
+        "outputs": {
+            "shower": f"[1, {DDML_FLOATS}] float32: {m.n_layers} per-layer counts, then x, y "
+            "(mm, from the entry point), layer, E (MeV) per point; at most "
+            f"{(DDML_FLOATS - m.n_layers) // 4} points (the most energetic, scaled to the "
+            "shower's visible energy)",
+        },
+        "randomness": "drawn inside (torch.randn)",
+    }
+    return path, {**interface, "fixed_conditions": used, "angles_used": angles}

@@ -203,15 +203,3 @@ def _write_onnx(loaded, tmp: Path, opset: int) -> None:
         '"""numpy glue of a pointcalo ONNX export (see onnx_glue.py)."""\n'
         "from .onnx_glue import OnnxSampler\n"
     )
-
-
-def export(loaded, out: str | Path, fmt: str, **options: Any) -> tuple[Path, dict[str, Any]]:
-    """The family's export entry (see :class:`pointcalo.models.registry.Family`): the path and
-    what the card should add. ``options``: ``fixed`` conditions of a DDML export."""
-    if fmt == "ddml":
-        from pointcalo.models.consistency.ddml import export_ddml
-
-        return export_ddml(loaded, out, fixed=options.get("fixed"))
-    if fmt == "torchscript":
-        return export_torchscript(loaded, out), {}
-    return export_onnx(loaded, out), {}
