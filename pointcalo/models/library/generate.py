@@ -1,5 +1,14 @@
 """Drawing showers from a library: one of the ``k`` nearest stored showers per request, from
-the shower's own random stream ``(seed, index)``, energies scaled by the energy ratio."""
+the shower's own random stream ``(seed, index)``, energies scaled by the energy ratio.
+
+With named conditions and ``transform`` (the default) the stored shower is also moved to the
+request: rotated about its impact point by the difference of azimuth ``phi`` and translated by
+the difference of impact point. Both are exact for a calorimeter of uniform planes (the
+absorber and sensor layers; cells are only the readout), so azimuth and impact point are then
+left out of the nearest-shower search and every stored shower serves every azimuth; the
+rotated points leave the sensor lattice and are snapped back onto it by the validity rules
+(:mod:`pointcalo.validity`), a quantisation of at most half a 0.848 mm sub-cell.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +29,12 @@ def generate_library(model, net, normalizer, cfg: Any, batch: GenerationBatch) -
     device, sampler and steps do not apply."""
     m = cfg.model
     condition = batch.condition
-    near = model.nearest(condition, m.k)
+    named = {k: v for k, v in batch.conditions.items() if k in model.conditions}
+    moves = ("phi", "impact_x", "impact_y") if m.transform else ()
+    if model.conditions:
+        near = model.nearest_in_conditions(condition, named, m.k, ignore=moves)
+    else:
+        near = model.nearest(condition, m.k)
     u = np.array(
         [streams.numpy_stream(*key, DRAW).integers(near.shape[1]) for key in batch.keys],
         dtype=np.int64,
@@ -40,4 +54,24 @@ def generate_library(model, net, normalizer, cfg: Any, batch: GenerationBatch) -
             points[name] = np.rint(col).astype(np.int32)
         else:
             points[name] = col.astype(np.float32)
+    if moves and model.conditions and "x" in points and "y" in points:
+        _move(points, model, chosen, counts, named)
     return GeneratedClouds(out_offsets, points, condition)
+
+
+def _move(points: dict, model, chosen: np.ndarray, counts: np.ndarray, named: dict) -> None:
+    """Rotate each drawn shower about its stored impact point by the requested minus stored
+    azimuth, then translate it by the requested minus stored impact point (module docstring);
+    conditions the library does not hold are left as they are."""
+    stored = {k: model.extra.numpy()[chosen, j] for j, k in enumerate(model.conditions)}
+    zero = np.zeros(len(chosen))
+    ix, iy = stored.get("impact_x", zero), stored.get("impact_y", zero)
+    turn = named["phi"] - stored["phi"] if "phi" in stored else zero
+    dx = named["impact_x"] - ix if "impact_x" in stored else zero
+    dy = named["impact_y"] - iy if "impact_y" in stored else zero
+    per_point = [np.repeat(v, counts) for v in (ix, iy, np.cos(turn), np.sin(turn), dx, dy)]
+    cx, cy, c, s, tx, ty = per_point
+    x = points["x"].astype(np.float64) - cx
+    y = points["y"].astype(np.float64) - cy
+    points["x"] = (c * x - s * y + cx + tx).astype(np.float32)
+    points["y"] = (s * x + c * y + cy + ty).astype(np.float32)

@@ -12,7 +12,11 @@ class LibraryTask(TaskBase):
     def __init__(self, cfg, n_features: int, mean_points: float, data) -> None:
         self.cfg = cfg
         self.model = ShowerLibrary.from_data(data)
-        self.meta = {"n_showers": len(data), "n_points": int(data.offsets[-1])}
+        self.meta = {
+            "n_showers": len(data),
+            "n_points": int(data.offsets[-1]),
+            "library_conditions": list(self.model.conditions),
+        }
 
     def optimizers(self) -> dict:
         return {}
