@@ -54,7 +54,16 @@ def main() -> None:
             "point_w1_over_floor": h["point_w1_over_floor"],
             "worst_w1_over_floor": h["worst_w1_over_floor"],
             "memorisation_ratio": h.get("memorisation_ratio"),
+            "auc_with_conditions": h.get("classifier_auc_conditioned"),
         }
+        if "by" in result:  # compare --by FIELD=edges: the worst-view AUC per bin
+            by = result["by"]
+            card["fidelity"]["by_" + by["condition"]] = [
+                {"range": b["range"], "n_reference": b["n_reference"],
+                 "auc": b.get("headline", {}).get(label, {}).get("auc"),
+                 "floor": b.get("floor")}
+                for b in by["bins"]
+            ]  # fmt: skip
         write_json(card, path)
         print(f"{name}: worst-view AUC {h['classifier_auc_worst'][0]:.3f} ({h['worst_view']})")
 
