@@ -257,10 +257,13 @@ def fidelity_step(
             data={"val_fraction": 0.0}, train={"out": str(out / "library")}
         )
         library = train(cfg, data=from_showers(stored), progress=False, log=lambda m: None)
+    other = {}  # models of other showers (angles, particles): scored on their own test split
     for name in pretrained.available():
         card = pretrained.card(name)
         rate = card.get("speed", {}).get("showers_per_s", 0.0)
-        if all_models or rate >= SLOW:
+        if set(card.get("conditions") or {}) - {"incident_energy"}:
+            other[name] = card.get("fidelity", {})
+        elif all_models or rate >= SLOW:
             models.append((name, name))
         else:
             skipped[name] = card.get("fidelity", {})
@@ -292,6 +295,7 @@ def fidelity_step(
         "table": headline_table(result),
         "verdicts": {k: v for k, v in result["verdicts"].items()},
         "skipped": skipped,
+        "other_showers": other,
         "folder": out.name,
     }
 
@@ -362,6 +366,11 @@ def _write_markdown(report: dict[str, Any], path: Path) -> None:
             f"card says AUC {f['auc_worst_view'][0]:.3f} on its worst view, on the test split"
             for name, f in fid["skipped"].items()
             if f.get("auc_worst_view")
+        ),
+        *(
+            f"- {name}: a model of other showers (angles, particles), not scored against these "
+            "normal-incidence photons; its card has its figures on its own test split"
+            for name in fid.get("other_showers", {})
         ),
         "",
         "What the figures mean, how they were measured and how they changed: "

@@ -64,6 +64,8 @@ def main() -> None:
         "meta": {k: v for k, v in state["meta"].items() if k != "teacher_config"},
         "size_bytes": out.stat().st_size,
         "sampler": args.sampler,
+        # loading by name checks the file against this (pointcalo.generation.load_model)
+        "checksum": load_checkpoint(out)["checksum"],
     }
     if args.compare:
         cmp = json.loads(Path(args.compare).read_text())

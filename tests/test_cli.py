@@ -100,7 +100,9 @@ def test_demo_writes_report(tmp_path):
     fid = report["fidelity"]
     shared = find_shared_data() is not None  # else the 160 shipped showers, no library
     assert fid["n_reference"] == (120 if shared else 160)
-    fast = {n for n in pretrained.available() if n not in fid["skipped"]}
+    elsewhere = {**fid["skipped"], **fid["other_showers"]}  # slow, or other showers (angles)
+    fast = {n for n in pretrained.available() if n not in elsewhere}
+    assert {"ild-angled-cc", "ild-angled-cm"} <= set(fid["other_showers"])
     baselines = {"library", "simulator"} if shared else {"simulator"}
     assert fast and set(fid["verdicts"]) == {*baselines, *fast}
     assert text.index("## Verdicts") < text.index("## The data path")
