@@ -91,6 +91,11 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
             f"{path}: checkpoint version {state['version']} is newer than "
             f"this pointcalo reads ({VERSION})"
         )
+    for key in ("config", "meta", "normalizer"):  # mappings, where present
+        if key in state and not isinstance(state[key], dict):
+            raise PointcaloError(
+                f"{path}: {key}: must be a mapping, got {type(state[key]).__name__}"
+            )
     return migrate(state)
 
 

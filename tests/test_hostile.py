@@ -382,7 +382,9 @@ def test_resume_with_another_model(capsys, files, tmp_path):
     refused(capsys, ["train", str(cfg), "--resume", "-q"], "hidden", "16", "32")
 
 
-@pytest.mark.parametrize("damage", ["no config", "no normalizer", "shape", "missing key", "nan"])
+@pytest.mark.parametrize(
+    "damage", ["no config", "no normalizer", "shape", "missing key", "nan", "meta a string"]
+)
 def test_damaged_checkpoints(capsys, files, tmp_path, damage):
     from pointcalo.checkpoint import save_checkpoint
 
@@ -392,6 +394,8 @@ def test_damaged_checkpoints(capsys, files, tmp_path, damage):
         del state["config"]
     elif damage == "no normalizer":
         del state["normalizer"]
+    elif damage == "meta a string":
+        state["meta"] = "oops"
     else:
         key = next(k for k, v in state["model"].items() if v.is_floating_point() and v.ndim == 2)
         if damage == "shape":
