@@ -51,6 +51,8 @@ class DataConfig(_Strict):
     ``conditions``: further named per-shower conditions the model is conditioned on besides the
     incident energy (``theta``, ``phi``, ``pdg``, ``impact_x``, ``impact_y``;
     :mod:`pointcalo.conditions`), read from the shower file's per-shower fields.
+    ``frame``: ``detector`` (as recorded) or ``impact`` (points relative to the impact point,
+    which must then be among the conditions; :mod:`pointcalo.frames`).
     """
 
     path: str | None = None
@@ -62,6 +64,7 @@ class DataConfig(_Strict):
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     dequantise_layer: bool = True
     conditions: tuple[str, ...] = ()
+    frame: Literal["detector", "impact"] = "detector"
 
     @field_validator("conditions")
     @classmethod
@@ -183,6 +186,12 @@ def validate_config(data: Any, source: str = "<config>") -> RunConfig:
             f"{source}: data.conditions: model '{family.name}' is conditioned on the incident "
             f"energy only (asked for {', '.join(cfg.data.conditions)})"
         )
+    from pointcalo import frames
+
+    try:
+        frames.check(cfg.data.frame, cfg.data.conditions)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
     return cfg
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pointcalo import frames
 from pointcalo.checkpoint import load_checkpoint
 from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
 from pointcalo.conditions import CONDITIONS
@@ -186,7 +187,9 @@ def generate_request(
     the sampling network, e.g. the EMA copy), batch by batch through the family's
     ``generate`` (Ctrl-C is honoured between batches). The points of point families are made
     valid (:func:`pointcalo.validity.make_valid`) with ``limits`` (default: the lattice and
-    layers of ``normalizer``; :attr:`LoadedModel.limits` holds a checkpoint's own)."""
+    layers of ``normalizer``; :attr:`LoadedModel.limits` holds a checkpoint's own), in the
+    detector frame (a model of the impact frame, ``data.frame``, has its points moved back by
+    the requested impact points first: :mod:`pointcalo.frames`)."""
     family = registry.get(cfg.model.name)
     missing = [k for k in normalizer.extra_names if k not in request.conditions]
     if missing:
@@ -198,8 +201,14 @@ def generate_request(
         check_interrupt()
     clouds = GeneratedClouds.join(parts)
     limits = limits if limits is not None else spec_limits(normalizer.spec)
-    if not family.point_output or limits is None:
+    if not family.point_output:
         return clouds
+    frame = getattr(cfg.data, "frame", "detector")  # a model of the impact frame: move back
+    points = frames.to_detector_frame(clouds.points, clouds.offsets, request.conditions, frame)
+    clouds = GeneratedClouds(clouds.offsets, points, clouds.condition, clouds.voxels)
+    if limits is None:
+        return clouds
+    limits = frames.widen(limits, request.conditions, frame)
     offsets, points = make_valid(clouds.offsets, clouds.points, limits)
     return GeneratedClouds(offsets, points, clouds.condition, clouds.voxels)
 

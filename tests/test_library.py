@@ -82,3 +82,49 @@ def test_library_draws_the_nearest_shower_and_moves_it_to_the_requested_directio
     raw = generate(m.model, m.net, m.normalizer, np.full(n, 40e3), raw_run, seed=3, conditions=want)
     assert not np.allclose(np.sort(raw.points["x"]), np.sort(pts["x"]))
     assert isinstance(showers, ak.Array)
+
+
+def test_the_impact_frame_trains_relative_to_the_impact_point_and_generates_back(tmp_path):
+    """``data.frame: impact``: training points are relative to each shower's impact point
+    (one place: pointcalo.frames), generated points are moved back to the requested one; the
+    frame needs the impact point among the conditions."""
+    import pytest
+
+    from pointcalo import frames
+    from pointcalo.errors import ConfigError
+    from pointcalo.train.datasets import prepare
+
+    showers, _ = _inclined_showers(200, seed=1)
+    data = from_showers(showers, conditions=NAMES)
+    moved = frames.to_model_frame(data, "impact")
+    first = moved.points["layer"] == 0  # layer 0: the shower starts at its impact point
+    assert np.allclose(moved.points["x"][first], 0, atol=1e-4)
+    assert np.allclose(moved.points["y"][first], 0, atol=1e-4)
+    assert not np.allclose(data.points["x"][first], 0, atol=1e-4)  # the caller's data as it was
+    back = frames.to_detector_frame(moved.points, moved.offsets, data.extra, "impact")
+    np.testing.assert_allclose(back["x"], data.points["x"], atol=1e-4)
+    run = {"steps": 1, "batch_size": 1, "device": "cpu", "out": str(tmp_path / "lib")}
+    cfg = validate_config({
+        "model": {"name": "library", "k": 1},
+        "data": {"val_fraction": 0.0, "conditions": list(NAMES), "frame": "impact"},
+        "train": run,
+    })  # fmt: skip
+    prepared = prepare(cfg, data=data)
+    assert np.allclose(prepared.train.points["x"][prepared.train.points["layer"] == 0], 0,
+                       atol=1e-4)  # fmt: skip
+    m = load_model(train(cfg, data=data, progress=False, log=lambda m: None))
+    n = 30
+    want = {
+        "theta": np.full(n, 0.3), "phi": np.full(n, 2.0), "pdg": np.full(n, 22.0),
+        "impact_x": np.linspace(-2.5, 2.5, n), "impact_y": np.full(n, 1.7),
+    }  # fmt: skip
+    got = generate(m.model, m.net, m.normalizer, np.full(n, 30e3), m.cfg, seed=2, conditions=want)
+    owner = np.repeat(np.arange(n), np.diff(got.offsets))
+    first = got.points["layer"] == 0
+    x0 = np.bincount(owner[first], got.points["x"][first], n) / np.bincount(owner[first], None, n)
+    assert np.all(np.abs(x0 - want["impact_x"]) <= 0.425)  # at the impact, to the lattice snap
+    with pytest.raises(ConfigError, match=r"needs the impact point among data\.conditions"):
+        validate_config({
+            "model": {"name": "library"}, "train": run,
+            "data": {"conditions": ["theta"], "frame": "impact"},
+        })  # fmt: skip

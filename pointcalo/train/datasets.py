@@ -78,14 +78,19 @@ def prepare(
     world: int = 1,
 ) -> Prepared:
     """The training and validation clouds of a run: ``data`` (else what ``cfg.data`` names),
-    validation from ``data.val_path`` or a seeded hold-out of ``val_fraction``; normalised by
+    in the model's frame (``data.frame``, :mod:`pointcalo.frames`), validation from
+    ``data.val_path`` or a seeded hold-out of ``val_fraction``; normalised by
     ``normalizer`` (a resumed or initialising checkpoint's) or one fitted on the training
     part. A batch larger than the data, or one that does not split over ``world`` processes,
     is a one-line error."""
+    from pointcalo.frames import to_model_frame
+
     t = cfg.train
     data = data if data is not None else load_training_data(cfg.data, seed=t.seed)
+    data = to_model_frame(data, cfg.data.frame)
     if cfg.data.val_path is not None:
-        val, train = load_training_data(cfg.data, seed=t.seed, path=cfg.data.val_path), data
+        val = load_training_data(cfg.data, seed=t.seed, path=cfg.data.val_path)
+        val, train = to_model_frame(val, cfg.data.frame), data
     else:
         n_val = round(len(data) * cfg.data.val_fraction)
         perm = streams.numpy_stream(t.seed, streams.VALIDATION).permutation(len(data))

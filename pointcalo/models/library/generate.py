@@ -55,16 +55,22 @@ def generate_library(model, net, normalizer, cfg: Any, batch: GenerationBatch) -
         else:
             points[name] = col.astype(np.float32)
     if moves and model.conditions and "x" in points and "y" in points:
-        _move(points, model, chosen, counts, named)
+        _move(points, model, chosen, counts, named, cfg.data.frame == "impact")
     return GeneratedClouds(out_offsets, points, condition)
 
 
-def _move(points: dict, model, chosen: np.ndarray, counts: np.ndarray, named: dict) -> None:
+def _move(
+    points: dict, model, chosen: np.ndarray, counts: np.ndarray, named: dict, impact_frame: bool
+) -> None:
     """Rotate each drawn shower about its stored impact point by the requested minus stored
     azimuth, then translate it by the requested minus stored impact point (module docstring);
-    conditions the library does not hold are left as they are."""
+    conditions the library does not hold are left as they are. In the impact frame
+    (``data.frame: impact``) the stored points are relative to their impact point already:
+    rotate about the origin; the generation moves them to the requested impact point."""
     stored = {k: model.extra.numpy()[chosen, j] for j, k in enumerate(model.conditions)}
     zero = np.zeros(len(chosen))
+    if impact_frame:
+        stored = {k: v for k, v in stored.items() if k not in ("impact_x", "impact_y")}
     ix, iy = stored.get("impact_x", zero), stored.get("impact_y", zero)
     turn = named["phi"] - stored["phi"] if "phi" in stored else zero
     dx = named["impact_x"] - ix if "impact_x" in stored else zero
