@@ -76,25 +76,42 @@ def pack_ddml(
     """DDML's output rows ``[B, floats]`` from flat points ``e, x, y, layer [P]`` of showers of
     ``counts [B]`` points: per row the ``n_layers`` per-layer counts, then ``(x, y, layer, E)``
     per point in layer order, zeros after. A shower with more points than fit keeps its most
-    energetic ones, their energies scaled to the shower's visible energy."""
-    out = torch.zeros(counts.shape[0], floats, dtype=torch.float32, device=e.device)
+    energetic ones, their energies scaled to the shower's visible energy. Vectorised over the
+    showers (sorts and scatters, no loop)."""
+    n = counts.shape[0]
+    dev = e.device
     cap = (floats - n_layers) // 4
-    ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
-    for b in range(counts.shape[0]):
-        lo, hi = int(ptr[b]), int(ptr[b + 1])
-        eb, xb, yb, lb = e[lo:hi].double(), x[lo:hi], y[lo:hi], layer[lo:hi]
-        if hi - lo > cap:
-            top = torch.topk(eb, cap).indices
-            total = eb.sum()
-            eb, xb, yb, lb = eb[top], xb[top], yb[top], lb[top]
-            eb = eb * (total / eb.sum())
-        order = torch.argsort(lb, stable=True)
-        eb, xb, yb, lb = eb[order], xb[order], yb[order], lb[order]
-        per_layer = torch.bincount(lb, minlength=n_layers)[:n_layers]
-        out[b, :n_layers] = per_layer.to(torch.float32)
-        pts = torch.stack([xb.double(), yb.double(), lb.double(), eb], 1).to(torch.float32)
-        out[b, n_layers : n_layers + 4 * pts.shape[0]] = pts.reshape(-1)
-    return out
+    owner = torch.repeat_interleave(torch.arange(n, device=dev), counts)
+    e64 = e.to(torch.float64)
+    # rank of each point by energy within its shower: descending energy, then by shower
+    order = torch.argsort(e64, descending=True, stable=True)
+    order = order[torch.argsort(owner[order], stable=True)]
+    start = torch.cumsum(counts, 0) - counts
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(order.shape[0], device=dev) - start[owner[order]]
+    keep = rank < cap
+    total = torch.zeros(n, dtype=torch.float64, device=dev).index_add_(0, owner, e64)
+    kept = torch.zeros(n, dtype=torch.float64, device=dev).index_add_(0, owner[keep], e64[keep])
+    scale = torch.where(kept > 0, total / kept.clamp(min=1e-300), torch.ones_like(total))
+    owner, lay = owner[keep], layer[keep].to(torch.int64)
+    e64 = e64[keep] * scale[owner]
+    px, py = x[keep].to(torch.float64), y[keep].to(torch.float64)
+    # layer order within each shower
+    order = torch.argsort(lay, stable=True)
+    order = order[torch.argsort(owner[order], stable=True)]
+    owner, lay, e64, px, py = owner[order], lay[order], e64[order], px[order], py[order]
+    out = torch.zeros(n * floats, dtype=torch.float32, device=dev)
+    per_layer = torch.bincount(owner * n_layers + lay, minlength=n * n_layers)
+    rows = torch.arange(n, device=dev)[:, None] * floats + torch.arange(n_layers, device=dev)
+    out[rows.reshape(-1)] = per_layer[: n * n_layers].to(torch.float32)
+    n_kept = torch.bincount(owner, minlength=n)
+    first = torch.cumsum(n_kept, 0) - n_kept
+    slot = torch.arange(owner.shape[0], device=dev) - first[owner]
+    base = owner * floats + n_layers + 4 * slot
+    values = torch.stack([px, py, lay.to(torch.float64), e64], 1).to(torch.float32)
+    cols = torch.arange(4, device=dev)
+    out[(base[:, None] + cols[None, :]).reshape(-1)] = values.reshape(-1)
+    return out.view(n, floats)
 
 
 class DDMLSampler(nn.Module):
