@@ -11,6 +11,19 @@ import pytest
 
 from pointcalo.showers import make_showers
 
+#: The start of a script run in a Python where pointcalo and voxelize cannot be imported (what
+#: the experiments' software has): the exports' tests run their outputs after it.
+WITHOUT_POINTCALO = """
+import sys
+sys.modules["pointcalo"] = None
+sys.modules["voxelize"] = None
+try:
+    import pointcalo  # noqa
+    raise SystemExit("pointcalo importable")
+except ImportError:
+    pass
+"""
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("POINTCALO_SHARED", REPO.parent / "shared")) / "data"
 

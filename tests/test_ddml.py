@@ -14,18 +14,13 @@ import pytest
 import torch
 
 from pointcalo.cli import main
+from tests.conftest import WITHOUT_POINTCALO
 
 #: DDML's side, with pointcalo and voxelize unimportable: inputs [1, 1] float32 (energy GeV,
 #: theta, phi degrees), the first 35,000 floats of the output read as in convertOutput.
-RUNNER = """
-import sys
-sys.modules["pointcalo"] = None
-sys.modules["voxelize"] = None
-try:
-    import pointcalo  # noqa
-    raise SystemExit("pointcalo importable")
-except ImportError:
-    pass
+RUNNER = (
+    WITHOUT_POINTCALO
+    + """
 import numpy as np
 import torch
 torch.set_num_threads(1)
@@ -53,6 +48,7 @@ for _ in range(n):
     })
 print(__import__("json").dumps(rows))
 """
+)
 
 
 @pytest.fixture(scope="module")

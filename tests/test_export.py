@@ -15,20 +15,15 @@ from pointcalo.cli import main
 from pointcalo.generation import generate, load_model
 from pointcalo.models.consistency.export import stream_inputs
 from pointcalo.models.showerflow.onnx_glue import decode
+from tests.conftest import WITHOUT_POINTCALO
 
 NAME = "ild-photon-cm"
 ENERGIES = np.array([15e3, 85e3, 40e3, 60e3, 25e3])  # another batch size than the trace's 3
 N_MAX = 6000
 #: Runs with pointcalo and voxelize made unimportable; prints nothing, writes out.npz.
-RUNNER = """
-import sys
-sys.modules["pointcalo"] = None
-sys.modules["voxelize"] = None
-try:
-    import pointcalo  # noqa
-    raise SystemExit("pointcalo importable")
-except ImportError:
-    pass
+RUNNER = (
+    WITHOUT_POINTCALO
+    + """
 import numpy as np
 inp = np.load("inputs.npz")
 args = [inp[k] for k in ("energy", "base", "noise")]
@@ -48,6 +43,7 @@ else:
         out[tag + "_points"], out[tag + "_counts"] = sampler(*(a[b] for a in args))
 np.savez("out.npz", **out)
 """
+)
 
 
 @pytest.fixture(scope="module")

@@ -223,6 +223,21 @@ def in_chunk(kept: np.ndarray | None, start: int, size: int) -> np.ndarray | Non
     return kept[lo:hi] - start
 
 
+def kept_chunks(reader: Any, kept: np.ndarray | None, chunk_size: int):
+    """The chunks of a shower ``reader`` holding only the ``kept`` showers (None: all; chunks
+    left empty are skipped), each with the index of its first shower among the kept ones."""
+    start = used = 0
+    for chunk in reader.iter_chunks(chunk_size):
+        sel = in_chunk(kept, start, len(chunk))
+        start += len(chunk)
+        if sel is not None:
+            if not len(sel):
+                continue
+            chunk = chunk[sel]
+        yield chunk, used
+        used += len(chunk)
+
+
 def bounded_pool(
     values: np.ndarray, owner: np.ndarray, limit: int | None, first_index: int = 0
 ) -> Pooled:

@@ -33,7 +33,7 @@ from torch import nn
 
 from pointcalo.clouds import gather_index
 from pointcalo.errors import PointcaloError
-from pointcalo.metrics.observables import MAX_SHOWERS, in_chunk, kept_showers
+from pointcalo.metrics.observables import MAX_SHOWERS, kept_chunks, kept_showers
 from pointcalo.nn.graph import knn_graph
 
 FEATURES = ("E", "x", "y", "layer")
@@ -311,18 +311,11 @@ def point_sample_file(
     the file keep (``max_showers``, :func:`~pointcalo.metrics.observables.kept_showers`)."""
     from pointcalo import io
 
-    parts, start, used = [], 0, 0
+    parts = []
     with io.open_reader(path) as reader:
         kept = kept_showers(reader.n_showers, max_showers)
-        for chunk in reader.iter_chunks(chunk_size):
-            sel = in_chunk(kept, start, len(chunk))
-            start += len(chunk)
-            if sel is not None:
-                if not len(sel):
-                    continue
-                chunk = chunk[sel]
+        for chunk, used in kept_chunks(reader, kept, chunk_size):
             parts.append(point_sample(chunk, points, seed, first_index=used, mode=mode))
-            used += len(chunk)
     if not parts:
         raise PointcaloError(f"{path}: no showers for the point classifier")
     return concat(parts)

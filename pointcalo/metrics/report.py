@@ -29,6 +29,7 @@ from pointcalo.metrics.observables import (
     Pooled,
     compute,
     in_chunk,
+    kept_chunks,
     kept_showers,
     pool_limit_for,
 )
@@ -532,14 +533,7 @@ def load_observables(
             if log:
                 of = "" if kept is None else f"{len(kept)} drawn at random of "
                 log(f"observables of {path} ({of}{n_file} showers) on {grid.name}")
-            start = used = 0
-            for chunk in reader.iter_chunks(chunk_size):
-                sel = in_chunk(kept, start, len(chunk))
-                start += len(chunk)
-                if sel is not None:
-                    if not len(sel):
-                        continue
-                    chunk = chunk[sel]
+            for chunk, used in kept_chunks(reader, kept, chunk_size):
                 try:
                     obs = compute(
                         chunk,
@@ -556,7 +550,6 @@ def load_observables(
                 except vx.GridError as err:
                     raise ShowerFormatError(path, "points/layer", str(err)) from None
                 parts.append(obs)
-                used += len(chunk)
     if not parts:
         raise ShowerFormatError(path, None, "no showers")
     obs = concat(parts)

@@ -174,8 +174,7 @@ def export_ddml(
     ``fixed``: values of the named conditions DDML does not pass (``pdg``; the impact point
     defaults to the entry point, 0 mm). Returns the path and what the card should say of the
     conditions."""
-    from pointcalo.io.atomic import atomic_path
-    from pointcalo.models.consistency.export import _one_step_parts
+    from pointcalo.models.consistency.export import _one_step_parts, save_scripted
     from pointcalo.models.showerflow.postprocess import PostProcess
 
     norm = loaded.normalizer
@@ -193,18 +192,8 @@ def export_ddml(
         traced_flow, traced_net, post, (norm.cond_mean, norm.cond_std), loaded.limits, w, const,
         n_feats, max_points,
     )  # fmt: skip
-    for p in sampler.parameters():
-        p.requires_grad_(False)
-    # frozen: weights and attributes inlined as constants, about 10 % faster per call at
-    # batch 1 (benchmarks/ddml_bench.py), the same showers
-    scripted = torch.jit.freeze(torch.jit.script(sampler.eval()))
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        try:
-            scripted.save(str(tmp))
-        except RuntimeError as err:  # torch's C++ writer: a full disk, a read-only folder
-            first = " ".join(str(err).split())[:200]
-            raise PointcaloError(f"{path}: could not be written: {first}") from None
+    # frozen: about 10 % faster per call at batch 1 (benchmarks/ddml_bench.py), same showers
+    path = save_scripted(sampler, path, freeze=True)
     used = {k: v for k, v in fixed.items() if k in norm.extra_names}
     angles = [a for a in ("theta", "phi") if a in norm.extra_names]
     interface = {

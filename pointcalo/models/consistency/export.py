@@ -136,14 +136,23 @@ def export_torchscript(loaded, path: str | Path) -> Path:
     norm = loaded.normalizer
     cond = (norm.cond_mean, norm.cond_std)
     sampler = ExportedSampler(traced_flow, traced_net, post, cond, loaded.limits)
-    for p in sampler.parameters():  # inference only: outputs carry no autograd graph
+    return save_scripted(sampler, path)
+
+
+def save_scripted(module: nn.Module, path: str | Path, freeze: bool = False) -> Path:
+    """Script ``module`` (inference only: no parameter keeps its gradient; ``freeze``: weights
+    and attributes inlined as constants) and write it to ``path`` atomically, a failure of
+    torch's C++ writer (a full disk, a read-only folder) as one line naming the file."""
+    for p in module.parameters():
         p.requires_grad_(False)
-    scripted = torch.jit.script(sampler)
+    scripted = torch.jit.script(module.eval())
+    if freeze:
+        scripted = torch.jit.freeze(scripted)
     path = Path(path)
     with atomic_path(path) as tmp:
         try:
             scripted.save(str(tmp))
-        except RuntimeError as err:  # torch's C++ writer: a full disk, a read-only folder
+        except RuntimeError as err:
             first = " ".join(str(err).split())[:200]
             raise PointcaloError(f"{path}: could not be written: {first}") from None
     return path
