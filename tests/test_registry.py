@@ -26,6 +26,7 @@ TINY = {
     "grid_vae": {"channels": 2, "latent": 4},
     "grid_gan": {"channels": 2, "latent": 4, "n_critic": 1},
     "grid_flow": {"transforms": 1, "hidden": 8},
+    "grid_vqvae": {"channels": 2, "tokens": 4, "codebook": 16, "code_dim": 2},
     "mpgan": {"node_dim": 8, "global_dim": 4, "hidden": 8, "layers": 1, "critic_layers": 1, "k": 3},
 }
 
@@ -76,6 +77,7 @@ def _run(tmp_path, name: str, steps: int = 3):
         "grid_vae",
         "grid_gan",
         "grid_flow",
+        "grid_vqvae",
     ],
 )
 def test_family_contract(tmp_path, name):

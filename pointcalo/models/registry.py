@@ -39,6 +39,7 @@ FAMILIES: dict[str, str] = {
     "grid_vae": "pointcalo.models.grid_vae",
     "grid_gan": "pointcalo.models.grid_gan",
     "grid_flow": "pointcalo.models.grid_flow",
+    "grid_vqvae": "pointcalo.models.grid_vqvae",
 }
 
 
