@@ -47,7 +47,7 @@ def test_grid_vqvae_learns_its_tokens_and_samples(tmp_path):
         "data: {simulate: 300, val_fraction: 0.0}\n"
         "model: {name: grid_vqvae, grid: ild-cylindrical, channels: 4, tokens: 8, "
         "codebook: 32, code_dim: 4}\n"
-        "train: {steps: 120, batch_size: 32, lr: 2.0e-3, warmup_steps: 5, log_every: 10, "
+        "train: {steps: 400, batch_size: 32, lr: 2.0e-3, warmup_steps: 5, log_every: 10, "
         f"device: cpu, out: {tmp_path / 'run'}}}\n"
     )
     assert main(["train", str(cfg), "-q"]) == 0
@@ -67,3 +67,22 @@ def test_grid_vqvae_learns_its_tokens_and_samples(tmp_path):
     ratio = e_vis / energy
     assert 0.005 < np.median(ratio) < 0.05  # about 2-3 % visible, as the simulator's
     assert e_vis[20:].mean() > 3 * e_vis[:20].mean()
+    # stage 1 alone: encode and decode showers with their own R; the energy is kept (but for
+    # voxels below e_min) and each reconstruction is nearer its own shower's longitudinal
+    # profile than the other showers' are
+    import voxelize as vx
+    from pointcalo.clouds import from_showers
+    from pointcalo.models.grid_vqvae import reconstruct
+    from pointcalo.models.voxels import project_clouds
+    from pointcalo.simulate import ShowerSimulator
+
+    data = from_showers(ShowerSimulator().simulate(60, (10e3, 90e3), seed=9))
+    rec = reconstruct(m, data)
+    grid = vx.load_grid("ild-cylindrical")
+    orig = project_clouds(data, grid)
+    kept = rec.voxels.sum(1) / orig.sum(1)
+    assert np.all((kept > 0.9) & (kept <= 1.0 + 1e-4)), kept
+    profile = [v.reshape(60, 30, -1).sum(2) for v in (orig, rec.voxels)]
+    profile = [p / p.sum(1, keepdims=True) for p in profile]
+    dist = np.abs(profile[1][:, None, :] - profile[0][None, :, :]).sum(2)  # [recon, original]
+    assert np.mean(np.diag(dist)) < 0.7 * np.mean(dist[~np.eye(60, dtype=bool)])

@@ -95,6 +95,35 @@ def generate_vqvae(
     return clouds
 
 
+@torch.no_grad()
+def reconstruct(loaded, data, seed: int = 0, chunk: int = 256) -> GeneratedClouds:
+    """Stage 1 scored alone: each shower of ``data`` (:class:`pointcalo.clouds.PointCloudData`)
+    projected onto the model's grid, encoded to its tokens and decoded with its own R and
+    energy (the decoder ``loaded.net``, the EMA copy), as point clouds carrying their voxels.
+    What the tokens lose shows here; what a prior loses, in generation beside it."""
+    from pointcalo.models.voxels import project_clouds
+
+    model, net, cfg = loaded.model, loaded.net, loaded.cfg
+    model.eval()
+    net.eval()
+    grid = vx.load_grid(cfg.model.grid)
+    raw = project_clouds(data, grid)
+    energy = np.asarray(data.condition, np.float64)
+    out = np.zeros(raw.shape, np.float32)
+    for lo in range(0, len(raw), chunk):
+        hi = min(lo + chunk, len(raw))
+        y = torch.from_numpy(model.scale.encode(raw[lo:hi])).reshape(-1, *model.shape)
+        c = torch.from_numpy(model.scale.cond(energy[lo:hi]))
+        q = model.quantizer.codes[model.tokens(y, c)].flatten(1)
+        shares = torch.softmax(net(torch.cat([q, c], 1)).flatten(1).double(), 1).numpy()
+        out[lo:hi] = shares * raw[lo:hi].sum(1, dtype=np.float64)[:, None]
+    out[out < cfg.model.e_min] = 0.0
+    keys = [(seed, i) for i in range(len(out))]
+    clouds = voxels_to_clouds(out, grid, energy, shower_seeds(keys))
+    clouds.voxels = out
+    return clouds
+
+
 def _build(cfg, meta, normalizer) -> GridVQVAE:
     return GridVQVAE(cfg.model, tuple(meta["grid_shape"]), int(meta["n_showers"]))
 
@@ -109,4 +138,11 @@ FAMILY = Family(
     point_output=False,
 )
 
-__all__ = ["FAMILY", "GridVQVAE", "GridVQVAEConfig", "GridVQVAETask", "Quantizer"]
+__all__ = [
+    "FAMILY",
+    "GridVQVAE",
+    "GridVQVAEConfig",
+    "GridVQVAETask",
+    "Quantizer",
+    "reconstruct",
+]
