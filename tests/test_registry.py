@@ -78,10 +78,22 @@ def _run(tmp_path, name: str, steps: int = 3):
         "grid_gan",
         "grid_flow",
         "grid_vqvae",
+        "grid_gpt",
     ],
 )
 def test_family_contract(tmp_path, name):
-    if name == "consistency":
+    if name == "grid_gpt":  # stage 2 over a stage-1 model's tokens
+        stage1, _ = _run(tmp_path, "grid_vqvae")
+        cfg = validate_config(
+            {
+                "model": {"name": "grid_gpt", "stage1": str(stage1), "hidden": 8, "heads": 2,
+                          "layers": 1, "r_bins": 4},
+                "train": {"steps": 2, "batch_size": 8, "device": "cpu", "out": str(tmp_path / "g")},
+                "data": {"val_fraction": 0.0},
+            }
+        )  # fmt: skip
+        ckpt = train(cfg, data=from_showers(random_showers(40, seed=5)), progress=False, log=print)
+    elif name == "consistency":
         teacher, _ = _run(tmp_path, "caloclouds")
         cfg = validate_config(
             {

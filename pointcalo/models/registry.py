@@ -40,6 +40,7 @@ FAMILIES: dict[str, str] = {
     "grid_gan": "pointcalo.models.grid_gan",
     "grid_flow": "pointcalo.models.grid_flow",
     "grid_vqvae": "pointcalo.models.grid_vqvae",
+    "grid_gpt": "pointcalo.models.grid_gpt",
 }
 
 

@@ -1,0 +1,211 @@
+"""Two-stage latent models, stage 2: a GPT that writes a grid VQ-VAE's tokens (Calo-VQ, Liu et
+al., arXiv 2405.06605; OmniJet-alpha, arXiv 2501.05534, for the idea on showers).
+
+A small causal transformer (Radford et al. 2018; ``torch.nn.TransformerEncoder`` with a causal
+mask) is trained on the tokens the stage-1 model (``model.stage1``, a ``grid_vqvae``
+checkpoint, frozen) gives the training showers. Each sequence is the shower's visible-over-
+incident ratio R, digitised into ``r_bins`` quantile bins of the training showers (one token,
+as Calo-VQ does), then its codes; the incident energy (standardised log E_inc) enters as the
+start embedding. Generation writes R's token and the codes one by one from each shower's own
+stream (``temperature``, ``top_k``; sequences are 1 + tokens long, so no key-value cache is
+needed), R uniform within its bin, and the stage-1 decoder turns the codes into voxel shares:
+energies ``shares * R * E_inc``. The checkpoint holds the stage-1 model too, so it alone
+rebuilds the sampler.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+import voxelize as vx
+from pointcalo.clouds import GeneratedClouds
+from pointcalo.config import ModelConfig, validate_config
+from pointcalo.errors import ConfigError
+from pointcalo.models.grid_vqvae.model import GridVQVAE
+from pointcalo.models.optim import adam
+from pointcalo.models.registry import Family, GenerationBatch, TaskBase
+from pointcalo.models.voxels import project_clouds, shower_seeds, voxels_to_clouds
+
+
+class GridGPTConfig(ModelConfig):
+    """Stage 2 over a grid VQ-VAE's tokens: ``stage1`` its checkpoint; transformer ``hidden``
+    width, ``layers``, ``heads``; ``r_bins`` quantile bins of R; sampling ``temperature`` and
+    ``top_k`` (0: all tokens); ``e_min`` as the grid families."""
+
+    name: Literal["grid_gpt"] = "grid_gpt"
+    stage1: str = "runs/grid_vqvae/checkpoint.pt"
+    hidden: int = Field(64, ge=4)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(4, ge=1)
+    r_bins: int = Field(32, ge=2)
+    temperature: float = Field(1.0, gt=0)
+    top_k: int = Field(0, ge=0)
+    e_min: float = 0.01
+
+
+class TokenGPT(nn.Module):
+    """``(cond [B, 1], tokens [B, S]) -> logits [B, S + 1, codebook + r_bins]``: position 0
+    is R's token, positions 1.. the codes (each position's logits predict the next token)."""
+
+    def __init__(self, cfg: GridGPTConfig, codebook: int, length: int) -> None:
+        super().__init__()
+        self.vocab = codebook + cfg.r_bins
+        self.cond = nn.Linear(1, cfg.hidden)
+        self.embed = nn.Embedding(self.vocab, cfg.hidden)
+        self.pos = nn.Parameter(torch.zeros(length + 1, cfg.hidden))
+        layer = nn.TransformerEncoderLayer(
+            cfg.hidden, cfg.heads, 4 * cfg.hidden, dropout=0.0, batch_first=True
+        )
+        self.blocks = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+        self.head = nn.Linear(cfg.hidden, self.vocab)
+
+    def forward(self, cond: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([self.cond(cond)[:, None], self.embed(tokens)], 1)
+        h = h + self.pos[: h.shape[1]]
+        n = h.shape[1]
+        mask = torch.triu(torch.full((n, n), float("-inf"), device=h.device), 1)
+        return self.head(self.blocks(h, mask=mask, is_causal=True))
+
+
+class GridGPT(nn.Module):
+    """The frozen stage-1 model, the GPT and R's bin edges."""
+
+    def __init__(self, cfg: GridGPTConfig, stage1: GridVQVAE) -> None:
+        super().__init__()
+        self.cfg, self.stage1 = cfg, stage1
+        self.stage1.requires_grad_(False)
+        self.codebook, self.length = stage1.cfg.codebook, stage1.cfg.tokens
+        self.gpt = TokenGPT(cfg, self.codebook, self.length)
+        self.register_buffer("r_edges", torch.zeros(cfg.r_bins + 1, dtype=torch.float64))
+
+    def r_tokens(self, r: torch.Tensor) -> torch.Tensor:
+        """R's bin ``[B]`` as tokens (after the codebook's)."""
+        b = torch.bucketize(r.double(), self.r_edges[1:-1].contiguous())
+        return self.codebook + b
+
+    def loss(self, cond: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the sequences ``seq [B, 1 + tokens]`` (R's token, codes)."""
+        logits = self.gpt(cond, seq[:, :-1])
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[2]), seq.reshape(-1))
+
+
+def _stage1(path: str) -> tuple[GridVQVAE, dict, dict]:
+    """The stage-1 model (EMA decoder weights), its config and meta, from its checkpoint."""
+    from pointcalo.generation import load_model
+
+    loaded = load_model(path)
+    if loaded.cfg.model.name != "grid_vqvae":
+        raise ConfigError(
+            f"model.stage1: {path} is a '{loaded.cfg.model.name}' model, not a grid_vqvae"
+        )
+    model = loaded.model
+    model.decoder.load_state_dict(loaded.net.state_dict())
+    return model, loaded.cfg.model_dump(mode="json"), dict(loaded.meta)
+
+
+class GridGPTTask(TaskBase):
+    """Training of stage 2 by the engine: the training showers' token sequences are made once
+    by the frozen stage-1 model; one cross-entropy step per batch."""
+
+    def __init__(self, cfg, n_features: int, mean_points: float, data=None) -> None:
+        if data is None:
+            raise ConfigError("grid_gpt trains on shower data (data.path or simulated)")
+        self.cfg = cfg
+        stage1, s1_cfg, s1_meta = _stage1(cfg.model.stage1)
+        self.model = GridGPT(cfg.model, stage1)
+        grid = vx.load_grid(stage1.cfg.grid)
+        raw = project_clouds(data, grid)
+        energy = np.asarray(data.condition, np.float64)
+        r = torch.from_numpy(raw.sum(1, dtype=np.float64) / energy)
+        q = np.linspace(0, 1, cfg.model.r_bins + 1)
+        self.model.r_edges.copy_(torch.from_numpy(np.quantile(r.numpy(), q)))
+        self.c = torch.from_numpy(stage1.scale.cond(energy))
+        codes = []
+        with torch.no_grad():
+            for lo in range(0, len(raw), 512):
+                y = torch.from_numpy(stage1.scale.encode(raw[lo : lo + 512]))
+                codes.append(stage1.tokens(y.reshape(-1, *stage1.shape), self.c[lo : lo + 512]))
+        self.seq = torch.cat([self.model.r_tokens(r)[:, None], torch.cat(codes)], 1)
+        self.meta = {"stage1_config": s1_cfg, "stage1_meta": s1_meta}
+
+    def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
+        t = self.cfg.train
+        return {"gpt": adam(self.model.gpt.parameters(), t.lr, t.betas)}
+
+    def ema_target(self) -> nn.Module:
+        return self.model.gpt
+
+    def wrap(self, wrap) -> None:
+        """Nothing goes through DDP: the engine averages the gradients (``ctx.update``)."""
+
+    def step(self, batch, ctx, opts) -> dict:
+        index = torch.as_tensor(np.asarray(ctx.index), dtype=torch.int64)
+        with ctx.amp:
+            loss = self.model.loss(self.c[index].to(ctx.device), self.seq[index].to(ctx.device))
+        ctx.update(loss, self.model, "gpt")
+        return {"loss": loss.item()}
+
+
+def _draw(logits: torch.Tensor, lo: int, hi: int, cfg, gens) -> torch.Tensor:
+    """One token per shower from ``logits [B, vocab]`` restricted to ``[lo, hi)``."""
+    part = logits[:, lo:hi].double() / cfg.temperature
+    if cfg.top_k and cfg.top_k < hi - lo:
+        cut = part.topk(cfg.top_k, 1).values[:, -1:]
+        part = part.masked_fill(part < cut, float("-inf"))
+    p = torch.softmax(part, 1)
+    drawn = [torch.multinomial(p[i], 1, generator=g)[0] for i, g in enumerate(gens)]
+    return lo + torch.stack(drawn)
+
+
+@torch.no_grad()
+def generate_gpt(
+    model: GridGPT, net: nn.Module, normalizer, cfg: Any, batch: GenerationBatch
+) -> GeneratedClouds:
+    """The family's ``generate``: R's token, then the codes, written by the GPT ``net`` (the EMA
+    copy) from each shower's stream; decoded by the stage-1 decoder (module docstring)."""
+    m, s1 = cfg.model, model.stage1
+    net.eval()
+    gens = batch.generators()
+    c = torch.from_numpy(s1.scale.cond(batch.condition))
+    seq = torch.zeros(len(batch), 0, dtype=torch.int64)
+    k = model.codebook
+    for pos in range(model.length + 1):
+        logits = net(c, seq)[:, -1]
+        lo, hi = (k, k + m.r_bins) if pos == 0 else (0, k)
+        seq = torch.cat([seq, _draw(logits, lo, hi, m, gens)[:, None]], 1)
+    b = seq[:, 0] - k
+    u = torch.stack([torch.rand(1, generator=g, dtype=torch.float64)[0] for g in gens])
+    r = model.r_edges[b] + u * (model.r_edges[b + 1] - model.r_edges[b])
+    q = s1.quantizer.codes[seq[:, 1:]].flatten(1)
+    shares = torch.softmax(s1.decoder(torch.cat([q, c], 1)).flatten(1).double(), 1).numpy()
+    voxels = (shares * (r.numpy() * batch.condition)[:, None]).astype(np.float32)
+    voxels[voxels < m.e_min] = 0.0
+    grid = vx.load_grid(s1.cfg.grid)
+    clouds = voxels_to_clouds(voxels, grid, batch.condition, shower_seeds(batch.keys))
+    clouds.voxels = voxels
+    return clouds
+
+
+def _build(cfg, meta, normalizer) -> GridGPT:
+    s1_cfg = validate_config(meta["stage1_config"], source="stage-1 config")
+    s1_meta = meta["stage1_meta"]
+    stage1 = GridVQVAE(s1_cfg.model, tuple(s1_meta["grid_shape"]), int(s1_meta["n_showers"]))
+    return GridGPT(cfg.model, stage1)
+
+
+FAMILY = Family(
+    name="grid_gpt",
+    config=GridGPTConfig,
+    task=GridGPTTask,
+    build=_build,
+    sampling_net=lambda model: model.gpt,
+    generate=generate_gpt,
+    point_output=False,
+)
+
+__all__ = ["FAMILY", "GridGPT", "GridGPTConfig", "GridGPTTask", "TokenGPT"]
