@@ -173,8 +173,17 @@ def generate_grid(
     c = torch.from_numpy(model.scale.cond(batch.condition)).to(batch.device)
     y = net(z, c).float().reshape(len(batch), -1).cpu().numpy()
     voxels = model.scale.decode(y).astype(np.float32)
-    voxels[voxels < cfg.model.e_min] = 0.0
-    clouds = voxels_to_clouds(voxels, grid, batch.condition, shower_seeds(batch.keys))
+    return grid_clouds(voxels, grid, batch.condition, batch.keys, cfg.model.e_min)
+
+
+def grid_clouds(
+    voxels: np.ndarray, grid: vx.Grid, condition: np.ndarray, keys: list, e_min: float
+) -> GeneratedClouds:
+    """Generated ``voxels [N, V]`` (MeV) as a grid family returns them: voxels below
+    ``e_min`` set to zero (in place), one point per remaining voxel from each shower's seed
+    (``keys``, :func:`shower_seeds`), the voxels carried beside the points."""
+    voxels[voxels < e_min] = 0.0
+    clouds = voxels_to_clouds(voxels, grid, condition, shower_seeds(keys))
     clouds.voxels = voxels
     return clouds
 

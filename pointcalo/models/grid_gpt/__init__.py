@@ -29,7 +29,7 @@ from pointcalo.errors import ConfigError
 from pointcalo.models.grid_vqvae.model import GridVQVAE
 from pointcalo.models.optim import adam
 from pointcalo.models.registry import Family, GenerationBatch, TaskBase
-from pointcalo.models.voxels import project_clouds, shower_seeds, voxels_to_clouds
+from pointcalo.models.voxels import grid_clouds, project_clouds
 
 
 class GridGPTConfig(ModelConfig):
@@ -125,12 +125,8 @@ class GridGPTTask(TaskBase):
         q = np.linspace(0, 1, cfg.model.r_bins + 1)
         self.model.r_edges.copy_(torch.from_numpy(np.quantile(r.numpy(), q)))
         self.c = torch.from_numpy(stage1.scale.cond(energy))
-        codes = []
-        with torch.no_grad():
-            for lo in range(0, len(raw), 512):
-                y = torch.from_numpy(stage1.scale.encode(raw[lo : lo + 512]))
-                codes.append(stage1.tokens(y.reshape(-1, *stage1.shape), self.c[lo : lo + 512]))
-        self.seq = torch.cat([self.model.r_tokens(r)[:, None], torch.cat(codes)], 1)
+        codes = stage1.tokens_of(raw, energy)
+        self.seq = torch.cat([self.model.r_tokens(r)[:, None], codes], 1)
         self.meta = {"stage1_config": s1_cfg, "stage1_meta": s1_meta}
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
@@ -181,14 +177,9 @@ def generate_gpt(
     b = seq[:, 0] - k
     u = torch.stack([torch.rand(1, generator=g, dtype=torch.float64)[0] for g in gens])
     r = model.r_edges[b] + u * (model.r_edges[b + 1] - model.r_edges[b])
-    q = s1.quantizer.codes[seq[:, 1:]].flatten(1)
-    shares = torch.softmax(s1.decoder(torch.cat([q, c], 1)).flatten(1).double(), 1).numpy()
+    shares = s1.shares(seq[:, 1:], c).cpu().numpy()
     voxels = (shares * (r.numpy() * batch.condition)[:, None]).astype(np.float32)
-    voxels[voxels < m.e_min] = 0.0
-    grid = vx.load_grid(s1.cfg.grid)
-    clouds = voxels_to_clouds(voxels, grid, batch.condition, shower_seeds(batch.keys))
-    clouds.voxels = voxels
-    return clouds
+    return grid_clouds(voxels, vx.load_grid(s1.cfg.grid), batch.condition, batch.keys, m.e_min)
 
 
 def _build(cfg, meta, normalizer) -> GridGPT:

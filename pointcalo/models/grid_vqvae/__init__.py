@@ -17,7 +17,7 @@ from pointcalo.models.grid_vqvae.config import GridVQVAEConfig
 from pointcalo.models.grid_vqvae.model import GridVQVAE, Quantizer
 from pointcalo.models.optim import adam
 from pointcalo.models.registry import Family, GenerationBatch
-from pointcalo.models.voxels import GridTaskBase, shower_seeds, voxels_to_clouds
+from pointcalo.models.voxels import GridTaskBase, grid_clouds, shower_seeds
 
 
 class GridVQVAETask(GridTaskBase):
@@ -83,16 +83,9 @@ def generate_vqvae(
     near = (model.train_cond[None, :] - c.double()).abs().topk(k, largest=False).indices
     pick = torch.stack([torch.randint(k, (1,), generator=g)[0] for g in gens])
     r = model.train_r[near[torch.arange(len(pick)), pick]]
-    q = model.quantizer.codes[idx].flatten(1)
-    dev = next(net.parameters()).device
-    logits = net(torch.cat([q, c], 1).to(dev)).flatten(1).cpu()
-    shares = torch.softmax(logits.double(), 1).numpy()
+    shares = model.shares(idx, c, net).cpu().numpy()
     voxels = (shares * (r.numpy() * batch.condition)[:, None]).astype(np.float32)
-    voxels[voxels < m.e_min] = 0.0
-    grid = vx.load_grid(m.grid)
-    clouds = voxels_to_clouds(voxels, grid, batch.condition, shower_seeds(batch.keys))
-    clouds.voxels = voxels
-    return clouds
+    return grid_clouds(voxels, vx.load_grid(m.grid), batch.condition, batch.keys, m.e_min)
 
 
 @torch.no_grad()
@@ -109,19 +102,14 @@ def reconstruct(loaded, data, seed: int = 0, chunk: int = 256) -> GeneratedCloud
     grid = vx.load_grid(cfg.model.grid)
     raw = project_clouds(data, grid)
     energy = np.asarray(data.condition, np.float64)
+    idx = model.tokens_of(raw, energy, chunk)
+    c = torch.from_numpy(model.scale.cond(energy))
     out = np.zeros(raw.shape, np.float32)
     for lo in range(0, len(raw), chunk):
-        hi = min(lo + chunk, len(raw))
-        y = torch.from_numpy(model.scale.encode(raw[lo:hi])).reshape(-1, *model.shape)
-        c = torch.from_numpy(model.scale.cond(energy[lo:hi]))
-        q = model.quantizer.codes[model.tokens(y, c)].flatten(1)
-        shares = torch.softmax(net(torch.cat([q, c], 1)).flatten(1).double(), 1).numpy()
-        out[lo:hi] = shares * raw[lo:hi].sum(1, dtype=np.float64)[:, None]
-    out[out < cfg.model.e_min] = 0.0
+        shares = model.shares(idx[lo : lo + chunk], c[lo : lo + chunk], net).cpu().numpy()
+        out[lo : lo + chunk] = shares * raw[lo : lo + chunk].sum(1, dtype=np.float64)[:, None]
     keys = [(seed, i) for i in range(len(out))]
-    clouds = voxels_to_clouds(out, grid, energy, shower_seeds(keys))
-    clouds.voxels = out
-    return clouds
+    return grid_clouds(out, grid, energy, keys, cfg.model.e_min)
 
 
 def _build(cfg, meta, normalizer) -> GridVQVAE:

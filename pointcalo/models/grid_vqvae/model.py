@@ -25,6 +25,7 @@ beat; reconstruction (encode then decode) scores the tokens themselves.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -97,11 +98,26 @@ class GridVQVAE(GridModel):
         z = self.encode(y, cond)
         return self.quantizer.nearest(z.reshape(-1, z.shape[2])).reshape(z.shape[:2])
 
-    def shares(self, idx: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Voxel shares ``[B, L, H, W]`` (each shower's sum to one) of tokens ``idx``."""
+    @torch.no_grad()
+    def tokens_of(self, voxels: np.ndarray, energy: np.ndarray, chunk: int = 512) -> torch.Tensor:
+        """The tokens ``[N, tokens]`` of showers given as voxel energies ``[N, V]`` (MeV) on
+        the model's grid with incident energies ``energy [N]`` (MeV), ``chunk`` at a time."""
+        out = []
+        for lo in range(0, len(voxels), chunk):
+            y = torch.from_numpy(self.scale.encode(voxels[lo : lo + chunk]))
+            c = torch.from_numpy(self.scale.cond(energy[lo : lo + chunk]))
+            out.append(self.tokens(y.reshape(-1, *self.shape), c))
+        return torch.cat(out)
+
+    def shares(
+        self, idx: torch.Tensor, cond: torch.Tensor, decoder: nn.Module | None = None
+    ) -> torch.Tensor:
+        """Voxel shares ``[B, V]`` float64 (each shower's sum to one) of tokens ``idx`` and
+        conditions ``cond [B, 1]``, by ``decoder`` (default the model's own; generation passes
+        its EMA copy)."""
         q = self.quantizer.codes[idx].flatten(1)
-        logits = self.decoder(torch.cat([q, cond], 1))
-        return torch.softmax(logits.flatten(1), 1).reshape(logits.shape)
+        logits = (decoder or self.decoder)(torch.cat([q, cond.to(q.device)], 1))
+        return torch.softmax(logits.flatten(1).double(), 1)
 
     def loss(self, y, cond, target, pick) -> dict:
         """Pixel and commitment losses for network-unit showers ``y``, their voxel shares
