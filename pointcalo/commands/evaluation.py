@@ -78,7 +78,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_amplify(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from pointcalo.metrics.files import amplification_table, amplify_files
+    from pointcalo.metrics.amplification import markdown_report
+    from pointcalo.metrics.files import amplify_files
 
     if (args.generated is None) == (args.model is None):
         raise PointcaloError("amplify: give --generated FILE or --model NAME, one of them")
@@ -104,7 +105,7 @@ def cmd_amplify(args: argparse.Namespace) -> int:
             log=console.log,
         )  # fmt: skip
     if not args.quiet:
-        print(amplification_table(report))
+        print(markdown_report(report))
     return 0
 
 

@@ -31,13 +31,15 @@ comes from the formulas above, which those curves check.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pointcalo.errors import PointcaloError
 
-#: Observables of the default study: name -> (kind, key) in :class:`Observables`.
+#: Observables of the default study (scalars of :class:`Observables`, and ``layer_energy``:
+#: one observable per layer).
 DEFAULT_OBSERVABLES = ("e_ratio", "cog_z", "width", "n_hits", "layer_energy")
 
 
@@ -204,3 +206,58 @@ def observable_values(obs: Any, names: list[str] | tuple[str, ...]) -> dict[str,
             known = sorted(obs.scalars) + [p for p in obs.profiles if p.startswith("layer_")]
             raise PointcaloError(f"--observables: unknown '{name}'; known: {', '.join(known)}")
     return out
+
+
+def summarise(results: dict[str, Any]) -> dict[str, Any]:
+    """Per scalar observable its factor and interval; per-layer observables (``<profile>_<i>``)
+    as the median over layers of each."""
+
+    def val(v):
+        return np.inf if v == "inf" else float(v)
+
+    summary: dict[str, Any] = {}
+    groups: dict[str, list[dict]] = {}
+    for name, r in results.items():
+        head, _, tail = name.rpartition("_")
+        if name.startswith("layer_") and tail.isdigit():
+            groups.setdefault(head, []).append(r)
+        else:
+            summary[name] = {"factor": r["factor"], "interval": r["factor_interval"]}
+    for head, rs in groups.items():
+        med = [
+            float(np.median([val(x) for x in column]))
+            for column in zip(*[(r["factor"], *r["factor_interval"]) for r in rs], strict=True)
+        ]
+        summary[f"{head} (median of {len(rs)} layers)"] = {
+            "factor": "inf" if np.isinf(med[0]) else med[0],
+            "interval": ["inf" if np.isinf(v) else v for v in med[1:]],
+        }
+    return summary
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """Markdown of :func:`pointcalo.metrics.files.amplify_files`'s report: the protocol and
+    a row per observable."""
+
+    def fmt(v) -> str:
+        return "beyond resolution" if v == "inf" else f"{v:.2f}"
+
+    lines = [
+        f"# How many Geant4 showers is `{report['generated']}` worth?",
+        "",
+        f"Model trained on N = {report['n_train']:,} showers; {report['n_generated']:,} "
+        f"generated showers against {report['n_truth']:,} Geant4 showers it never saw "
+        f"(`{Path(report['truth']).name}`), {report['bins']} quantile bins of the truth, "
+        f"{report['bootstrap']} bootstrap resamplings (16-84 %). Amplification = n_eff / N, "
+        "n_eff = the Geant4 sample size with the same binned error as the generated sample's "
+        "plateau. 'beyond resolution': the generated error is below what this truth resolves.",
+        "",
+        "| observable | amplification | 16-84 % |",
+        "|---|---|---|",
+    ]
+    for name, s in report["summary"].items():
+        lo, hi = s["interval"]
+        lines.append(f"| {name} | {fmt(s['factor'])} | {fmt(lo)} - {fmt(hi)} |")
+    if report["left_out"]:
+        lines += ["", f"Left out (truth mostly empty): {', '.join(report['left_out'])}."]
+    return "\n".join(lines)

@@ -228,8 +228,10 @@ def amplify_files(
     from pointcalo.metrics.amplification import (
         DEFAULT_OBSERVABLES,
         amplification,
+        markdown_report,
         observable_values,
         quantile_edges,
+        summarise,
     )
 
     g = grid_named("--grid", grid)
@@ -258,7 +260,7 @@ def amplify_files(
             boots=boots, seed=seed,
         )  # fmt: skip
         results[name] = r.as_dict()
-    summary = _amplification_summary(results)
+    summary = summarise(results)
     report = {
         "truth": str(truth), "generated": label or str(generated), "pool": pool, "n_train": n_train,
         "n_truth": n_t, "n_generated": n_g, "bins": bins, "bootstrap": boots, "seed": seed,
@@ -280,60 +282,5 @@ def amplify_files(
             amplification_layers_plot(layers, out / "amplify_layers.png", name_of)
         write_json(report, out / "amplify.json")
         with atomic_path(out / "amplify.md") as tmp:
-            tmp.write_text(amplification_table(report) + "\n")
+            tmp.write_text(markdown_report(report) + "\n")
     return report
-
-
-def _amplification_summary(results: dict[str, Any]) -> dict[str, Any]:
-    """Per scalar observable its factor and interval; per-layer observables (``<profile>_<i>``)
-    as the median over layers of each."""
-    import numpy as np
-
-    def val(v):
-        return np.inf if v == "inf" else float(v)
-
-    summary: dict[str, Any] = {}
-    groups: dict[str, list[dict]] = {}
-    for name, r in results.items():
-        head, _, tail = name.rpartition("_")
-        if name.startswith("layer_") and tail.isdigit():
-            groups.setdefault(head, []).append(r)
-        else:
-            summary[name] = {"factor": r["factor"], "interval": r["factor_interval"]}
-    for head, rs in groups.items():
-        med = [
-            float(np.median([val(x) for x in column]))
-            for column in zip(*[(r["factor"], *r["factor_interval"]) for r in rs], strict=True)
-        ]
-        summary[f"{head} (median of {len(rs)} layers)"] = {
-            "factor": "inf" if np.isinf(med[0]) else med[0],
-            "interval": ["inf" if np.isinf(v) else v for v in med[1:]],
-        }
-    return summary
-
-
-def amplification_table(report: dict[str, Any]) -> str:
-    """Markdown of :func:`amplify_files`'s report: the protocol and a row per observable."""
-
-    def fmt(v) -> str:
-        return "beyond resolution" if v == "inf" else f"{v:.2f}"
-
-    lines = [
-        f"# How many Geant4 showers is `{report['generated']}` worth?",
-        "",
-        f"Model trained on N = {report['n_train']:,} showers; {report['n_generated']:,} "
-        f"generated showers against {report['n_truth']:,} Geant4 showers it never saw "
-        f"(`{Path(report['truth']).name}`), {report['bins']} quantile bins of the truth, "
-        f"{report['bootstrap']} bootstrap resamplings (16-84 %). Amplification = n_eff / N, "
-        "n_eff = the Geant4 sample size with the same binned error as the generated sample's "
-        "plateau. 'beyond resolution': the generated error is below what this truth resolves.",
-        "",
-        "| observable | amplification | 16-84 % |",
-        "|---|---|---|",
-    ]
-    for name, s in report["summary"].items():
-        lo, hi = s["interval"]
-        lines.append(f"| {name} | {fmt(s['factor'])} | {fmt(lo)} - {fmt(hi)} |")
-    if report["left_out"]:
-        lines += ["", f"Left out (truth mostly empty): {', '.join(report['left_out'])}."]
-    return "\n".join(lines)

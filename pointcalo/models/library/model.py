@@ -72,17 +72,18 @@ class ShowerLibrary(nn.Module):
             want.append(np.asarray(named[name], np.float64))
             kinds.append({"phi": "angle", "pdg": "exact"}.get(name, "linear"))
         k = min(k, len(stored[0]))
+        spread = [max(float(np.std(col)), 1e-12) for col in stored]  # the library's, once
         out = np.empty((len(want[0]), k), np.int64)
         for lo in range(0, len(want[0]), 256):  # [256, N] distances at a time
             d = np.zeros((min(256, len(want[0]) - lo), len(stored[0])))
-            for s_col, w_col, kind in zip(stored, want, kinds, strict=True):
+            for s_col, w_col, kind, unit in zip(stored, want, kinds, spread, strict=True):
                 diff = w_col[lo : lo + 256, None] - s_col[None, :]
                 if kind == "exact":
                     d += 1e6 * (diff != 0)
                     continue
                 if kind == "angle":
                     diff = np.angle(np.exp(1j * diff))
-                d += (diff / max(float(np.std(s_col)), 1e-12)) ** 2
+                d += (diff / unit) ** 2
             part = np.argpartition(d, k - 1, axis=1)[:, :k]
             order = np.argsort(np.take_along_axis(d, part, 1), axis=1, kind="stable")
             out[lo : lo + len(d)] = np.take_along_axis(part, order, 1)
