@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from pointcalo.errors import PointcaloError
 
@@ -234,3 +234,22 @@ def measured_limits(spec: Any, points: dict[str, np.ndarray]) -> PointLimits | N
     if base is None or len(points["E"]) == 0:
         return None
     return PointLimits.measure(points, base.lattice_pitch, base.n_layers)
+
+
+class ValidPoints(nn.Module):
+    """:func:`make_valid_tensors` with the bounds of ``limits`` held as attributes, for the
+    scripted samplers the exports write: ``forward(e, x, y, layer, counts)``."""
+
+    def __init__(self, limits: PointLimits) -> None:
+        super().__init__()
+        b = limits.bounds()
+        self.pitch, self.n_layers, self.e_max = float(b["pitch"]), int(b["n_layers"]), b["e_max"]
+        self.x_lo, self.x_hi, self.y_lo, self.y_hi = b["x_lo"], b["x_hi"], b["y_lo"], b["y_hi"]
+
+    def forward(
+        self, e: Tensor, x: Tensor, y: Tensor, layer: Tensor, counts: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        return make_valid_tensors(
+            e, x, y, layer, counts, self.pitch, self.n_layers,
+            self.x_lo, self.x_hi, self.y_lo, self.y_hi, self.e_max,
+        )  # fmt: skip

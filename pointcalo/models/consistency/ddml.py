@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from pointcalo.errors import PointcaloError
-from pointcalo.validity import PointLimits, make_valid_tensors
+from pointcalo.validity import PointLimits, ValidPoints
 
 #: Floats DDML reads from the output (``m_maxNumElements`` of CaloCloudsTwoAngleModel).
 DDML_FLOATS = 35_000
@@ -137,9 +137,7 @@ class DDMLSampler(nn.Module):
         self.register_buffer("cond_std", torch.as_tensor(cond[1], dtype=torch.float64))
         self.register_buffer("cond_w", cond_w)
         self.register_buffer("cond_const", cond_const)
-        b = limits.bounds()
-        self.pitch, self.n_layers, self.e_max = float(b["pitch"]), int(b["n_layers"]), b["e_max"]
-        self.x_lo, self.x_hi, self.y_lo, self.y_hi = b["x_lo"], b["x_hi"], b["y_lo"], b["y_hi"]
+        self.valid = ValidPoints(limits)
         self.n_features, self.max_points, self.floats = n_features, max_points, floats
 
     def forward(self, energy: Tensor, theta: Tensor, phi: Tensor) -> Tensor:
@@ -160,11 +158,8 @@ class DDMLSampler(nn.Module):
         s[:, 1] = (torch.log(counts.to(torch.float64)) - self.cond_mean[1]) / self.cond_std[1]
         x0 = self.net(noise, s.to(torch.float32), counts)
         e, px, py, layer = self.post(x0, counts, feats, e_inc)
-        e, px, py, layer, counts = make_valid_tensors(
-            e, px, py, layer, counts, self.pitch, self.n_layers,
-            self.x_lo, self.x_hi, self.y_lo, self.y_hi, self.e_max,
-        )  # fmt: skip
-        return pack_ddml(e, px, py, layer, counts, self.n_layers, self.floats)
+        e, px, py, layer, counts = self.valid(e, px, py, layer, counts)
+        return pack_ddml(e, px, py, layer, counts, self.valid.n_layers, self.floats)
 
 
 def export_ddml(

@@ -18,7 +18,7 @@ from pointcalo.io.atomic import atomic_folder, atomic_path, write_json
 from pointcalo.models.showerflow.features import draw_features
 from pointcalo.models.showerflow.postprocess import PostProcess
 from pointcalo.streams import cloud_generators, point_noise
-from pointcalo.validity import PointLimits, make_valid_tensors
+from pointcalo.validity import PointLimits, ValidPoints
 
 #: The numpy files of the ONNX glue, copied into the export as the package ``glue``.
 GLUE_FILES = ("onnx_glue.py", "calibrate.py", "glue_validity.py")
@@ -59,9 +59,7 @@ class ExportedSampler(nn.Module):
         self.flow, self.net, self.post = flow, net, post
         self.register_buffer("cond_mean", torch.as_tensor(cond[0], dtype=torch.float64))
         self.register_buffer("cond_std", torch.as_tensor(cond[1], dtype=torch.float64))
-        b = limits.bounds()
-        self.pitch, self.n_layers, self.e_max = float(b["pitch"]), int(b["n_layers"]), b["e_max"]
-        self.x_lo, self.x_hi, self.y_lo, self.y_hi = b["x_lo"], b["x_hi"], b["y_lo"], b["y_hi"]
+        self.valid = ValidPoints(limits)
 
     def forward(self, energy: Tensor, base: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
         log_e = torch.log(energy.to(torch.float64))
@@ -75,10 +73,7 @@ class ExportedSampler(nn.Module):
         cond = (torch.stack([log_e, log_n], 1) - self.cond_mean) / self.cond_std
         x0 = self.net(x, cond.to(torch.float32), counts)
         e, px, py, layer = self.post(x0, counts, feats, energy.to(torch.float64))
-        e, px, py, layer, counts = make_valid_tensors(
-            e, px, py, layer, counts, self.pitch, self.n_layers,
-            self.x_lo, self.x_hi, self.y_lo, self.y_hi, self.e_max,
-        )  # fmt: skip
+        e, px, py, layer, counts = self.valid(e, px, py, layer, counts)
         return torch.stack([e, px, py, layer.to(torch.float32)], 1), counts
 
 
