@@ -19,16 +19,13 @@ import numpy as np
 
 from pointcalo.errors import ConfigError
 
-FRAMES = ("detector", "impact")
 #: The per-shower conditions that place the impact frame, in ``x, y`` order.
 IMPACT = ("impact_x", "impact_y")
 
 
 def check(frame: str, conditions: tuple[str, ...]) -> None:
-    """A ConfigError unless ``frame`` is known and, for ``impact``, the impact point is among
-    the model's ``conditions``."""
-    if frame not in FRAMES:
-        raise ConfigError(f"data.frame: '{frame}' is not one of {', '.join(FRAMES)}")
+    """A ConfigError unless, for the ``impact`` frame, the impact point is among the model's
+    ``conditions`` (the config's own validation admits ``detector`` and ``impact`` only)."""
     if frame == "impact" and not set(IMPACT) <= set(conditions):
         raise ConfigError(
             "data.frame: 'impact' needs the impact point among data.conditions (impact_x, impact_y)"

@@ -203,7 +203,7 @@ def generate_request(
     limits = limits if limits is not None else spec_limits(normalizer.spec)
     if not family.point_output:
         return clouds
-    frame = getattr(cfg.data, "frame", "detector")  # a model of the impact frame: move back
+    frame = cfg.data.frame  # a model of the impact frame: its points move back
     points = frames.to_detector_frame(clouds.points, clouds.offsets, request.conditions, frame)
     clouds = GeneratedClouds(clouds.offsets, points, clouds.condition, clouds.voxels)
     if limits is None:
