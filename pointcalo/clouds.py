@@ -16,7 +16,7 @@ what makes resuming exact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,22 @@ SUBCELL_PITCH = 5.088 / 6
 SHOWERS = FeatureSpec(
     ("E", "x", "y", "layer"), ("E",), "layer", 29, "incident_energy", ("x", "y"), SUBCELL_PITCH
 )
+
+
+def shower_spec(attrs: dict, max_layer: int) -> FeatureSpec:
+    """The point spec of a shower file: :data:`SHOWERS` with the file's own lattice pitch
+    (attribute ``subcell_pitch_mm``: 0.848 mm for the ILD-like files, 1.25 mm for the
+    CaloGAN-like one) and layer count (``layer_depth_mm``; else at least the ILD's 30 layers,
+    more if the data has more), so a second detector trains without ILD's lattice."""
+    pitch = float(attrs.get("subcell_pitch_mm", SUBCELL_PITCH))
+    depth = attrs.get("layer_depth_mm")
+    top = len(np.atleast_1d(depth)) - 1 if depth is not None else max(SHOWERS.integer_max, 0)
+    top = max(top, int(max_layer))
+    if np.isclose(pitch, SUBCELL_PITCH, rtol=1e-3) and top == SHOWERS.integer_max:
+        return SHOWERS
+    return replace(SHOWERS, integer_max=top, lattice_pitch=pitch)
+
+
 JETS = FeatureSpec(("etarel", "phirel", "ptrel"), ("ptrel",), None, 0, "jet_pt")
 
 

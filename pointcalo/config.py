@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from pointcalo.errors import ConfigError
@@ -93,7 +94,15 @@ class TrainConfig(_Strict):
     family's default, :mod:`pointcalo.models.optim`). ``init_from``: start a new run from the
     model and EMA weights and the normalisation of a checkpoint (or a shipped model's name);
     parameters it does not hold keep their initialisation, so added blocks must start as the
-    identity (fine-tuning).
+    identity (fine-tuning). ``init_mode``: ``finetune`` (same detector: the checkpoint's data
+    normalisation, every stored tensor must fit) or ``transfer`` (a new detector: the new
+    data's own normalisation; stored tensors whose shapes differ, e.g. a per-layer head of 30
+    layers for a 3-layer detector, keep their initialisation and are listed in the log).
+    ``freeze``: with ``init_from``, ``bitfit`` trains only the 1-d parameters (biases,
+    normalisation gains) of the weights it loaded, plus every tensor it did not load (Ben Zaken,
+    Ravfogel, Goldberg, "BitFit", arXiv 2106.10199; for showers CaloTransfer, arXiv
+    2512.00187); ``none`` trains everything. The frozen tensors are named in the checkpoint's
+    meta, so ``--resume`` keeps them frozen.
     """
 
     steps: int = Field(2000, ge=1)
@@ -116,6 +125,14 @@ class TrainConfig(_Strict):
     seed: int = 0
     out: str = "runs/train"
     init_from: str | None = None
+    init_mode: Literal["finetune", "transfer"] = "finetune"
+    freeze: Literal["none", "bitfit"] = "none"
+
+    @model_validator(mode="after")
+    def _freeze_needs_init(self) -> TrainConfig:
+        if self.freeze != "none" and self.init_from is None:
+            raise ValueError(f"freeze: {self.freeze!r} needs train.init_from (weights to freeze)")
+        return self
 
 
 class RunConfig(_Strict):

@@ -384,6 +384,7 @@ def sample_to_file(
     allow_extrapolation: bool = False,
     bf16: bool = False,
     compile: bool = False,
+    grid: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SampleResult:
     """``pointcalo sample``: ``n`` showers (default 1,000) of a model into ``output``.
@@ -398,7 +399,8 @@ def sample_to_file(
     ``allow_extrapolation``. Under torchrun each rank writes its shard of whole batches
     (:func:`shard`, :func:`shard_path`) with its provenance for ``pointcalo merge``.
     ``bf16`` / ``compile``: run the network under bfloat16 autocast / ``torch.compile``
-    (GPU). ``progress(done, total)`` is called after every chunk.
+    (GPU). ``grid``: the grid a geometry-aware model generates on (a preset, YAML or XML
+    file; refused for other models). ``progress(done, total)`` is called after every chunk.
     """
     import json
     import time
@@ -411,6 +413,20 @@ def sample_to_file(
     dev = resolve_device(device)
     batch_size = batch_size or (1024 if dev.type == "cuda" else CPU_BATCH)
     loaded = load_model(checkpoint, dev)
+    options = {}
+    if grid is not None:
+        if not loaded.family.any_grid:
+            raise PointcaloError(
+                f"--grid: {checkpoint} ({loaded.cfg.model.name}) does not generate on a grid "
+                "given at sampling; project its showers with pointcalo voxelize"
+            )
+        import voxelize as vx
+
+        try:
+            vx.load_grid(grid)
+        except (vx.GridError, OSError, ValueError) as err:
+            raise PointcaloError(f"--grid: {grid}: {err}") from None
+        options["grid"] = grid
     known = loaded.conditions
     primary = loaded.normalizer.spec.condition
     flags = dict(flags or {})
@@ -468,5 +484,6 @@ def sample_to_file(
             first=first, conditions=table, draws=draws, seed=seed, device=dev,
             batch_size=batch_size, chunk=max(batch_size, 1) * 8, sampler=sampler, steps=steps,
             net=net, progress=(lambda done: progress(done, count)) if progress else None,
+            **options,
         )  # fmt: skip
     return SampleResult(out, count, time.perf_counter() - t0, rank, world)

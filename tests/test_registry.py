@@ -28,7 +28,9 @@ TINY = {
     "grid_flow": {"transforms": 1, "hidden": 8},
     "grid_vqvae": {"channels": 2, "tokens": 4, "codebook": 16, "code_dim": 2},
     "mpgan": {"node_dim": 8, "global_dim": 4, "hidden": 8, "layers": 1, "critic_layers": 1, "k": 3},
-}
+    "geometry_arm": {"hidden": 8, "depth": 1, "neighbours": 2, "bins": 4, "cells_per_layer": 64,
+                     "grid": "calogan"},
+}  # fmt: skip
 
 
 def test_unknown_family_is_an_error_listing_the_known_ones():
@@ -63,6 +65,8 @@ def _run(tmp_path, name: str, steps: int = 3):
         }
     )
     data = from_showers(random_showers(40, seed=5))
+    if name == "geometry_arm":  # the CaloGAN-like segmentations have three layers
+        data.points["layer"] = data.points["layer"] % 3
     return train(cfg, data=data, progress=False, log=lambda m: None), data
 
 
@@ -79,6 +83,7 @@ def _run(tmp_path, name: str, steps: int = 3):
         "grid_flow",
         "grid_vqvae",
         "grid_gpt",
+        "geometry_arm",
     ],
 )
 def test_family_contract(tmp_path, name):

@@ -141,3 +141,23 @@ def grid_from_yaml(path: str | Path) -> Grid:
     if not isinstance(data, dict):
         raise GridError(f"{path}: a grid file must hold a mapping")
     return grid_from_dict(data, source=str(path))
+
+
+def write_grid_yaml(grid: Grid, path: str | Path) -> Path:
+    """Write ``grid`` as a YAML grid file that :func:`grid_from_yaml` reads back equal."""
+    import yaml
+
+    path = Path(path)
+    path.write_text(yaml.safe_dump(_plain(grid.to_dict()), sort_keys=False))
+    return path
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays as Python numbers and lists (for YAML)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value

@@ -29,7 +29,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             seed=args.seed, device=args.device, batch_size=args.batch_size,
             sampler=args.sampler, steps=args.steps,
             allow_extrapolation=args.allow_extrapolation, bf16=args.bf16, compile=args.compile,
-            progress=lambda n, total: bar.update(task, completed=n, total=total),
+            grid=args.grid, progress=lambda n, total: bar.update(task, completed=n, total=total),
         )  # fmt: skip
     if not args.quiet:
         rate = done.count / max(done.seconds, 1e-9)
@@ -127,6 +127,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--bf16", action="store_true", help="run the network in bfloat16 (GPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network (GPU)")
+    p.add_argument(
+        "--grid",
+        default=None,
+        help="geometry-aware models: the grid to generate on (preset, YAML or XML file; "
+        "default: the model's)",
+    )
     quiet(p)
     p.set_defaults(func=cmd_sample)
     p = sub.add_parser(

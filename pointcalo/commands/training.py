@@ -25,6 +25,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["train"]["device"] = args.device
     if args.init_from is not None:
         overrides["train"]["init_from"] = args.init_from
+    for name in ("init_mode", "freeze"):
+        if getattr(args, name) is not None:
+            overrides["train"][name] = getattr(args, name)
     cfg = cfg.with_overrides(**overrides)
     path = train(cfg, resume=args.resume, progress=not args.quiet)
     if int(__import__("os").environ.get("RANK", "0")) == 0 and not args.quiet:
@@ -65,6 +68,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--init-from",
         default=None,
         help="start from the weights of this checkpoint or shipped model (train.init_from)",
+    )
+    p.add_argument(
+        "--init-mode",
+        default=None,
+        choices=["finetune", "transfer"],
+        help="with --init-from: 'transfer' for a new detector (its own normalisation; "
+        "tensors of other shapes start afresh) (train.init_mode)",
+    )
+    p.add_argument(
+        "--freeze",
+        default=None,
+        choices=["none", "bitfit"],
+        help="with --init-from: 'bitfit' trains only the loaded biases and gains, and what "
+        "was not loaded (train.freeze)",
     )
     quiet(p)
     p.set_defaults(func=cmd_train)

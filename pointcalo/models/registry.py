@@ -41,6 +41,7 @@ FAMILIES: dict[str, str] = {
     "grid_flow": "pointcalo.models.grid_flow",
     "grid_vqvae": "pointcalo.models.grid_vqvae",
     "grid_gpt": "pointcalo.models.grid_gpt",
+    "geometry_arm": "pointcalo.models.geometry_arm",
 }
 
 
@@ -71,6 +72,8 @@ class Family:
       (``data.conditions``; :mod:`pointcalo.conditions`): its training batches' ``cond`` then
       has their standardised values after ``(log c, log n)``, its generation batches carry
       them in ``conditions``. False: a run naming any is refused at config load.
+    - ``any_grid``: it generates on a grid given at sampling (``generate(..., grid=...)``,
+      ``pointcalo sample --grid``): a geometry-aware model.
     """
 
     name: str
@@ -82,6 +85,7 @@ class Family:
     export: Callable[..., Any] | None = None
     point_output: bool = True
     extra_conditions: bool = False
+    any_grid: bool = False
     migrate: Callable[[dict, int], None] | None = None
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import awkward as ak
 import numpy as np
 
 from pointcalo import streams
-from pointcalo.clouds import Normalizer, PointCloudData, from_showers
+from pointcalo.clouds import Normalizer, PointCloudData, from_showers, shower_spec
 from pointcalo.config import DataConfig, RunConfig
 from pointcalo.errors import PointcaloError
 from pointcalo.io.calochallenge import file_grid, read_calochallenge_showers, voxel_file_grid
@@ -29,6 +30,7 @@ def load_training_data(cfg: DataConfig, seed: int = 0, path: str | None = None) 
         if cfg.path is None:
             raise ConfigError("data.path: a JetNet-layout file is needed for format: jetnet")
         return read_jetnet(cfg.path, cfg.max_showers)
+    attrs: dict = {}
     if cfg.path is None:
         from pointcalo.simulate import ShowerSimulator
 
@@ -45,10 +47,13 @@ def load_training_data(cfg: DataConfig, seed: int = 0, path: str | None = None) 
         with io.open_reader(cfg.path) as reader:
             stop = min(cfg.max_showers or reader.n_showers, reader.n_showers)
             showers = reader.read(0, stop)
+            attrs = dict(getattr(reader, "attrs", None) or {})
         source = cfg.path
     if len(showers) == 0:
         raise PointcaloError(f"{source}: no showers to train on")
-    data = from_showers(showers, conditions=cfg.conditions, source=str(source))
+    top = ak.max(showers["points", "layer"], axis=None) if len(showers) else None
+    spec = shower_spec(attrs, int(top) if top is not None else 0)
+    data = from_showers(showers, spec, conditions=cfg.conditions, source=str(source))
     data.meta["source"] = source
     return data
 

@@ -38,7 +38,15 @@ from pointcalo.models.registry import StepContext, Task
 from pointcalo.runtime import Dist, resolve_device, run_lock
 from pointcalo.showers import PointBatch
 from pointcalo.train.datasets import Prepared, for_data, prepare
-from pointcalo.train.state import RunState, load_init, load_partial, load_resume, stopped
+from pointcalo.train.state import (
+    RunState,
+    bitfit_frozen,
+    freeze,
+    load_init,
+    load_partial,
+    load_resume,
+    stopped,
+)
 from pointcalo.validity import measured_limits
 
 Log = Callable[[str], None]
@@ -106,6 +114,8 @@ def _train(
         init = load_init(t.init_from, cfg)
         log(f"starting from the weights of {t.init_from} (step {init.get('step', '?')})")
     stored = state if state is not None else init
+    if state is None and init is not None and t.init_mode == "transfer":
+        stored = None  # a new detector: its own normalisation
     normalizer = Normalizer.from_dict(stored["normalizer"]) if stored is not None else None
     prepared = prepare(cfg, data, normalizer, dist.world)
 
@@ -117,14 +127,24 @@ def _train(
     model = task.model.to(device)
     target = task.ema_target()
     ema = copy.deepcopy(target).requires_grad_(False) if target is not None else nn.Module()
+    frozen: list[str] = list((state or {}).get("meta", {}).get("frozen", []))
     if init is not None:
-        load_partial(model, init["model"], t.init_from, log)
+        transfer = t.init_mode == "transfer"
+        loaded = load_partial(model, init["model"], t.init_from, log, transfer)
         if "ema" in init:
-            load_partial(ema, init["ema"], t.init_from, log)
+            load_partial(ema, init["ema"], t.init_from, log, transfer)
+        if t.freeze == "bitfit":
+            frozen = bitfit_frozen(model, loaded)
+    if frozen:
+        total = sum(p.numel() for p in model.parameters())
+        trained = freeze(model, frozen)
+        log(f"train.freeze: {len(frozen)} tensors frozen, {trained:,} of {total:,} numbers train")
     named = task.optimizers()
     opts = {name: opt for name, (opt, _) in named.items()}
     base_lr = {name: lr for name, (_, lr) in named.items()}
     meta = _meta(prepared, task, opts, base_lr)
+    if frozen:
+        meta["frozen"] = frozen
     run = RunState(cfg, out, model, ema, opts, prepared.normalizer, meta, dist.main)
     start = run.restore(state, log) if state is not None else 0
     updates = _Updates(opts, t.grad_clip, dist, out)

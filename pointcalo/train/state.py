@@ -71,18 +71,50 @@ def load_init(spec: str, cfg: RunConfig) -> dict[str, Any]:
     return init
 
 
-def load_partial(module: nn.Module, weights: dict[str, Any], spec: str, log: Log) -> None:
-    """Load ``weights`` into ``module``: every stored tensor must fit; parameters the
-    checkpoint lacks keep their initialisation (listed in the log)."""
-    try:
-        missing, unexpected = module.load_state_dict(weights, strict=False)
-    except RuntimeError as err:
-        first = " ".join(str(err).split())[:300]
-        raise ConfigError(f"train.init_from: {spec}: weights do not fit: {first}") from None
+def load_partial(
+    module: nn.Module, weights: dict[str, Any], spec: str, log: Log, transfer: bool = False
+) -> set[str]:
+    """Load ``weights`` into ``module`` and return the names of the tensors loaded. Every
+    stored tensor must fit, unless ``transfer`` (a new detector): then those whose shapes differ
+    keep their initialisation. Parameters the checkpoint lacks keep theirs too; both are
+    listed in the log."""
+    own = module.state_dict()
+    unexpected = [k for k in weights if k not in own]
     if unexpected:
         raise ConfigError(f"train.init_from: {spec}: weights the model lacks: {unexpected[0]}")
+    misfit = [k for k, v in weights.items() if tuple(v.shape) != tuple(own[k].shape)]
+    if misfit and not transfer:
+        k = misfit[0]
+        raise ConfigError(
+            f"train.init_from: {spec}: weights do not fit: {k} is {tuple(weights[k].shape)}, "
+            f"the model's {tuple(own[k].shape)} (a new detector: train.init_mode: transfer)"
+        )
+    fit = {k: v for k, v in weights.items() if k not in misfit}
+    module.load_state_dict(fit, strict=False)
+    if misfit:
+        log(f"train.init_from: {len(misfit)} tensors of other shapes start afresh: "
+            + ", ".join(misfit[:6]) + (" ..." if len(misfit) > 6 else ""))  # fmt: skip
+    missing = [k for k in own if k not in weights]
     if missing:
         log(f"train.init_from: {len(missing)} new tensors start from their initialisation")
+    return set(fit)
+
+
+def bitfit_frozen(module: nn.Module, loaded: set[str]) -> list[str]:
+    """The parameters BitFit freezes: those loaded from the checkpoint with more than one
+    dimension (weight matrices, convolution kernels); biases, normalisation gains and every
+    tensor not loaded keep training."""
+    return [n for n, p in module.named_parameters() if n in loaded and p.dim() > 1]
+
+
+def freeze(module: nn.Module, names: list[str]) -> int:
+    """Stop the gradients of ``module``'s parameters ``names``; returns the number of numbers
+    still trained (optimisers skip parameters without gradients)."""
+    frozen = set(names)
+    for n, p in module.named_parameters():
+        if n in frozen:
+            p.requires_grad_(False)
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 class RunState:
