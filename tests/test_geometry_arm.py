@@ -129,17 +129,25 @@ def trained(tmp_path_factory):
     return d
 
 
-def test_one_model_generates_on_a_held_out_segmentation(trained):
+@pytest.mark.parametrize("held_out", ["calogan", "calogan-48x12-36x48t-24x24"])
+def test_one_model_generates_on_a_held_out_segmentation(trained, tmp_path, held_out):
     """Trained on the family minus the held-out ones, generated on CaloGAN's own grid (inner
-    3 x 96 cells of 5 x 160 mm, outer 12 x 6: shapes it never saw): the layer shares and the
-    visible energy of the truth come back."""
+    3 x 96 cells of 5 x 160 mm, outer 12 x 6: shapes it never saw) and on one with the
+    transition-region middle layer (cells of 20 and 10 mm in one layer, never seen): the layer
+    shares and the visible energy of the truth come back."""
     from pointcalo import io
+    from voxelize.gridfiles import write_grid_yaml
+    from voxelize.segmentations import calogan_family
 
     d = trained
-    out = d / "gen.h5"
-    assert main(["sample", str(d / "run" / "checkpoint.pt"), "--n", "48", "--grid", "calogan",
+    if held_out == "calogan":
+        grid, spec = vx.load_grid("calogan"), "calogan"
+    else:
+        grid = next(g for g in calogan_family(transition=True) if g.name == held_out)
+        spec = str(write_grid_yaml(grid, tmp_path / "t.yaml"))
+    out = tmp_path / "gen.h5"
+    assert main(["sample", str(d / "run" / "checkpoint.pt"), "--n", "48", "--grid", spec,
                  "--energy", "20:80", "-o", str(out), "-q"]) == 0  # fmt: skip
-    grid = vx.load_grid("calogan")
     gen = io.read(out)
     truth = _blobs(48, 5, (20e3, 80e3))
     as_vox = {}

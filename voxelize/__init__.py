@@ -9,7 +9,7 @@ never imports pointcalo.
 from __future__ import annotations
 
 from voxelize.gridfiles import grid_from_dict, grid_from_xml, grid_from_yaml
-from voxelize.grids import CartesianGrid, CylindricalGrid, Grid, GridError
+from voxelize.grids import CartesianGrid, CylindricalGrid, Grid, GridError, RectilinearGrid
 from voxelize.presets import PRESETS, calochallenge, calogan, ild, load_grid
 from voxelize.project import PointCloud, Projection, project, to_points
 
@@ -21,6 +21,7 @@ __all__ = [
     "GridError",
     "PointCloud",
     "Projection",
+    "RectilinearGrid",
     "calochallenge",
     "calogan",
     "grid_from_dict",

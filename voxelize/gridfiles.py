@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from voxelize.grids import CartesianGrid, CylindricalGrid, Grid, GridError
+from voxelize.grids import CartesianGrid, CylindricalGrid, Grid, GridError, RectilinearGrid
 
 BINNING_DIR = Path(__file__).with_name("binning")
 GEOMETRY_DIR = Path(__file__).with_name("geometry")
@@ -26,7 +26,8 @@ def grid_from_dict(spec: dict[str, Any], source: str = "<dict>") -> Grid:
     ``cell_size``, ``origin`` at the top. Cylindrical: ``{kind: cylindrical, layers:
     [{r_edges: [...], n_alpha: n}, ...]}``, or ``n_layers``, ``r_edges``, ``n_alpha`` at the top
     for identical layers, or ``xml: binning_dataset_2.xml`` (a file name shipped with
-    voxelize, or a path). Optional ``layer_depth`` / ``layer_edges`` (mm).
+    voxelize, or a path). Rectilinear (cells on arbitrary edges): ``{kind: rectilinear, layers:
+    [{x_edges: [...], y_edges: [...]}, ...]}``. Optional ``layer_depth`` / ``layer_edges`` (mm).
     """
     kind = spec.get("kind")
     name = str(spec.get("name", Path(source).stem))
@@ -59,6 +60,15 @@ def grid_from_dict(spec: dict[str, Any], source: str = "<dict>") -> Grid:
                 layer_depth=depth,
                 layer_edges=edges,
             )
+        if kind == "rectilinear":
+            layers = spec["layers"]
+            return RectilinearGrid(
+                name=name,
+                x_edges=tuple(np.asarray(lay["x_edges"], np.float64) for lay in layers),
+                y_edges=tuple(np.asarray(lay["y_edges"], np.float64) for lay in layers),
+                layer_depth=depth,
+                layer_edges=edges,
+            )
         if kind == "cylindrical":
             if "xml" in spec:
                 xml = Path(spec["xml"])
@@ -87,7 +97,9 @@ def grid_from_dict(spec: dict[str, Any], source: str = "<dict>") -> Grid:
         raise GridError(f"{source}: missing key {err.args[0]!r} in grid definition") from None
     except (TypeError, IndexError) as err:
         raise GridError(f"{source}: malformed grid definition: {err}") from None
-    raise GridError(f"{source}: kind must be 'cartesian' or 'cylindrical', got {kind!r}")
+    raise GridError(
+        f"{source}: kind must be 'cartesian', 'rectilinear' or 'cylindrical', got {kind!r}"
+    )
 
 
 def grid_from_xml(

@@ -1,4 +1,5 @@
-"""Detector grids: per-layer Cartesian cells and CaloChallenge-style cylindrical bins.
+"""Detector grids: per-layer Cartesian cells (evenly spaced, or on arbitrary edges) and
+CaloChallenge-style cylindrical bins.
 
 Every grid has ``n_layers`` layers, each with its own number of cells; voxels are numbered
 layer by layer (``layer_offset[l]`` is the first voxel of layer ``l``), so a shower becomes one
@@ -296,6 +297,102 @@ class CartesianGrid(Grid):
                     "origin": [float(self.x_min[l]), float(self.y_min[l])],
                 }
                 for l in range(self.n_layers)
+            ],
+            **_depth_dict(self),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class RectilinearGrid(Grid):
+    """Layered grid of rectangular cells on per-layer ``x`` and ``y`` edges (mm) that need not be
+    evenly spaced: e.g. a layer with coarse cells on one half and fine ones on the other (the
+    transition region of the geometry-aware autoregressive model's segmentations), or cells
+    that grow away from the axis. Layer ``l`` has ``(len(y_edges[l]) - 1) x (len(x_edges[l]) -
+    1)`` cells numbered row-major, ``iy * nx + ix``; cells are ``[low, high)`` as everywhere.
+    """
+
+    x_edges: tuple[np.ndarray, ...] = ()
+    y_edges: tuple[np.ndarray, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.x_edges:
+            raise GridError(f"grid '{self.name}': no layers")
+        if len(self.y_edges) != len(self.x_edges):
+            raise GridError(
+                f"grid '{self.name}': y_edges has {len(self.y_edges)} layers, "
+                f"x_edges has {len(self.x_edges)}"
+            )
+        for axis in ("x_edges", "y_edges"):
+            for lay, e in enumerate(getattr(self, axis)):
+                e = np.asarray(e, np.float64)
+                if len(e) < 2 or not np.all(np.isfinite(e)) or np.any(np.diff(e) <= 0):
+                    raise GridError(
+                        f"grid '{self.name}': {axis} of layer {lay} must be at least two finite, "
+                        "increasing edges"
+                    )
+        _check_depth(self)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.x_edges)
+
+    @property
+    def cells_per_layer(self) -> np.ndarray:
+        return np.array(
+            [(len(x) - 1) * (len(y) - 1) for x, y in zip(self.x_edges, self.y_edges, strict=True)],
+            np.int64,
+        )
+
+    def layer_shape(self, layer: int) -> tuple[int, int]:
+        return len(self.y_edges[layer]) - 1, len(self.x_edges[layer]) - 1
+
+    def cell_in_layer(self, x: Any, y: Any, layer: Any) -> tuple[Any, Any]:
+        xp = _namespace(x)
+        out = xp.zeros_like(layer) if xp is not np else np.zeros(len(x), np.int64)
+        inside = xp.zeros_like(layer, dtype=bool) if xp is not np else np.zeros(len(x), bool)
+        for lay in range(self.n_layers):
+            m = layer == lay
+            ex, ey = _table(self.x_edges[lay], x), _table(self.y_edges[lay], y)
+            ix = xp.searchsorted(ex, x[m], side="right") - 1
+            iy = xp.searchsorted(ey, y[m], side="right") - 1
+            nx, ny = len(self.x_edges[lay]) - 1, len(self.y_edges[lay]) - 1
+            ok = (ix >= 0) & (iy >= 0) & (ix < nx) & (iy < ny)
+            out[m] = iy * nx + ix
+            inside[m] = ok
+        return out, inside
+
+    def cell_centres(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        xs, ys, ls = [], [], []
+        for lay, (ex, ey) in enumerate(zip(self.x_edges, self.y_edges, strict=True)):
+            cx, cy = 0.5 * (ex[1:] + ex[:-1]), 0.5 * (ey[1:] + ey[:-1])
+            gy, gx = np.meshgrid(cy, cx, indexing="ij")
+            xs.append(gx.ravel())
+            ys.append(gy.ravel())
+            ls.append(np.full(gx.size, lay, np.int64))
+        return np.concatenate(xs), np.concatenate(ys), np.concatenate(ls)
+
+    def sample_in_cells(
+        self, voxel: np.ndarray, rng: np.random.Generator, margin: float = 1e-4
+    ) -> tuple[np.ndarray, np.ndarray]:
+        layer = np.searchsorted(self.layer_offset, voxel, side="right") - 1
+        x, y = np.zeros(len(voxel)), np.zeros(len(voxel))
+        for lay in np.unique(layer):
+            m = layer == lay
+            ex, ey = np.asarray(self.x_edges[lay]), np.asarray(self.y_edges[lay])
+            iy, ix = np.divmod(voxel[m] - self.layer_offset[lay], len(ex) - 1)
+            ux = rng.uniform(margin, 1 - margin, int(m.sum()))
+            uy = rng.uniform(margin, 1 - margin, int(m.sum()))
+            x[m] = ex[ix] + ux * (ex[ix + 1] - ex[ix])
+            y[m] = ey[iy] + uy * (ey[iy + 1] - ey[iy])
+        return x, y
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "rectilinear",
+            "name": self.name,
+            "layers": [
+                {"x_edges": [float(v) for v in ex], "y_edges": [float(v) for v in ey]}
+                for ex, ey in zip(self.x_edges, self.y_edges, strict=True)
             ],
             **_depth_dict(self),
         }

@@ -31,21 +31,25 @@ from pointcalo.models.registry import Family, GenerationBatch, TaskBase
 from pointcalo.models.voxels import grid_clouds, project_clouds
 
 #: Segmentations of the CaloGAN-like family held out of training by default (zero-shot): every
-#: segmentation with the (24, 48) inner layer, one more pairing, and (not in the family, for
-#: an extrapolation in two layers) CaloGAN's own 3x96 / 12x12 / 12x6.
+#: segmentation with the (24, 48) inner layer, one more pairing, all 15 with the transition-
+#: region middle layer (cells of two sizes: the family's only non-uniform layer), and (not in
+#: the family, for an extrapolation in two layers) CaloGAN's own 3x96 / 12x12 / 12x6. Names
+#: may be shell patterns.
 HELD_OUT = (
     "calogan-24x48-12x12-24x24",
     "calogan-24x48-48x24-24x24",
     "calogan-24x48-48x48-24x24",
     "calogan-192x24-48x24-24x24",
+    "calogan-*-36x48t-*",
     "calogan",
 )
 
 
 class GeometryARMConfig(ModelConfig):
     """``segmentations``: the family trained on (``calogan``:
-    :func:`voxelize.segmentations.calogan_family`, 45 grids) minus ``held_out`` (names; grids
-    not in the family are only evaluation targets); ``grid``: where ``pointcalo sample``
+    :func:`voxelize.segmentations.calogan_family` with the transition-region layer, 60 grids)
+    minus ``held_out`` (names or shell patterns; grids not in the family are only evaluation
+    targets); ``grid``: where ``pointcalo sample``
     generates unless ``--grid`` says otherwise; ``neighbours`` causal neighbours per cell;
     network ``hidden`` width and ``depth``; ``bins`` energy classes besides zero; a step scores
     every cell within ``core_mm`` of the axis and about ``cells_per_layer`` in all per layer;
@@ -64,14 +68,31 @@ class GeometryARMConfig(ModelConfig):
     e_min: float = Field(0.01, gt=0)
 
 
-def training_grids(m: GeometryARMConfig) -> list[vx.CartesianGrid]:
+def training_grids(m: GeometryARMConfig) -> list[vx.Grid]:
     """The family's segmentations minus the held-out ones."""
+    from fnmatch import fnmatchcase
+
     from voxelize.segmentations import calogan_family
 
-    grids = [g for g in calogan_family() if g.name not in set(m.held_out)]
+    grids = [
+        g for g in calogan_family(transition=True)
+        if not any(fnmatchcase(g.name, pattern) for pattern in m.held_out)
+    ]  # fmt: skip
     if not grids:
         raise ConfigError("model.held_out: every segmentation of the family is held out")
     return grids
+
+
+def held_out_names(m: GeometryARMConfig) -> list[str]:
+    """The held-out segmentations by name: the family's that match ``held_out`` and the
+    names that are not in the family (presets or files)."""
+    from fnmatch import fnmatchcase
+
+    from voxelize.segmentations import calogan_family
+
+    family = [g.name for g in calogan_family(transition=True)]
+    named = [f for f in family if any(fnmatchcase(f, p) for p in m.held_out)]
+    return named + [p for p in m.held_out if not any(c in p for c in "*?[") and p not in family]
 
 
 _SEGMENTATIONS: dict[tuple[str, int], Segmentation] = {}
@@ -140,7 +161,7 @@ class GeometryARMTask(TaskBase):
         self.meta = {
             "n_layers": n_layers,
             "segmentations": [g.name for g in self.grids],
-            "held_out": list(m.held_out),
+            "held_out": held_out_names(m),
         }
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:

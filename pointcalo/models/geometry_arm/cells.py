@@ -69,23 +69,33 @@ def spiral_order(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arctan2(y, x), ring))
 
 
-def layer_cells(grid: vx.CartesianGrid, layer: int, k: int) -> LayerCells:
-    """The :class:`LayerCells` of ``grid``'s ``layer`` with ``k`` causal neighbours per cell."""
+def edges_of(grid: vx.Grid, layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y cell edges (mm) of a cartesian or rectilinear grid's layer."""
+    if isinstance(grid, vx.RectilinearGrid):
+        return np.asarray(grid.x_edges[layer]), np.asarray(grid.y_edges[layer])
     nx, ny = int(grid.nx[layer]), int(grid.ny[layer])
-    dx, dy = float(grid.dx[layer]), float(grid.dy[layer])
-    x_edges = grid.x_min[layer] + dx * np.arange(nx + 1)
-    y_edges = grid.y_min[layer] + dy * np.arange(ny + 1)
-    iy, ix = np.divmod(np.arange(nx * ny), nx)
+    return (
+        grid.x_min[layer] + grid.dx[layer] * np.arange(nx + 1),
+        grid.y_min[layer] + grid.dy[layer] * np.arange(ny + 1),
+    )
+
+
+def layer_cells(grid: vx.Grid, layer: int, k: int) -> LayerCells:
+    """The :class:`LayerCells` of ``grid``'s ``layer`` with ``k`` causal neighbours per cell
+    (cells of any size: each carries its own)."""
+    x_edges, y_edges = edges_of(grid, layer)
+    nx = len(x_edges) - 1
+    iy, ix = np.divmod(np.arange(nx * (len(y_edges) - 1)), nx)
     x = 0.5 * (x_edges[ix] + x_edges[ix + 1])
     y = 0.5 * (y_edges[iy] + y_edges[iy + 1])
+    dx, dy = np.diff(x_edges)[ix], np.diff(y_edges)[iy]
     order = spiral_order(x, y)
-    x, y = x[order], y[order]
+    x, y, dx, dy = x[order], y[order], dx[order], dy[order]
     n = len(order)
     r = np.hypot(x, y)
     static = np.stack(
-        [x / LENGTH, y / LENGTH, r / LENGTH,
-         np.full(n, np.log(dx / 10.0)), np.full(n, np.log(dy / 10.0))], 1,
-    ).astype(np.float32)  # fmt: skip
+        [x / LENGTH, y / LENGTH, r / LENGTH, np.log(dx / 10.0), np.log(dy / 10.0)], 1
+    ).astype(np.float32)
     # causal neighbours: the k nearest of the cells generated before (found among the 4k + 8
     # nearest of all cells; a cell near the start of the spiral has fewer)
     nb = np.full((n, k), n, np.int64)
@@ -111,15 +121,15 @@ class Segmentation:
     energy image ``[ny_p, nx_p]`` onto layer ``l``'s cells (``Oy @ E @ Ox.T``) and onto a
     window three cells wide around each (``Oy3``, ``Ox3``)."""
 
-    grid: vx.CartesianGrid
+    grid: vx.Grid
     layers: list[LayerCells]
     proj: dict[tuple[int, int], tuple[np.ndarray, ...]]
 
 
 def segmentation_of(grid: vx.Grid, k: int, n_layers: int) -> Segmentation:
-    """The :class:`Segmentation` of ``grid`` (a cartesian grid of ``n_layers`` layers; each
-    layer may have its own cells)."""
-    if not isinstance(grid, vx.CartesianGrid):
+    """The :class:`Segmentation` of ``grid`` (a cartesian or rectilinear grid of ``n_layers``
+    layers; each layer may have its own cells)."""
+    if not isinstance(grid, (vx.CartesianGrid, vx.RectilinearGrid)):
         raise ConfigError(
             f"grid '{grid.name}': the geometry-aware model generates on cartesian grids "
             f"(this one is {type(grid).__name__})"
