@@ -196,8 +196,8 @@ def markdown(table: dict) -> str:
             a, b = ph["layer0"], ph["layer1"]
             lines.append(
                 f"| {r['segmentation']} | {label} | {a['width_x']:.2f} | {a['width_y']:.2f} | "
-                f"{b['width_x']:.2f} | {b['width_y']:.2f} | {b['centre_x']:+.2f} | {a['share']:.3f} | "
-                f"{ph['centre_corr_01']:.2f} |"
+                f"{b['width_x']:.2f} | {b['width_y']:.2f} | {b['centre_x']:+.2f} | "
+                f"{a['share']:.3f} | {ph['centre_corr_01']:.2f} |"
             )
     return "\n".join(lines) + "\n"
 
