@@ -218,3 +218,15 @@ def test_grid_is_refused_for_models_of_a_fixed_grid(tmp_path, capsys):
                  "-q"]) == 2  # fmt: skip
     assert "does not generate on a grid" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_held_out_segmentations_never_reach_training():
+    from pointcalo.models.geometry_arm import GeometryARMConfig, held_out_names, training_grids
+
+    m = GeometryARMConfig()
+    names = {g.name for g in training_grids(m)}
+    held = held_out_names(m)
+    assert len(names) == 41 and not names & set(held)
+    assert sum("36x48t" in h for h in held) == 15 and "calogan" in held  # patterns and presets
+    with pytest.raises(Exception, match="every segmentation"):
+        training_grids(GeometryARMConfig(held_out=["calogan-*"]))
