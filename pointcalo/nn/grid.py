@@ -12,12 +12,19 @@ The dense maps stay small on any grid (about 1 M weights on the ILD grid instead
 without the second halving). The output is linear (a softplus saturated and
 stopped learning the empty voxels); users map values <= 0 to no energy. Sizes follow the grid,
 so one module serves the ILD 30x30x30 grid and the 30x16x9 cylindrical one.
+
+``periodic=True`` (cylindrical grids, rows = angular bins): every convolution wraps around the
+angular axis and upsampling is nearest-neighbour doubling then a wrapping convolution
+(:mod:`pointcalo.nn.periodic`); an angular count that the halvings do not divide is resampled
+to the next one that they do (band-limited, FFT) on the way in and back on the way out.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from pointcalo.nn.periodic import PeriodicConv3d, PeriodicUp, fft_resample
 
 #: the dense maps act on a grid halved until it has at most this many cells
 COARSE_VOXELS = 1024
@@ -36,18 +43,42 @@ def pyramid(shape: tuple[int, int, int]) -> list[tuple[int, int, int]]:
     return shapes  # type: ignore[return-value]
 
 
+def periodic_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """``shape`` with its rows (angular bins) rounded up to a multiple of ``2^halvings`` of
+    its own :func:`pyramid`, so every halving keeps the angular wrap."""
+    d, r, c = shape
+    while True:
+        step = 2 ** (len(pyramid((d, r, c))) - 1)
+        padded = -(-r // step) * step
+        if padded == r:
+            return d, r, c
+        r = padded
+
+
+def _conv(c_in: int, c_out: int, periodic: bool, stride: int = 1) -> nn.Module:
+    if periodic:
+        return PeriodicConv3d(c_in, c_out, 3, stride)
+    return nn.Conv3d(c_in, c_out, 3, stride=stride, padding=1)
+
+
 class GridEncoder(nn.Module):
     """``[B, L, H, W]`` grid and ``[B, n_cond]`` condition to ``[B, n_out]``."""
 
     def __init__(
-        self, shape: tuple[int, int, int], channels: int, n_out: int, n_cond: int = 1
+        self,
+        shape: tuple[int, int, int],
+        channels: int,
+        n_out: int,
+        n_cond: int = 1,
+        periodic: bool = False,
     ) -> None:
         super().__init__()
-        shapes = pyramid(shape)
-        convs: list[nn.Module] = [nn.Conv3d(1, channels, 3, padding=1), nn.LeakyReLU(0.2)]
+        self.rows = (shape[1], periodic_shape(shape)[1] if periodic else shape[1])
+        shapes = pyramid(periodic_shape(shape) if periodic else shape)
+        convs: list[nn.Module] = [_conv(1, channels, periodic), nn.LeakyReLU(0.2)]
         for level in range(1, len(shapes)):
             c_in = channels if level == 1 else 2 * channels
-            convs += [nn.Conv3d(c_in, 2 * channels, 3, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            convs += [_conv(c_in, 2 * channels, periodic, 2), nn.LeakyReLU(0.2)]
         self.conv = nn.Sequential(*convs)
         n_flat = 2 * channels * int(torch.tensor(shapes[-1]).prod())
         self.head = nn.Sequential(
@@ -57,7 +88,8 @@ class GridEncoder(nn.Module):
         )
 
     def forward(self, grid: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        h = self.conv(grid[:, None]).flatten(1)
+        x = fft_resample(grid[:, None], self.rows[1], dim=-2)
+        h = self.conv(x).flatten(1)
         return self.head(torch.cat([h, cond], 1))
 
 
@@ -66,11 +98,17 @@ class GridDecoder(nn.Module):
     output maps; the per-voxel offset goes to the first)."""
 
     def __init__(
-        self, shape: tuple[int, int, int], channels: int, n_in: int, out_channels: int = 1
+        self,
+        shape: tuple[int, int, int],
+        channels: int,
+        n_in: int,
+        out_channels: int = 1,
+        periodic: bool = False,
     ) -> None:
         super().__init__()
-        self.out_channels = out_channels
-        self.shapes = pyramid(shape)
+        self.out_channels, self.periodic = out_channels, periodic
+        self.rows = shape[1]
+        self.shapes = pyramid(periodic_shape(shape) if periodic else shape)
         self.shape, self.channels = shape, channels
         n_coarse = channels * int(torch.tensor(self.shapes[-1]).prod())
         self.lin = nn.Sequential(
@@ -78,14 +116,17 @@ class GridDecoder(nn.Module):
             nn.LeakyReLU(0.2),
             nn.Linear(4 * channels * 8, n_coarse),
         )
-        self.coarse = nn.Conv3d(channels, channels, 3, padding=1)
+        self.coarse = _conv(channels, channels, periodic)
+
+        def up() -> nn.Module:
+            if periodic:
+                return PeriodicUp(channels)
+            return nn.ConvTranspose3d(channels, channels, 4, stride=2, padding=1)
+
         # coarser upsamplings first (none on a grid halved once), the finest is ``up``
-        self.ups = nn.ModuleList(
-            nn.ConvTranspose3d(channels, channels, 4, stride=2, padding=1)
-            for _ in range(len(self.shapes) - 2)
-        )
-        self.up = nn.ConvTranspose3d(channels, channels, 4, stride=2, padding=1)
-        self.fine = nn.Conv3d(channels, out_channels, 3, padding=1)
+        self.ups = nn.ModuleList(up() for _ in range(len(self.shapes) - 2))
+        self.up = up()
+        self.fine = _conv(channels, out_channels, periodic)
         self.bias = nn.Parameter(torch.zeros(shape))  # per-voxel offset: the mean shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,7 +135,7 @@ class GridDecoder(nn.Module):
         h = nn.functional.leaky_relu(self.coarse(h), 0.2)  # mixing on the coarse grid
         for up, (d, r, c) in zip([*self.ups, self.up], self.shapes[-2::-1], strict=True):
             h = nn.functional.leaky_relu(up(h), 0.2)[:, :, :d, :r, :c]  # learned 2x upsampling
-        out = self.fine(h)
+        out = fft_resample(self.fine(h), self.rows, dim=-2)
         if self.out_channels == 1:
             return out[:, 0] + self.bias
         return torch.cat([(out[:, 0] + self.bias)[:, None], out[:, 1:]], 1)

@@ -13,6 +13,7 @@ from torch import nn
 
 import voxelize as vx
 from pointcalo.clouds import GeneratedClouds
+from pointcalo.errors import ConfigError
 from pointcalo.models.grid_vqvae.config import GridVQVAEConfig
 from pointcalo.models.grid_vqvae.model import GridVQVAE, Quantizer
 from pointcalo.models.optim import adam
@@ -27,6 +28,11 @@ class GridVQVAETask(GridTaskBase):
     def __init__(self, cfg, n_features: int, mean_points: float, data=None) -> None:
         super().__init__(cfg, data)
         self.cfg = cfg
+        if cfg.model.periodic and not isinstance(self.grid, vx.CylindricalGrid):
+            raise ConfigError(
+                f"model.periodic: grid '{self.grid.name}' is not cylindrical (no angular axis "
+                "to wrap)"
+            )
         n = len(data)
         raw = self.scale.decode(self.voxels.reshape(n, -1).numpy().astype(np.float64))
         total = raw.sum(1)

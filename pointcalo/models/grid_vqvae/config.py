@@ -17,7 +17,9 @@ class GridVQVAEConfig(GridModelConfig):
     (moving-average count) restarted on an encoder output of the batch; ``share_floor`` the
     voxel share below which the pixel loss stops resolving (log1p(share / floor));
     ``r_neighbours``: generation draws the visible-over-incident ratio R from that many
-    training showers nearest in energy. ``grid`` and ``e_min`` as every grid family."""
+    training showers nearest in energy; ``periodic``: convolutions wrap around the angular
+    axis of a cylindrical grid (:mod:`pointcalo.nn.periodic`; angular counts the halvings do
+    not divide are FFT-resampled). ``grid`` and ``e_min`` as every grid family."""
 
     name: Literal["grid_vqvae"] = "grid_vqvae"
     channels: int = Field(8, ge=1)
@@ -29,3 +31,4 @@ class GridVQVAEConfig(GridModelConfig):
     dead_below: float = Field(0.01, ge=0)
     share_floor: float = Field(1e-5, gt=0)
     r_neighbours: int = Field(5, ge=1)
+    periodic: bool = False

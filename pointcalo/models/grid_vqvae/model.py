@@ -81,8 +81,8 @@ class GridVQVAE(GridModel):
         super().__init__()
         self.cfg, self.shape = cfg, tuple(shape)
         t, d = cfg.tokens, cfg.code_dim
-        self.encoder = GridEncoder(self.shape, cfg.channels, t * d)
-        self.decoder = GridDecoder(self.shape, cfg.channels, t * d + 1)
+        self.encoder = GridEncoder(self.shape, cfg.channels, t * d, periodic=cfg.periodic)
+        self.decoder = GridDecoder(self.shape, cfg.channels, t * d + 1, periodic=cfg.periodic)
         self.quantizer = Quantizer(cfg.codebook, d, cfg.decay, cfg.dead_below)
         self.register_buffer("prior", torch.full((t, cfg.codebook), 1.0 / cfg.codebook))
         # training showers' standardised condition and R = E_vis / E_inc, for generation
