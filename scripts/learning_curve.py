@@ -11,6 +11,8 @@ already in the output JSON are skipped, so the curve grows as training goes on.
         --start ild-photon-cc                           # a fine-tuning, from its start
     python scripts/learning_curve.py runs/grid_vae_cyl --val runs/split/val.h5 \
         --grid ild-cylindrical --voxel-observables      # grid models, on their grid
+    python scripts/learning_curve.py runs/geometry_arm --val runs/split_calogan/val.h5 \
+        --grid calogan --sample-grid calogan --voxel-observables   # geometry-aware models
 
 Writes ``OUT/learning_curve.json`` and ``OUT/learning_curve.png``. Test showers are never
 used here: tuning happens on validation.
@@ -34,6 +36,7 @@ def evaluate_snapshot(
     steps: int | None,
     grid: str = "ild",
     voxel_observables: bool = False,
+    sample_grid: str | None = None,
 ) -> dict:
     """One point of the curve, under the evaluation protocol (README, "The evaluation
     protocol"): the per-layer classifier's AUC on every alignment of ``grid`` (the worst is the
@@ -54,7 +57,7 @@ def evaluate_snapshot(
     t0 = time.perf_counter()
     clouds = generate(
         m.model, m.net, m.normalizer, energy, m.cfg, seed=1, sampler=sampler, steps=steps,
-        limits=m.limits,
+        limits=m.limits, **({"grid": sample_grid} if sample_grid else {}),
     )  # fmt: skip
     sample_s = time.perf_counter() - t0
     gen = make_showers(energy.astype(np.float32), clouds.points, offsets=clouds.offsets)
@@ -146,6 +149,9 @@ def main() -> None:
         action="store_true",
         help="compare the showers' voxels on --grid only (for grid models)",
     )
+    ap.add_argument(
+        "--sample-grid", default=None, help="geometry-aware models: the grid to generate on"
+    )
     args = ap.parse_args()
 
     from pointcalo import io
@@ -162,7 +168,14 @@ def main() -> None:
         if Path(path).name in seen or f"start ({path})" in seen:
             continue
         point = evaluate_snapshot(
-            path, val, len(val), args.sampler, args.steps, args.grid, args.voxel_observables
+            path,
+            val,
+            len(val),
+            args.sampler,
+            args.steps,
+            args.grid,
+            args.voxel_observables,
+            args.sample_grid,
         )
         if path == args.start:  # the weights the run started from: no compute of this run
             point.update(step=0, cpu_hours=0.0, snapshot=f"start ({args.start})")
