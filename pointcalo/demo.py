@@ -257,11 +257,12 @@ def fidelity_step(
             data={"val_fraction": 0.0}, train={"out": str(out / "library")}
         )
         library = train(cfg, data=from_showers(stored), progress=False, log=lambda m: None)
-    other = {}  # models of other showers (angles, particles): scored on their own test split
+    other = {}  # models of other showers (angles, particles, detectors): on their own test split
     for name in pretrained.available():
         card = pretrained.card(name)
         rate = card.get("speed", {}).get("showers_per_s", 0.0)
-        if set(card.get("conditions") or {}) - {"incident_energy"}:
+        other_detector = card.get("detector", "ild") != "ild"
+        if other_detector or set(card.get("conditions") or {}) - {"incident_energy"}:
             other[name] = card.get("fidelity", {})
         elif all_models or rate >= SLOW:
             models.append((name, name))
@@ -368,8 +369,9 @@ def _write_markdown(report: dict[str, Any], path: Path) -> None:
             if f.get("auc_worst_view")
         ),
         *(
-            f"- {name}: a model of other showers (angles, particles), not scored against these "
-            "normal-incidence photons; its card has its figures on its own test split"
+            f"- {name}: a model of other showers (angles, particles, another detector), not "
+            "scored against these normal-incidence photons; its card has its figures on its own "
+            "test split"
             for name in fid.get("other_showers", {})
         ),
         "",

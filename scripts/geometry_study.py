@@ -101,7 +101,11 @@ def physics(path: str, grid_name: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arm", required=True, help="geometry_arm checkpoint")
-    p.add_argument("--points", nargs="*", default=[], help="LABEL=CHECKPOINT of point models")
+    p.add_argument(
+        "--points", nargs="*", default=[],
+        help="LABEL=CHECKPOINT of point models (or LABEL=FILE.h5: its showers, sampled at the "
+        "reference's incident energies)",
+    )  # fmt: skip
     p.add_argument("--reference", default="runs/split_calogan/val.h5")
     p.add_argument("--seen", default=",".join(SEEN), help="seen segmentations in the table")
     p.add_argument(
@@ -123,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     points = dict(item.split("=", 1) for item in args.points)
     for label, ck in points.items():
         gen = out / f"{label}.h5"
-        if not gen.exists():
+        if ck.endswith((".h5", ".hdf5", ".root")):  # showers already sampled at ref's energies
+            gen.unlink(missing_ok=True)
+            gen.symlink_to(Path(ck).resolve())
+        elif not gen.exists():
             run(["pointcalo", "sample", ck, "--energies-from", ref, "-o", str(gen), "--seed", "1",
                  "--batch-size", "64", "-q"])  # fmt: skip
     table = {"reference": ref, "arm": args.arm, "points": points, "segmentations": []}

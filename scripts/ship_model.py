@@ -32,6 +32,9 @@ def main() -> None:
         default="Geant4 ILD-like Si-W ECAL photons, 10-90 GeV (shared g4_ild_photons.h5), "
         "train split of configs/splits/g4_ild_photons.json (seed 0, 0.75/0.10/0.15)",
     )
+    ap.add_argument(
+        "--detector", default="ild", help="the detector it simulates (the demo scores 'ild' ones)"
+    )
     ap.add_argument("--sampler", default=None, help="sampler the metrics were made with")
     ap.add_argument(
         "--compute", default=None, help="what it was trained on, e.g. '22 min on one H100'"
@@ -51,6 +54,7 @@ def main() -> None:
         "family": cfg["model"]["name"],
         "description": args.description,
         "dataset": args.dataset,
+        "detector": args.detector,
         "data": args.data,
         # the named conditions beside the incident energy and their training ranges
         "conditions": state["meta"].get("conditions"),
