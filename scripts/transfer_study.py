@@ -85,6 +85,7 @@ def evaluate_all(args) -> None:
                 )  # fmt: skip
             table[f"{mode}_{n}"] = {"mode": mode, "n_train": n, "generated": str(gen)}
     files = [t["generated"] for t in table.values()]
+    labels = list(table)
     views = {"calogan": ("calogan", "centred"),
              "10mm": (uniform_grid(out), "centred,half-cell,random")}  # fmt: skip
     for key, (grid, alignments) in views.items():
@@ -92,11 +93,11 @@ def evaluate_all(args) -> None:
         if not (cmp_dir / "compare.json").exists():
             subprocess.run(
                 ["pointcalo", "compare", "--reference", ref, "--generated", *files,
-                 "--labels", ",".join(table), "--grid", grid, "--alignments", alignments,
+                 "--labels", ",".join(labels), "--grid", grid, "--alignments", alignments,
                  "--extra-grids", "none", "--out", str(cmp_dir), "-q"], check=True,
             )  # fmt: skip
         result = json.loads((cmp_dir / "compare.json").read_text())
-        for label in table:
+        for label in labels:
             h = result["headline"][label]
             table[label][key] = {
                 "auc_worst": h["classifier_auc_worst"], "worst_view": h["worst_view"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import awkward as ak
 import numpy as np
 import pytest
 
@@ -92,3 +93,21 @@ def test_rectilinear_edges_must_increase():
     with pytest.raises(vx.GridError, match="increasing edges"):
         vx.RectilinearGrid(name="bad", x_edges=(np.array([0.0, 1.0, 1.0]),),
                            y_edges=(np.array([0.0, 1.0]),))  # fmt: skip
+
+
+def test_a_transition_region_grid_is_evaluated_like_any_grid():
+    """The metrics' observables (per-layer classifier features, radial profile) on a grid with
+    cells of two sizes in one layer: the layer energies are the showers' own."""
+    from pointcalo.metrics import compute
+    from tests.conftest import random_showers
+
+    grid = calogan_family(transition=True)[45]
+    showers = random_showers(12)
+    showers = ak.with_field(showers, showers["points", "layer"] % 3, ["points", "layer"])
+    obs = compute(showers, grid=grid, threshold=0.0)
+    features, names = obs.feature_matrix("per_layer")
+    assert features.shape == (12, len(names)) and np.all(np.isfinite(features))
+    vox = vx.project(showers, grid).voxels
+    offset = grid.layer_offset
+    per_layer = np.stack([vox[:, offset[i] : offset[i + 1]].sum(1) for i in range(3)], 1)
+    np.testing.assert_allclose(obs.profiles["layer_energy"][:, :3], per_layer, rtol=1e-5)

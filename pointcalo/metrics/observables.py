@@ -169,13 +169,17 @@ FEATURE_SETS: tuple[str, ...] = ("per_layer", "global")
 
 
 def radial_edges_for(grid: vx.Grid) -> np.ndarray:
-    """Ring edges (mm) for the radial profile. Cartesian grids: rings one cell pitch wide
-    centred on 0, 1, 2, ... pitches (edges at half pitches, so no cell centre sits on an edge);
-    cylindrical grids: the union of the radial bin edges."""
+    """Ring edges (mm) for the radial profile. Cartesian grids: rings one cell pitch wide (the
+    smallest pitch where cells differ) centred on 0, 1, 2, ... pitches (edges at half pitches,
+    so no cell centre sits on an edge); cylindrical grids: the union of the radial bin
+    edges."""
     if isinstance(grid, vx.CylindricalGrid):
         return np.unique(np.concatenate([e for e in grid.r_edges if len(e) > 1]))
     cx, cy, _ = grid.cell_centres()
-    step = float(np.min(np.minimum(grid.dx, grid.dy)))
+    if isinstance(grid, vx.RectilinearGrid):  # the smallest cell side of any layer
+        step = min(float(np.diff(e).min()) for e in (*grid.x_edges, *grid.y_edges))
+    else:
+        step = float(np.min(np.minimum(grid.dx, grid.dy)))
     r_max = float(np.max(np.hypot(cx, cy)))
     return np.concatenate([[0.0], (np.arange(int(r_max / step) + 2) + 0.5) * step])
 
