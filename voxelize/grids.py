@@ -238,6 +238,14 @@ class CartesianGrid(Grid):
     def layer_shape(self, layer: int) -> tuple[int, int]:
         return int(self.ny[layer]), int(self.nx[layer])
 
+    def cell_edges(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """x and y cell edges (mm) of ``layer``."""
+        nx, ny = int(self.nx[layer]), int(self.ny[layer])
+        return (
+            self.x_min[layer] + self.dx[layer] * np.arange(nx + 1),
+            self.y_min[layer] + self.dy[layer] * np.arange(ny + 1),
+        )
+
     @functools.cached_property
     def is_uniform(self) -> bool:
         """All layers have the same cells (then binning needs no per-layer look-ups)."""
@@ -345,6 +353,10 @@ class RectilinearGrid(Grid):
 
     def layer_shape(self, layer: int) -> tuple[int, int]:
         return len(self.y_edges[layer]) - 1, len(self.x_edges[layer]) - 1
+
+    def cell_edges(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """x and y cell edges (mm) of ``layer``."""
+        return np.asarray(self.x_edges[layer]), np.asarray(self.y_edges[layer])
 
     def cell_in_layer(self, x: Any, y: Any, layer: Any) -> tuple[Any, Any]:
         xp = _namespace(x)

@@ -176,10 +176,8 @@ def radial_edges_for(grid: vx.Grid) -> np.ndarray:
     if isinstance(grid, vx.CylindricalGrid):
         return np.unique(np.concatenate([e for e in grid.r_edges if len(e) > 1]))
     cx, cy, _ = grid.cell_centres()
-    if isinstance(grid, vx.RectilinearGrid):  # the smallest cell side of any layer
-        step = min(float(np.diff(e).min()) for e in (*grid.x_edges, *grid.y_edges))
-    else:
-        step = float(np.min(np.minimum(grid.dx, grid.dy)))
+    edges = [e for layer in range(grid.n_layers) for e in grid.cell_edges(layer)]
+    step = min(float(np.diff(e).min()) for e in edges)  # the smallest cell side of any layer
     r_max = float(np.max(np.hypot(cx, cy)))
     return np.concatenate([[0.0], (np.arange(int(r_max / step) + 2) + 0.5) * step])
 

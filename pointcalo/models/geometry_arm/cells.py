@@ -69,21 +69,10 @@ def spiral_order(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arctan2(y, x), ring))
 
 
-def edges_of(grid: vx.Grid, layer: int) -> tuple[np.ndarray, np.ndarray]:
-    """x and y cell edges (mm) of a cartesian or rectilinear grid's layer."""
-    if isinstance(grid, vx.RectilinearGrid):
-        return np.asarray(grid.x_edges[layer]), np.asarray(grid.y_edges[layer])
-    nx, ny = int(grid.nx[layer]), int(grid.ny[layer])
-    return (
-        grid.x_min[layer] + grid.dx[layer] * np.arange(nx + 1),
-        grid.y_min[layer] + grid.dy[layer] * np.arange(ny + 1),
-    )
-
-
 def layer_cells(grid: vx.Grid, layer: int, k: int) -> LayerCells:
     """The :class:`LayerCells` of ``grid``'s ``layer`` with ``k`` causal neighbours per cell
     (cells of any size: each carries its own)."""
-    x_edges, y_edges = edges_of(grid, layer)
+    x_edges, y_edges = grid.cell_edges(layer)
     nx = len(x_edges) - 1
     iy, ix = np.divmod(np.arange(nx * (len(y_edges) - 1)), nx)
     x = 0.5 * (x_edges[ix] + x_edges[ix + 1])
