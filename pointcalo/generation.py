@@ -420,12 +420,9 @@ def sample_to_file(
                 f"--grid: {checkpoint} ({loaded.cfg.model.name}) does not generate on a grid "
                 "given at sampling; project its showers with pointcalo voxelize"
             )
-        import voxelize as vx
+        from pointcalo.metrics.files import grid_named
 
-        try:
-            vx.load_grid(grid)
-        except (vx.GridError, OSError, ValueError) as err:
-            raise PointcaloError(f"--grid: {grid}: {err}") from None
+        grid_named("--grid", grid)  # an unknown or malformed grid: one line, before any work
         options["grid"] = grid
     known = loaded.conditions
     primary = loaded.normalizer.spec.condition
