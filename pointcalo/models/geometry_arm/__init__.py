@@ -8,7 +8,8 @@ the held-out ones excluded) and trains the shared cell network (:mod:`.model`) o
 it at once. Far cells are mostly empty, so a step scores every cell within ``core_mm`` of the
 axis and a uniform random subset of the others, weighted by their inverse selection
 probability (an unbiased estimate of the shower's log-likelihood). Generation runs cell by
-cell along each layer's spiral, layer after layer, on any cartesian grid of the same layers,
+cell along each layer's spiral, layer after layer, on any cartesian or rectilinear grid of the
+same layers,
 including segmentations never seen (``pointcalo sample MODEL --grid GRID.yaml``).
 """
 
@@ -68,16 +69,18 @@ class GeometryARMConfig(ModelConfig):
     e_min: float = Field(0.01, gt=0)
 
 
-def training_grids(m: GeometryARMConfig) -> list[vx.Grid]:
-    """The family's segmentations minus the held-out ones."""
+def _held(name: str, m: GeometryARMConfig) -> bool:
+    """Whether ``model.held_out`` names the segmentation ``name`` (names or shell patterns)."""
     from fnmatch import fnmatchcase
 
+    return any(fnmatchcase(name, pattern) for pattern in m.held_out)
+
+
+def training_grids(m: GeometryARMConfig) -> list[vx.Grid]:
+    """The family's segmentations minus the held-out ones."""
     from voxelize.segmentations import calogan_family
 
-    grids = [
-        g for g in calogan_family(transition=True)
-        if not any(fnmatchcase(g.name, pattern) for pattern in m.held_out)
-    ]  # fmt: skip
+    grids = [g for g in calogan_family(transition=True) if not _held(g.name, m)]
     if not grids:
         raise ConfigError("model.held_out: every segmentation of the family is held out")
     return grids
@@ -86,12 +89,10 @@ def training_grids(m: GeometryARMConfig) -> list[vx.Grid]:
 def held_out_names(m: GeometryARMConfig) -> list[str]:
     """The held-out segmentations by name: the family's that match ``held_out`` and the
     names that are not in the family (presets or files)."""
-    from fnmatch import fnmatchcase
-
     from voxelize.segmentations import calogan_family
 
     family = [g.name for g in calogan_family(transition=True)]
-    named = [f for f in family if any(fnmatchcase(f, p) for p in m.held_out)]
+    named = [f for f in family if _held(f, m)]
     return named + [p for p in m.held_out if not any(c in p for c in "*?[") and p not in family]
 
 
@@ -99,7 +100,7 @@ _SEGMENTATIONS: dict[tuple[str, int], Segmentation] = {}
 
 
 def cached_segmentation(grid: vx.Grid, k: int, n_layers: int) -> Segmentation:
-    """:func:`segmentation_of`, kept per grid (name and its dict) for the process."""
+    """:func:`segmentation_of`, kept per grid (its dict form) and ``k`` for the process."""
     key = (repr(sorted(grid.to_dict().items(), key=lambda kv: kv[0])), k)
     if key not in _SEGMENTATIONS:
         if len(_SEGMENTATIONS) > 64:
@@ -115,6 +116,16 @@ def images_of(voxels: torch.Tensor, grid: vx.Grid) -> list[torch.Tensor]:
         voxels[:, off[i] : off[i + 1]].reshape(-1, *grid.layer_shape(i))
         for i in range(grid.n_layers)
     ]
+
+
+def binned(
+    data, index: np.ndarray, grid: vx.Grid, device: torch.device | str = "cpu"
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Showers ``index`` of ``data`` (:class:`pointcalo.clouds.PointCloudData`) binned onto
+    ``grid``: their per-layer images (MeV) and incident energies ``[B]`` (MeV), float32."""
+    vox = torch.from_numpy(project_clouds(data.subset(index), grid)).to(device)
+    incident = torch.from_numpy(np.asarray(data.condition)[index]).float().to(device)
+    return images_of(vox, grid), incident
 
 
 class GeometryARMTask(TaskBase):
@@ -176,11 +187,7 @@ class GeometryARMTask(TaskBase):
         rng = np.random.default_rng([self.cfg.train.seed, ctx.step, 7])
         grid = self.grids[int(rng.integers(len(self.grids)))]
         seg = cached_segmentation(grid, m.neighbours, self.model.n_layers)
-        index = np.asarray(ctx.index)
-        vox = torch.from_numpy(project_clouds(self.data.subset(index), grid)).to(ctx.device)
-        images = images_of(vox, grid)
-        incident = torch.from_numpy(np.asarray(self.data.condition)[index]).float()
-        incident = incident.to(ctx.device)
+        images, incident = binned(self.data, np.asarray(ctx.index), grid, ctx.device)
         cells_loss = torch.zeros((), device=ctx.device)
         for layer, cells in enumerate(seg.layers):
             sel, weight = pick_cells(cells.r, m.core_mm, m.cells_per_layer, rng)
@@ -246,9 +253,7 @@ def cell_nll(net: GeometryARM, data, grid: vx.Grid, chunk: int = 64) -> float:
     total, n = 0.0, 0
     for lo in range(0, len(data), chunk):
         index = np.arange(lo, min(lo + chunk, len(data)))
-        vox = torch.from_numpy(project_clouds(data.subset(index), grid))
-        images = images_of(vox, grid)
-        incident = torch.from_numpy(np.asarray(data.condition)[index]).float()
+        images, incident = binned(data, index, grid)
         for layer, cells in enumerate(seg.layers):
             everything = torch.arange(len(cells))
             loss = net.layer_loss(seg, layer, images, incident, everything, torch.ones(len(cells)))

@@ -20,8 +20,8 @@ scaled to that total. Without it, one hot cell early on the spiral makes its nei
 (exposure bias) and layer energies wander by factors of two in short trainings.
 
 Energies enter and leave as ``u = 10 sqrt(E / E_inc)`` (the paper's square-root transform); the
-output is categorical: class 0 for ``E < e_min`` and ``bins`` classes between quantiles of
-the training cells' ``u``, within which a generated value is uniform.
+output is categorical: class 0 for ``E < e_min`` and ``bins`` classes of ``u``
+(:func:`class_edges`), within which a generated value is uniform.
 """
 
 from __future__ import annotations
@@ -106,8 +106,7 @@ class GeometryARM(nn.Module):
         self, layer: int, before: list[torch.Tensor], incident: torch.Tensor, v: torch.Tensor
     ) -> torch.Tensor:
         """``layer``'s total energy ``[B]`` (MeV) from uniforms ``v [B, 2]``."""
-        p = torch.softmax(self.total_logits(layer, before, incident), 1)
-        c = torch.searchsorted(p.cumsum(1), v[:, :1].contiguous())[:, 0].clamp(max=p.shape[1] - 1)
+        c = draw(torch.softmax(self.total_logits(layer, before, incident), 1), v[:, 0])
         edges = self.total_edges[layer]
         f = edges[c] + (edges[c + 1] - edges[c]) * v[:, 1]
         return torch.exp(f) * incident
@@ -148,10 +147,10 @@ class GeometryARM(nn.Module):
             img = images[p]
             under = (oy @ img @ ox.T).reshape(b, -1)[:, order]
             window = (oy3 @ img @ ox3.T).reshape(b, -1)[:, order]
-            total = img.sum((1, 2))[:, None].expand(b, n)
+            earlier_total = img.sum((1, 2))[:, None].expand(b, n)
             prev.append(
                 torch.stack([to_u(under, incident), to_u(window, incident),
-                             to_u(total, incident), torch.ones_like(under)], 2)
+                             to_u(earlier_total, incident), torch.ones_like(under)], 2)
             )  # fmt: skip
         return torch.cat([own, onehot, cond, tot, *prev], 2)
 
@@ -221,10 +220,7 @@ class GeometryARM(nn.Module):
         for t in range(n):
             left = to_u((total - placed).clamp(min=0.0), incident)[:, None]
             dyn = self.dynamic(u_pad, nb[t : t + 1], rel[t : t + 1], left)[:, 0]
-            p = torch.softmax(self.logits(h_static[:, t], dyn), 1)
-            c = torch.searchsorted(p.cumsum(1), uniforms[:, t, :1].contiguous()).clamp(
-                max=p.shape[1] - 1
-            )[:, 0]
+            c = draw(torch.softmax(self.logits(h_static[:, t], dyn), 1), uniforms[:, t, 0])
             k = (c - 1).clamp(min=0)
             u_pad[:, t] = torch.where(c > 0, lo[k] + width[k] * uniforms[:, t, 1], 0.0)
             placed = placed + from_u(u_pad[:, t], incident)
@@ -233,6 +229,13 @@ class GeometryARM(nn.Module):
         img = torch.zeros(b, n, device=dev)
         img[:, torch.from_numpy(cells.order).to(dev)] = e
         return img.reshape(b, *cells.shape)
+
+
+def draw(p: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The class ``[B]`` that uniforms ``v [B]`` pick from probabilities ``p [B, C]`` (inverse
+    cumulative distribution; each shower's own number, so batching does not change it)."""
+    c = torch.searchsorted(p.cumsum(1), v[:, None].contiguous())[:, 0]
+    return c.clamp(max=p.shape[1] - 1)
 
 
 def log_share(e: torch.Tensor, incident: torch.Tensor) -> torch.Tensor:
