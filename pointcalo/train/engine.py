@@ -113,9 +113,8 @@ def _train(
     if state is None and t.init_from is not None:
         init = load_init(t.init_from, cfg)
         log(f"starting from the weights of {t.init_from} (step {init.get('step', '?')})")
-    stored = state if state is not None else init
-    if state is None and init is not None and t.init_mode == "transfer":
-        stored = None  # a new detector: its own normalisation
+    # the normalisation: the resumed run's, the init checkpoint's (same detector), else fitted
+    stored = state if state is not None else (init if t.init_mode == "finetune" else None)
     normalizer = Normalizer.from_dict(stored["normalizer"]) if stored is not None else None
     prepared = prepare(cfg, data, normalizer, dist.world)
 
