@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from pointcalo.cli import main
-from pointcalo.models.grid_vqvae import Quantizer
+from pointcalo.nn.vq import Quantizer
 
 
 def test_codebook_starts_on_the_data_moves_to_its_clusters_and_restarts_dead_codes():
@@ -119,10 +119,11 @@ def test_the_gpt_writes_token_sequences_it_was_taught():
     # R's token is drawn at random (1 of 3): the loss cannot fall below its entropy / 6
     assert loss.item() < np.log(3) / 6 + 0.03
     cond, want = sequences(32, g)
-    gens = [torch.Generator().manual_seed(i) for i in range(32)]
+    u = torch.rand(32, 5, generator=g, dtype=torch.float64)
     seq = want[:, :1]  # given R's token, the codes are written
     cold = cfg.model_copy(update={"temperature": 0.05})
     with torch.no_grad():
-        for _ in range(5):
-            seq = torch.cat([seq, _draw(gpt.gpt(cond, seq)[:, -1], 0, k, cold, gens)[:, None]], 1)
+        for t in range(5):
+            nxt = _draw(gpt.gpt(cond, seq)[:, -1], 0, k, cold, u[:, t])
+            seq = torch.cat([seq, nxt[:, None]], 1)
     assert (seq == want).float().mean() > 0.95

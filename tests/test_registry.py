@@ -27,6 +27,7 @@ TINY = {
     "grid_gan": {"channels": 2, "latent": 4, "n_critic": 1},
     "grid_flow": {"transforms": 1, "hidden": 8},
     "grid_vqvae": {"channels": 2, "tokens": 4, "codebook": 16, "code_dim": 2},
+    "point_vqvae": {"hidden": 8, "layer_embedding": 2, "codebook": 16, "code_dim": 2},
     "mpgan": {"node_dim": 8, "global_dim": 4, "hidden": 8, "layers": 1, "critic_layers": 1, "k": 3},
     "geometry_arm": {"hidden": 8, "depth": 1, "neighbours": 2, "bins": 4, "cells_per_layer": 64,
                      "grid": "calogan"},
@@ -83,16 +84,20 @@ def _run(tmp_path, name: str, steps: int = 3):
         "grid_flow",
         "grid_vqvae",
         "grid_gpt",
+        "point_vqvae",
+        "point_gpt",
         "geometry_arm",
     ],
 )
 def test_family_contract(tmp_path, name):
-    if name == "grid_gpt":  # stage 2 over a stage-1 model's tokens
-        stage1, _ = _run(tmp_path, "grid_vqvae")
+    if name in ("grid_gpt", "point_gpt"):  # stage 2 over a stage-1 model's tokens
+        stage1, _ = _run(tmp_path, name.replace("gpt", "vqvae"))
+        # the random showers' visible energy is ~1e-4 of E_inc: keep faint voxels
+        extra = {"r_bins": 4, "e_min": 1e-6} if name == "grid_gpt" else {}
         cfg = validate_config(
             {
-                "model": {"name": "grid_gpt", "stage1": str(stage1), "hidden": 8, "heads": 2,
-                          "layers": 1, "r_bins": 4},
+                "model": {"name": name, "stage1": str(stage1), "hidden": 8, "heads": 2,
+                          "layers": 1, **extra},
                 "train": {"steps": 2, "batch_size": 8, "device": "cpu", "out": str(tmp_path / "g")},
                 "data": {"val_fraction": 0.0},
             }

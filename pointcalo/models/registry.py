@@ -41,6 +41,8 @@ FAMILIES: dict[str, str] = {
     "grid_flow": "pointcalo.models.grid_flow",
     "grid_vqvae": "pointcalo.models.grid_vqvae",
     "grid_gpt": "pointcalo.models.grid_gpt",
+    "point_vqvae": "pointcalo.models.point_vqvae",
+    "point_gpt": "pointcalo.models.point_gpt",
     "geometry_arm": "pointcalo.models.geometry_arm",
 }
 

@@ -153,3 +153,75 @@ class ConditionalGridDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([z, cond], 1))
+
+
+def latent_pyramid(shape: tuple[int, int, int], halvings: int) -> list[tuple[int, int, int]]:
+    """``shape`` and ``halvings`` halvings of it (each rounded up): the last is the latent."""
+    shapes = [tuple(shape)]
+    for _ in range(halvings):
+        shapes.append(_half(shapes[-1]))
+    return shapes  # type: ignore[return-value]
+
+
+class LatentEncoder(nn.Module):
+    """A fully convolutional encoder to a *spatial* latent: ``[B, L, H, W]`` grid and
+    ``[B, 1]`` condition (a constant input map) to ``[B, n_out, l, h, w]`` on the grid halved
+    ``halvings`` times, one vector per coarse cell (the token map of Calo-VQ, arXiv
+    2405.06605; van den Oord et al., arXiv 1711.00937). Periodic grids: angular bins resampled
+    to a multiple of ``2^halvings`` first (:func:`fft_resample`)."""
+
+    def __init__(
+        self, shape: tuple[int, int, int], channels: int, n_out: int, halvings: int,
+        periodic: bool = False,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        step = 2**halvings
+        rows = -(-shape[1] // step) * step if periodic else shape[1]
+        self.rows = rows
+        layers: list[nn.Module] = [_conv(2, channels, periodic), nn.LeakyReLU(0.2)]
+        for _ in range(halvings):
+            layers += [_conv(channels, channels, periodic, 2), nn.LeakyReLU(0.2)]
+            layers += [_conv(channels, channels, periodic), nn.LeakyReLU(0.2)]
+        layers.append(nn.Conv3d(channels, n_out, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, grid: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        x = fft_resample(grid[:, None], self.rows, dim=-2)
+        c = cond[:, :, None, None, None].expand(-1, 1, *x.shape[2:])
+        return self.net(torch.cat([x, c], 1))
+
+
+class LatentDecoder(nn.Module):
+    """The mirror of :class:`LatentEncoder`: ``[B, n_in, l, h, w]`` codes and ``[B, 1]``
+    condition to a ``[B, L, H, W]`` grid (learned 2x upsamplings cropped to each finer shape,
+    a per-voxel offset: the mean shower shape)."""
+
+    def __init__(
+        self, shape: tuple[int, int, int], channels: int, n_in: int, halvings: int,
+        periodic: bool = False,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        step = 2**halvings
+        self.rows = shape[1]
+        padded = (shape[0], -(-shape[1] // step) * step if periodic else shape[1], shape[2])
+        self.shapes = latent_pyramid(padded, halvings)
+        self.inp = _conv(n_in + 1, channels, periodic)
+
+        def up() -> nn.Module:
+            if periodic:
+                return PeriodicUp(channels)
+            return nn.ConvTranspose3d(channels, channels, 4, stride=2, padding=1)
+
+        self.ups = nn.ModuleList(up() for _ in range(halvings))
+        self.mix = nn.ModuleList(_conv(channels, channels, periodic) for _ in range(halvings))
+        self.fine = _conv(channels, 1, periodic)
+        self.bias = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, codes: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        c = cond[:, :, None, None, None].expand(-1, 1, *codes.shape[2:])
+        h = nn.functional.leaky_relu(self.inp(torch.cat([codes, c], 1)), 0.2)
+        for up, mix, (d, r, w) in zip(self.ups, self.mix, self.shapes[-2::-1], strict=True):
+            h = nn.functional.leaky_relu(up(h), 0.2)[:, :, :d, :r, :w]
+            h = nn.functional.leaky_relu(mix(h), 0.2)
+        out = fft_resample(self.fine(h), self.rows, dim=-2)
+        return out[:, 0] + self.bias

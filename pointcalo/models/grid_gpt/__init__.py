@@ -1,16 +1,15 @@
 """Two-stage latent models, stage 2: a GPT that writes a grid VQ-VAE's tokens (Calo-VQ, Liu et
 al., arXiv 2405.06605; OmniJet-alpha, arXiv 2501.05534, for the idea on showers).
 
-A small causal transformer (Radford et al. 2018; ``torch.nn.TransformerEncoder`` with a causal
-mask) is trained on the tokens the stage-1 model (``model.stage1``, a ``grid_vqvae``
-checkpoint, frozen) gives the training showers. Each sequence is the shower's visible-over-
-incident ratio R, digitised into ``r_bins`` quantile bins of the training showers (one token,
-as Calo-VQ does), then its codes; the incident energy (standardised log E_inc) enters as the
-start embedding. Generation writes R's token and the codes one by one from each shower's own
-stream (``temperature``, ``top_k``; sequences are 1 + tokens long, so no key-value cache is
-needed), R uniform within its bin, and the stage-1 decoder turns the codes into voxel shares:
-energies ``shares * R * E_inc``. The checkpoint holds the stage-1 model too, so it alone
-rebuilds the sampler.
+A small causal transformer (:class:`pointcalo.nn.gpt.CausalGPT`) is trained on the tokens the
+stage-1 model (``model.stage1``, a ``grid_vqvae`` checkpoint, frozen) gives the training
+showers. Each sequence is the shower's visible-over-incident ratio R, digitised into
+``r_bins`` quantile bins of the training showers (one token, as Calo-VQ does), then its codes;
+the incident energy (standardised log E_inc) enters as the start embedding. Generation writes
+R's token and the codes one by one (``temperature``, ``top_k``) with a key-value cache (one
+position per network call), each shower's draws from its own stream; R uniform within its
+bin; the stage-1 decoder turns the codes into voxel shares, energies ``shares * R * E_inc``.
+The checkpoint holds the stage-1 model too, so it alone rebuilds the sampler.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from pointcalo.models.grid_vqvae.model import GridVQVAE
 from pointcalo.models.optim import adam
 from pointcalo.models.registry import Family, GenerationBatch, TaskBase
 from pointcalo.models.voxels import grid_clouds, project_clouds
+from pointcalo.nn.gpt import CausalGPT, sample_token, uniforms
 
 
 class GridGPTConfig(ModelConfig):
@@ -48,30 +48,6 @@ class GridGPTConfig(ModelConfig):
     e_min: float = 0.01
 
 
-class TokenGPT(nn.Module):
-    """``(cond [B, 1], tokens [B, S]) -> logits [B, S + 1, codebook + r_bins]``: position 0
-    is R's token, positions 1.. the codes (each position's logits predict the next token)."""
-
-    def __init__(self, cfg: GridGPTConfig, codebook: int, length: int) -> None:
-        super().__init__()
-        self.vocab = codebook + cfg.r_bins
-        self.cond = nn.Linear(1, cfg.hidden)
-        self.embed = nn.Embedding(self.vocab, cfg.hidden)
-        self.pos = nn.Parameter(torch.zeros(length + 1, cfg.hidden))
-        layer = nn.TransformerEncoderLayer(
-            cfg.hidden, cfg.heads, 4 * cfg.hidden, dropout=0.0, batch_first=True
-        )
-        self.blocks = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
-        self.head = nn.Linear(cfg.hidden, self.vocab)
-
-    def forward(self, cond: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        h = torch.cat([self.cond(cond)[:, None], self.embed(tokens)], 1)
-        h = h + self.pos[: h.shape[1]]
-        n = h.shape[1]
-        mask = torch.triu(torch.full((n, n), float("-inf"), device=h.device), 1)
-        return self.head(self.blocks(h, mask=mask, is_causal=True))
-
-
 class GridGPT(nn.Module):
     """The frozen stage-1 model, the GPT and R's bin edges."""
 
@@ -79,8 +55,10 @@ class GridGPT(nn.Module):
         super().__init__()
         self.cfg, self.stage1 = cfg, stage1
         self.stage1.requires_grad_(False)
-        self.codebook, self.length = stage1.cfg.codebook, stage1.cfg.tokens
-        self.gpt = TokenGPT(cfg, self.codebook, self.length)
+        self.codebook, self.length = stage1.cfg.codebook, stage1.n_tokens
+        self.gpt = CausalGPT(
+            self.codebook + cfg.r_bins, cfg.hidden, cfg.layers, cfg.heads, self.length + 1
+        )
         self.register_buffer("r_edges", torch.zeros(cfg.r_bins + 1, dtype=torch.float64))
 
     def r_tokens(self, r: torch.Tensor) -> torch.Tensor:
@@ -147,15 +125,10 @@ class GridGPTTask(TaskBase):
         return {"loss": loss.item()}
 
 
-def _draw(logits: torch.Tensor, lo: int, hi: int, cfg, gens) -> torch.Tensor:
-    """One token per shower from ``logits [B, vocab]`` restricted to ``[lo, hi)``."""
-    part = logits[:, lo:hi].double() / cfg.temperature
-    if cfg.top_k and cfg.top_k < hi - lo:
-        cut = part.topk(cfg.top_k, 1).values[:, -1:]
-        part = part.masked_fill(part < cut, float("-inf"))
-    p = torch.softmax(part, 1)
-    drawn = [torch.multinomial(p[i], 1, generator=g)[0] for i, g in enumerate(gens)]
-    return lo + torch.stack(drawn)
+def _draw(logits: torch.Tensor, lo: int, hi: int, cfg, u: torch.Tensor) -> torch.Tensor:
+    """One token per shower from ``logits [B, vocab]`` restricted to ``[lo, hi)``, with the
+    uniforms ``u [B]``."""
+    return lo + sample_token(logits[:, lo:hi], u, cfg.temperature, cfg.top_k)
 
 
 @torch.no_grad()
@@ -166,17 +139,17 @@ def generate_gpt(
     copy) from each shower's stream; decoded by the stage-1 decoder (module docstring)."""
     m, s1 = cfg.model, model.stage1
     net.eval()
-    gens = batch.generators()
+    u = uniforms(batch.generators(), model.length + 2)
     c = torch.from_numpy(s1.scale.cond(batch.condition))
-    seq = torch.zeros(len(batch), 0, dtype=torch.int64)
     k = model.codebook
-    for pos in range(model.length + 1):
-        logits = net(c, seq)[:, -1]
-        lo, hi = (k, k + m.r_bins) if pos == 0 else (0, k)
-        seq = torch.cat([seq, _draw(logits, lo, hi, m, gens)[:, None]], 1)
+    logits, cache = net.start(c)
+    drawn = [_draw(logits, k, k + m.r_bins, m, u[:, 0])]
+    for t in range(model.length):
+        drawn.append(_draw(net.next(drawn[-1], cache), 0, k, m, u[:, t + 1]))
+    seq = torch.stack(drawn, 1)
     b = seq[:, 0] - k
-    u = torch.stack([torch.rand(1, generator=g, dtype=torch.float64)[0] for g in gens])
-    r = model.r_edges[b] + u * (model.r_edges[b + 1] - model.r_edges[b])
+    w = u[:, -1]
+    r = model.r_edges[b] + w * (model.r_edges[b + 1] - model.r_edges[b])
     shares = s1.shares(seq[:, 1:], c).cpu().numpy()
     voxels = (shares * (r.numpy() * batch.condition)[:, None]).astype(np.float32)
     return grid_clouds(voxels, vx.load_grid(s1.cfg.grid), batch.condition, batch.keys, m.e_min)
@@ -199,4 +172,4 @@ FAMILY = Family(
     point_output=False,
 )
 
-__all__ = ["FAMILY", "GridGPT", "GridGPTConfig", "GridGPTTask", "TokenGPT"]
+__all__ = ["FAMILY", "GridGPT", "GridGPTConfig", "GridGPTTask"]

@@ -15,10 +15,11 @@ import voxelize as vx
 from pointcalo.clouds import GeneratedClouds
 from pointcalo.errors import ConfigError
 from pointcalo.models.grid_vqvae.config import GridVQVAEConfig
-from pointcalo.models.grid_vqvae.model import GridVQVAE, Quantizer
+from pointcalo.models.grid_vqvae.model import GridVQVAE
 from pointcalo.models.optim import adam
 from pointcalo.models.registry import Family, GenerationBatch
 from pointcalo.models.voxels import GridTaskBase, grid_clouds, shower_seeds
+from pointcalo.nn.vq import Quantizer
 
 
 class GridVQVAETask(GridTaskBase):
@@ -62,7 +63,7 @@ class GridVQVAETask(GridTaskBase):
         index = torch.as_tensor(np.asarray(ctx.index), dtype=torch.int64)
         target = self.shares[index].to(ctx.device)
         g = torch.Generator().manual_seed(shower_seeds(ctx.keys[:1])[0])
-        pick = torch.randperm(len(y) * self.cfg.model.tokens, generator=g).to(ctx.device)
+        pick = torch.randperm(len(y) * self.model.n_tokens, generator=g).to(ctx.device)
         with ctx.amp:
             out = self.model.loss(y, c, target, pick)
         ctx.update(out["loss"], self.model, "vqvae")

@@ -19,7 +19,10 @@ class GridVQVAEConfig(GridModelConfig):
     ``r_neighbours``: generation draws the visible-over-incident ratio R from that many
     training showers nearest in energy; ``periodic``: convolutions wrap around the angular
     axis of a cylindrical grid (:mod:`pointcalo.nn.periodic`; angular counts the halvings do
-    not divide are FFT-resampled). ``grid`` and ``e_min`` as every grid family."""
+    not divide are FFT-resampled); ``latent``: ``dense`` (``tokens`` vectors from a dense map
+    of the whole shower) or ``spatial`` (one token per cell of the grid halved ``halvings``
+    times, fully convolutional, as Calo-VQ; ``tokens`` is then ignored). ``grid`` and
+    ``e_min`` as every grid family."""
 
     name: Literal["grid_vqvae"] = "grid_vqvae"
     channels: int = Field(8, ge=1)
@@ -32,3 +35,5 @@ class GridVQVAEConfig(GridModelConfig):
     share_floor: float = Field(1e-5, gt=0)
     r_neighbours: int = Field(5, ge=1)
     periodic: bool = False
+    latent: Literal["dense", "spatial"] = "dense"
+    halvings: int = Field(2, ge=1, le=4)

@@ -31,47 +31,14 @@ from torch import nn
 
 from pointcalo.models.grid_vqvae.config import GridVQVAEConfig
 from pointcalo.models.voxels import GridModel
-from pointcalo.nn.grid import GridDecoder, GridEncoder
-
-
-class Quantizer(nn.Module):
-    """``K`` codes of ``D`` numbers, updated as moving averages (not by the optimiser)."""
-
-    def __init__(self, k: int, d: int, decay: float, dead_below: float) -> None:
-        super().__init__()
-        self.decay, self.dead_below = decay, dead_below
-        self.register_buffer("codes", torch.zeros(k, d))
-        self.register_buffer("count", torch.zeros(k))
-        self.register_buffer("sums", torch.zeros(k, d))
-        self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
-
-    def nearest(self, z: torch.Tensor) -> torch.Tensor:
-        """Index ``[N]`` of the code nearest to each of ``z [N, D]``."""
-        d = z.pow(2).sum(1, keepdim=True) - 2 * z @ self.codes.T + self.codes.pow(2).sum(1)
-        return d.argmin(1)
-
-    @torch.no_grad()
-    def update(self, z: torch.Tensor, idx: torch.Tensor, pick: torch.Tensor) -> None:
-        """Moving-average step on the assigned vectors ``z [N, D]`` (``idx`` their codes);
-        dead codes restart on the vectors ``z[pick]`` (``pick``: a random permutation)."""
-        if not bool(self.ready):  # data-dependent start: codes on encoder outputs
-            self.codes.copy_(z[pick[torch.arange(len(self.codes)) % len(pick)]])
-            self.sums.copy_(self.codes)
-            self.count.fill_(1.0)
-            self.ready.fill_(True)
-            return
-        onehot = nn.functional.one_hot(idx, len(self.codes)).to(z.dtype)
-        self.count.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
-        self.sums.mul_(self.decay).add_(onehot.T @ z, alpha=1 - self.decay)
-        n = self.count.sum()
-        smoothed = (self.count + 1e-5) / (n + len(self.codes) * 1e-5) * n
-        self.codes.copy_(self.sums / smoothed[:, None])
-        dead = (self.count < self.dead_below).nonzero().flatten()
-        if len(dead):
-            fresh = z[pick[torch.arange(len(dead)) % len(pick)]]
-            self.codes[dead] = fresh
-            self.sums[dead] = fresh
-            self.count[dead] = 1.0
+from pointcalo.nn.grid import (
+    GridDecoder,
+    GridEncoder,
+    LatentDecoder,
+    LatentEncoder,
+    latent_pyramid,
+)
+from pointcalo.nn.vq import Quantizer
 
 
 class GridVQVAE(GridModel):
@@ -80,9 +47,20 @@ class GridVQVAE(GridModel):
     def __init__(self, cfg: GridVQVAEConfig, shape: tuple[int, int, int], n_train: int) -> None:
         super().__init__()
         self.cfg, self.shape = cfg, tuple(shape)
-        t, d = cfg.tokens, cfg.code_dim
-        self.encoder = GridEncoder(self.shape, cfg.channels, t * d, periodic=cfg.periodic)
-        self.decoder = GridDecoder(self.shape, cfg.channels, t * d + 1, periodic=cfg.periodic)
+        d, ch, per = cfg.code_dim, cfg.channels, cfg.periodic
+        if cfg.latent == "spatial":
+            self.latent = latent_pyramid(self.shape, cfg.halvings)[-1]
+            self.encoder = LatentEncoder(self.shape, ch, d, cfg.halvings, periodic=per)
+            self.decoder = LatentDecoder(self.shape, ch, d, cfg.halvings, periodic=per)
+            if per:  # the encoder's latent follows the padded angular count
+                self.latent = (self.latent[0], self.encoder.rows // 2**cfg.halvings,
+                               self.latent[2])  # fmt: skip
+            t = int(np.prod(self.latent))
+        else:
+            t = cfg.tokens
+            self.encoder = GridEncoder(self.shape, ch, t * d, periodic=per)
+            self.decoder = GridDecoder(self.shape, ch, t * d + 1, periodic=per)
+        self.n_tokens = t
         self.quantizer = Quantizer(cfg.codebook, d, cfg.decay, cfg.dead_below)
         self.register_buffer("prior", torch.full((t, cfg.codebook), 1.0 / cfg.codebook))
         # training showers' standardised condition and R = E_vis / E_inc, for generation
@@ -90,8 +68,19 @@ class GridVQVAE(GridModel):
         self.register_buffer("train_r", torch.zeros(n_train))
 
     def encode(self, y: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Continuous encoder outputs ``[B, tokens, code_dim]``."""
-        return self.encoder(y, cond).reshape(len(y), self.cfg.tokens, self.cfg.code_dim)
+        """Continuous encoder outputs ``[B, n_tokens, code_dim]`` (spatial latent: the coarse
+        cells in (layer, row, column) order)."""
+        z = self.encoder(y, cond)
+        if self.cfg.latent == "spatial":
+            return z.flatten(2).transpose(1, 2)
+        return z.reshape(len(y), self.n_tokens, self.cfg.code_dim)
+
+    def decode(self, q: torch.Tensor, cond: torch.Tensor, decoder: nn.Module | None = None):
+        """Voxel logits ``[B, L, H, W]`` of code vectors ``q [B, n_tokens, code_dim]``."""
+        dec = decoder or self.decoder
+        if self.cfg.latent == "spatial":
+            return dec(q.transpose(1, 2).reshape(len(q), -1, *self.latent), cond)
+        return dec(torch.cat([q.flatten(1), cond], 1))
 
     def tokens(self, y: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """The tokens ``[B, tokens]`` of network-unit showers ``y``."""
@@ -115,8 +104,8 @@ class GridVQVAE(GridModel):
         """Voxel shares ``[B, V]`` float64 (each shower's sum to one) of tokens ``idx`` and
         conditions ``cond [B, 1]``, by ``decoder`` (default the model's own; generation passes
         its EMA copy)."""
-        q = self.quantizer.codes[idx].flatten(1)
-        logits = (decoder or self.decoder)(torch.cat([q, cond.to(q.device)], 1))
+        q = self.quantizer.codes[idx]
+        logits = self.decode(q, cond.to(q.device), decoder)
         return torch.softmax(logits.flatten(1).double(), 1)
 
     def loss(self, y, cond, target, pick) -> dict:
@@ -136,7 +125,7 @@ class GridVQVAE(GridModel):
         q = self.quantizer.codes[idx]
         commit = (flat - q).pow(2).mean()
         q = flat + (q - flat).detach()  # straight-through
-        logits = self.decoder(torch.cat([q.reshape(len(y), -1), cond], 1))
+        logits = self.decode(q.reshape(len(y), -1, cfg.code_dim), cond)
         pred = torch.softmax(logits.flatten(1), 1)
         f = cfg.share_floor
         pixel = (torch.log1p(pred / f) - torch.log1p(target.flatten(1) / f)).pow(2).mean()
