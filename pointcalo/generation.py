@@ -31,7 +31,7 @@ from pointcalo.clouds import CPU_BATCH, GeneratedClouds, Normalizer
 from pointcalo.conditions import CONDITIONS
 from pointcalo.conditions import draw as draw_condition
 from pointcalo.config import validate_config
-from pointcalo.errors import PointcaloError
+from pointcalo.errors import ConfigError, PointcaloError
 from pointcalo.interrupts import check as check_interrupt
 from pointcalo.models import registry
 from pointcalo.models.registry import GenerationBatch
@@ -128,6 +128,16 @@ def load_model(path: str | os.PathLike[str], device: Any = "cpu") -> LoadedModel
         raise PointcaloError(f"{path}: weights do not fit the model: {first}") from None
     model.to(device).eval()
     return LoadedModel(cfg, model, net if net is not None else model, normalizer, meta)
+
+
+def load_stage(path: str, family: str, field: str = "model.stage1") -> LoadedModel:
+    """A checkpoint another model is built on (a two-stage model's stage 1) by
+    :func:`load_model`, its sampling module holding the EMA weights in place; a ConfigError
+    naming ``field`` when it is not a ``family`` model."""
+    loaded = load_model(path)
+    if loaded.cfg.model.name != family:
+        raise ConfigError(f"{field}: {path} is a '{loaded.cfg.model.name}' model, not a {family}")
+    return loaded
 
 
 @dataclass(frozen=True)

@@ -72,20 +72,6 @@ class GridGPT(nn.Module):
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[2]), seq.reshape(-1))
 
 
-def _stage1(path: str) -> tuple[GridVQVAE, dict, dict]:
-    """The stage-1 model (EMA decoder weights), its config and meta, from its checkpoint."""
-    from pointcalo.generation import load_model
-
-    loaded = load_model(path)
-    if loaded.cfg.model.name != "grid_vqvae":
-        raise ConfigError(
-            f"model.stage1: {path} is a '{loaded.cfg.model.name}' model, not a grid_vqvae"
-        )
-    model = loaded.model
-    model.decoder.load_state_dict(loaded.net.state_dict())
-    return model, loaded.cfg.model_dump(mode="json"), dict(loaded.meta)
-
-
 class GridGPTTask(TaskBase):
     """Training of stage 2 by the engine: the training showers' token sequences are made once
     by the frozen stage-1 model; one cross-entropy step per batch."""
@@ -94,7 +80,10 @@ class GridGPTTask(TaskBase):
         if data is None:
             raise ConfigError("grid_gpt trains on shower data (data.path or simulated)")
         self.cfg = cfg
-        stage1, s1_cfg, s1_meta = _stage1(cfg.model.stage1)
+        from pointcalo.generation import load_stage  # the framework, loaded late
+
+        loaded = load_stage(cfg.model.stage1, "grid_vqvae")
+        stage1 = loaded.model
         self.model = GridGPT(cfg.model, stage1)
         grid = vx.load_grid(stage1.cfg.grid)
         raw = project_clouds(data, grid)
@@ -105,7 +94,10 @@ class GridGPTTask(TaskBase):
         self.c = torch.from_numpy(stage1.scale.cond(energy))
         codes = stage1.tokens_of(raw, energy)
         self.seq = torch.cat([self.model.r_tokens(r)[:, None], codes], 1)
-        self.meta = {"stage1_config": s1_cfg, "stage1_meta": s1_meta}
+        self.meta = {
+            "stage1_config": loaded.cfg.model_dump(mode="json"),
+            "stage1_meta": dict(loaded.meta),
+        }
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
         t = self.cfg.train

@@ -76,20 +76,6 @@ def layer_inputs(seq: torch.Tensor, sep: int, n_layers: int) -> torch.Tensor:
     return before.clamp(max=n_layers - 1)
 
 
-def _stage1(path: str) -> tuple[PointVQVAE, dict, dict]:
-    """The stage-1 model (EMA decoder weights), its config and meta, from its checkpoint."""
-    from pointcalo.generation import load_model
-
-    loaded = load_model(path)
-    if loaded.cfg.model.name != "point_vqvae":
-        raise ConfigError(
-            f"model.stage1: {path} is a '{loaded.cfg.model.name}' model, not a point_vqvae"
-        )
-    model = loaded.model
-    model.decoder.load_state_dict(loaded.net.state_dict())
-    return model, loaded.cfg.model_dump(mode="json"), dict(loaded.meta)
-
-
 class PointGPT(nn.Module):
     """The frozen stage-1 model, the GPT over ``codebook + 1`` tokens (the last is the layer
     separator) and the standardisation of log E_inc."""
@@ -127,7 +113,10 @@ class PointGPTTask(TaskBase):
         if data is None:
             raise ConfigError("point_gpt trains on shower data (data.path or simulated)")
         self.cfg = cfg
-        stage1, s1_cfg, s1_meta = _stage1(cfg.model.stage1)
+        from pointcalo.generation import load_stage  # the framework, loaded late
+
+        loaded = load_stage(cfg.model.stage1, "point_vqvae")
+        stage1 = loaded.model
         order = shower_order(data.offsets, data.points)
         pts = {k: np.asarray(v)[order] for k, v in data.points.items()}
         layer = np.asarray(pts["layer"], np.int64)
@@ -146,7 +135,11 @@ class PointGPTTask(TaskBase):
         log_e = np.log(np.asarray(data.condition, np.float64))
         self.model.log_e.copy_(torch.tensor([log_e.mean(), log_e.std() + 1e-6]))
         self.c = self.model.cond(data.condition)
-        self.meta = {"stage1_config": s1_cfg, "stage1_meta": s1_meta, "max_len": max_len}
+        self.meta = {
+            "stage1_config": loaded.cfg.model_dump(mode="json"),
+            "stage1_meta": dict(loaded.meta),
+            "max_len": max_len,
+        }
 
     def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
         t = self.cfg.train
