@@ -126,3 +126,30 @@ def test_generation_stops_when_every_layer_is_closed_or_at_the_longest_sequence(
         model.gpt.head.bias[model.sep] = -50.0  # never: cut at the longest sequence
         seq = write_tokens(model, model.gpt, cond, u, model.cfg)
         assert seq.shape == (4, 12) and not bool((seq == model.sep).any())
+
+
+def test_a_stage_two_on_the_wrong_stage_one_is_refused_naming_the_field(tmp_path):
+    import pytest
+
+    from pointcalo.clouds import from_showers
+    from pointcalo.config import validate_config
+    from pointcalo.errors import ConfigError
+    from pointcalo.train.engine import train
+    from tests.conftest import random_showers
+
+    data = from_showers(random_showers(20, seed=1))
+    lib = validate_config(
+        {"model": {"name": "library"}, "data": {"val_fraction": 0.0},
+         "train": {"steps": 1, "batch_size": 8, "device": "cpu", "out": str(tmp_path / "lib")}}
+    )  # fmt: skip
+    ckpt = train(lib, data=data, progress=False, log=lambda m: None)
+    for name in ("point_gpt", "grid_gpt"):
+        cfg = validate_config(
+            {"model": {"name": name, "stage1": str(ckpt)}, "data": {"val_fraction": 0.0},
+             "train": {"steps": 1, "batch_size": 8, "device": "cpu",
+                       "out": str(tmp_path / name)}}
+        )  # fmt: skip
+        want = name.replace("gpt", "vqvae")
+        with pytest.raises(ConfigError, match=rf"model\.stage1: .* 'library' model, not a {want}"):
+            train(cfg, data=data, progress=False, log=lambda m: None)
+        assert not (tmp_path / name / "checkpoint.pt").exists()
