@@ -68,7 +68,7 @@ class GridVQVAETask(GridTaskBase):
             out = self.model.loss(y, c, target, pick)
         ctx.update(out["loss"], self.model, "vqvae")
         return {
-            "loss": out["loss"].item(), "pixel": out["pixel"].item(),
+            "loss": out["loss"].item(), "pixel": out["pixel"].item(), "kl": out["kl"].item(),
             "commit": out["commit"].item(), "codes_used": out["codes_used"],
         }  # fmt: skip
 

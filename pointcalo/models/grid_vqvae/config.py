@@ -16,6 +16,8 @@ class GridVQVAEConfig(GridModelConfig):
     exponential moving averages with ``decay``, a code used by fewer than ``dead_below``
     (moving-average count) restarted on an encoder output of the batch; ``share_floor`` the
     voxel share below which the pixel loss stops resolving (log1p(share / floor));
+    ``kl_weight`` of the divergence of the predicted voxel shares from the shower's beside
+    the pixel loss (:mod:`.model`; 0: the pixel loss alone, as checkpoints before it);
     ``r_neighbours``: generation draws the visible-over-incident ratio R from that many
     training showers nearest in energy; ``periodic``: convolutions wrap around the angular
     axis of a cylindrical grid (:mod:`pointcalo.nn.periodic`; angular counts the halvings do
@@ -30,6 +32,7 @@ class GridVQVAEConfig(GridModelConfig):
     codebook: int = Field(256, ge=2)
     code_dim: int = Field(8, ge=1)
     commitment: float = Field(0.25, ge=0)
+    kl_weight: float = Field(0.0, ge=0)
     decay: float = Field(0.99, gt=0, lt=1)
     dead_below: float = Field(0.01, ge=0)
     share_floor: float = Field(1e-5, gt=0)

@@ -10,7 +10,13 @@ gradients; commitment loss on the encoder); the decoder (:class:`GridDecoder`) m
 and the condition to one logit per voxel, a softmax over all voxels to the shower's voxel
 shares (summing to one). Energies are ``shares * R * E_inc`` with ``R = E_vis / E_inc``
 handled beside the tokens (Calo-VQ's normalisation: the pixel loss sees shape, not scale).
-Pixel loss: mean squared difference of ``log1p(share / share_floor)``, so halo voxels count.
+Pixel loss: mean squared difference of ``log1p(share / share_floor)``, so halo voxels count;
+plus ``kl_weight`` times the Kullback-Leibler divergence of the predicted shares from the
+shower's (energy-weighted): the log-space pixel loss alone is met by the typical (geometric-
+mean-like) share of a sparse halo voxel, below its mean, and the softmax then piles the missing
+energy into the core (on the cylindrical grid 92 % of the energy in the innermost radial bin
+against Geant4's 73 %, the outer three bins empty); the divergence is minimised by the mean
+share of every voxel.
 
 Codebook health (dead codes are the failure of VQ training): the codebook starts from encoder
 outputs of the first batch, is updated as exponential moving averages of the vectors assigned
@@ -126,9 +132,11 @@ class GridVQVAE(GridModel):
         commit = (flat - q).pow(2).mean()
         q = flat + (q - flat).detach()  # straight-through
         logits = self.decode(q.reshape(len(y), -1, cfg.code_dim), cond)
-        pred = torch.softmax(logits.flatten(1), 1)
-        f = cfg.share_floor
-        pixel = (torch.log1p(pred / f) - torch.log1p(target.flatten(1) / f)).pow(2).mean()
+        log_pred = torch.log_softmax(logits.flatten(1), 1)
+        f, t = cfg.share_floor, target.flatten(1)
+        pixel = (torch.log1p(log_pred.exp() / f) - torch.log1p(t / f)).pow(2).mean()
+        kl = (t * (torch.log(t.clamp(min=1e-30)) - log_pred)).sum(1).mean()
         used = int((self.quantizer.count > cfg.dead_below).sum())
-        return {"loss": pixel + cfg.commitment * commit, "pixel": pixel, "commit": commit,
+        loss = pixel + cfg.kl_weight * kl + cfg.commitment * commit
+        return {"loss": loss, "pixel": pixel, "kl": kl, "commit": commit,
                 "codes_used": used}  # fmt: skip
