@@ -12,11 +12,11 @@ shares (summing to one). Energies are ``shares * R * E_inc`` with ``R = E_vis / 
 handled beside the tokens (Calo-VQ's normalisation: the pixel loss sees shape, not scale).
 Pixel loss: mean squared difference of ``log1p(share / share_floor)``, so halo voxels count;
 plus ``kl_weight`` times the Kullback-Leibler divergence of the predicted shares from the
-shower's (energy-weighted): the log-space pixel loss alone is met by the typical (geometric-
-mean-like) share of a sparse halo voxel, below its mean, and the softmax then piles the missing
-energy into the core (on the cylindrical grid 92 % of the energy in the innermost radial bin
-against Geant4's 73 %, the outer three bins empty); the divergence is minimised by the mean
-share of every voxel.
+shower's (energy-weighted). The log-space pixel loss alone is met by the typical (geometric-
+mean-like) share of a sparse halo voxel, below its mean, and the softmax piles the missing
+energy into the core: one mean shape fitted to the validation photons on the cylindrical grid
+puts 93.5 % of the energy in the innermost radial bin with the pixel loss alone, 87.8 / 77.8 /
+73.5 % with ``kl_weight`` 1 / 10 / 100, against their mean 72.8 %; the configs use 100.
 
 Codebook health (dead codes are the failure of VQ training): the codebook starts from encoder
 outputs of the first batch, is updated as exponential moving averages of the vectors assigned
@@ -45,6 +45,20 @@ from pointcalo.nn.grid import (
     latent_pyramid,
 )
 from pointcalo.nn.vq import Quantizer
+
+
+def share_losses(
+    logits: torch.Tensor, target: torch.Tensor, floor: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(pixel, kl)`` of voxel logits ``[B, ...]`` against target shares ``[B, ...]`` (each
+    shower's summing to one): the mean squared difference of ``log1p(share / floor)`` over
+    voxels and the Kullback-Leibler divergence ``sum target log(target / predicted)`` (nats,
+    mean over showers) of the softmax of the logits."""
+    log_pred = torch.log_softmax(logits.flatten(1), 1)
+    t = target.flatten(1)
+    pixel = (torch.log1p(log_pred.exp() / floor) - torch.log1p(t / floor)).pow(2).mean()
+    kl = (t * (torch.log(t.clamp(min=1e-30)) - log_pred)).sum(1).mean()
+    return pixel, kl
 
 
 class GridVQVAE(GridModel):
@@ -132,10 +146,7 @@ class GridVQVAE(GridModel):
         commit = (flat - q).pow(2).mean()
         q = flat + (q - flat).detach()  # straight-through
         logits = self.decode(q.reshape(len(y), -1, cfg.code_dim), cond)
-        log_pred = torch.log_softmax(logits.flatten(1), 1)
-        f, t = cfg.share_floor, target.flatten(1)
-        pixel = (torch.log1p(log_pred.exp() / f) - torch.log1p(t / f)).pow(2).mean()
-        kl = (t * (torch.log(t.clamp(min=1e-30)) - log_pred)).sum(1).mean()
+        pixel, kl = share_losses(logits, target, cfg.share_floor)
         used = int((self.quantizer.count > cfg.dead_below).sum())
         loss = pixel + cfg.kl_weight * kl + cfg.commitment * commit
         return {"loss": loss, "pixel": pixel, "kl": kl, "commit": commit,
