@@ -26,8 +26,8 @@ from pointcalo.clouds import GeneratedClouds
 from pointcalo.config import ModelConfig, validate_config
 from pointcalo.errors import ConfigError
 from pointcalo.models.grid_vqvae.model import GridVQVAE
-from pointcalo.models.optim import adam
-from pointcalo.models.registry import Family, GenerationBatch, TaskBase
+from pointcalo.models.registry import Family, GenerationBatch
+from pointcalo.models.tokens import GPTTaskBase
 from pointcalo.models.voxels import grid_clouds, project_clouds
 from pointcalo.nn.gpt import CausalGPT, sample_token, uniforms
 
@@ -72,7 +72,7 @@ class GridGPT(nn.Module):
         return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[2]), seq.reshape(-1))
 
 
-class GridGPTTask(TaskBase):
+class GridGPTTask(GPTTaskBase):
     """Training of stage 2 by the engine: the training showers' token sequences are made once
     by the frozen stage-1 model; one cross-entropy step per batch."""
 
@@ -98,16 +98,6 @@ class GridGPTTask(TaskBase):
             "stage1_config": loaded.cfg.model_dump(mode="json"),
             "stage1_meta": dict(loaded.meta),
         }
-
-    def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
-        t = self.cfg.train
-        return {"gpt": adam(self.model.gpt.parameters(), t.lr, t.betas)}
-
-    def ema_target(self) -> nn.Module:
-        return self.model.gpt
-
-    def wrap(self, wrap) -> None:
-        """Nothing goes through DDP: the engine averages the gradients (``ctx.update``)."""
 
     def step(self, batch, ctx, opts) -> dict:
         index = torch.as_tensor(np.asarray(ctx.index), dtype=torch.int64)

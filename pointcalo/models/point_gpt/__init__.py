@@ -31,10 +31,10 @@ from torch import nn
 from pointcalo.clouds import GeneratedClouds
 from pointcalo.config import ModelConfig, validate_config
 from pointcalo.errors import ConfigError
-from pointcalo.models.optim import adam
 from pointcalo.models.point_vqvae import decoded_clouds, shower_order
 from pointcalo.models.point_vqvae.model import PointVQVAE
-from pointcalo.models.registry import Family, GenerationBatch, TaskBase
+from pointcalo.models.registry import Family, GenerationBatch
+from pointcalo.models.tokens import GPTTaskBase
 from pointcalo.nn.gpt import CausalGPT, sample_token, uniforms
 
 
@@ -105,7 +105,7 @@ class PointGPT(nn.Module):
         )
 
 
-class PointGPTTask(TaskBase):
+class PointGPTTask(GPTTaskBase):
     """Training of stage 2 by the engine: the training showers' token sequences are made once
     by the frozen stage-1 model; one cross-entropy step per batch (padded to its longest)."""
 
@@ -140,16 +140,6 @@ class PointGPTTask(TaskBase):
             "stage1_meta": dict(loaded.meta),
             "max_len": max_len,
         }
-
-    def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer, float]]:
-        t = self.cfg.train
-        return {"gpt": adam(self.model.gpt.parameters(), t.lr, t.betas)}
-
-    def ema_target(self) -> nn.Module:
-        return self.model.gpt
-
-    def wrap(self, wrap) -> None:
-        """Nothing goes through DDP: the engine averages the gradients (``ctx.update``)."""
 
     def step(self, batch, ctx, opts) -> dict:
         index = np.asarray(ctx.index)
