@@ -3,8 +3,9 @@
 showers sampled from stage 1's independent-code prior and from the GPT over the tokens, all at
 the test showers' energies, scored by ``pointcalo compare`` against the test showers; the point
 version beside the shipped CaloClouds models on the full protocol (three grid alignments, the
-cylindrical grid, point-level W1s), the grid versions on their own grid (their points stand for
-voxels of that grid, so other alignments do not apply).
+cylindrical grid, point-level W1s), the grid versions on their own grid with the observables of
+the voxels (every sample and the reference voxelised onto it: a grid model's points stand for
+voxels, so point observables and other alignments do not apply).
 
     python scripts/latent_study.py --reference runs/split/test.h5 \
         --cylindrical runs/vqvae_cylindrical/checkpoint.pt runs/gpt_cylindrical/checkpoint.pt \
@@ -49,6 +50,14 @@ def samples(name: str, vq: str, gpt: str, ref: str, out: Path, n_max: int) -> di
     return files
 
 
+def voxelised(path: str, grid: str, out: Path) -> str:
+    """``path`` projected onto ``grid`` (a CaloChallenge-layout voxel file, made once)."""
+    vox = out / f"vox_{grid}_{Path(path).stem}.h5"
+    if not vox.exists():
+        run(["pointcalo", "voxelize", path, str(vox), "--grid", grid, "-q"])
+    return str(vox)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reference", default="runs/split/test.h5")
@@ -80,10 +89,13 @@ def main(argv: list[str] | None = None) -> int:
                 files[base] = str(path)
                 labels.append(base)
             grid_args: list[str] = []
-        else:
-            grid_args = ["--grid", GRIDS[name], "--alignments", "centred", "--extra-grids", "none"]
+            reference = args.reference
+        else:  # voxel observables on the model's grid: every sample and the reference voxelised
+            grid_args = ["--grid", GRIDS[name]]
+            reference = voxelised(args.reference, GRIDS[name], out)
+            files = {k: voxelised(v, GRIDS[name], out) for k, v in files.items()}
         report = out / name
-        run(["pointcalo", "compare", "--reference", args.reference, "--generated",
+        run(["pointcalo", "compare", "--reference", reference, "--generated",
              *files.values(), "--labels", ",".join(labels), "--out", str(report), "-q",
              *grid_args])  # fmt: skip
         res = json.loads((report / "compare.json").read_text())
