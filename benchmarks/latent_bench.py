@@ -10,9 +10,9 @@ in one run.
 Each figure is the best of ``--reps`` passes over ``showers`` showers at energies uniform in
 10-90 GeV (a first pass over four showers warms up), printed as ms per shower, as a ratio to
 the baseline at the same batch size (above 1: faster) and to Geant4 (0.42 s per shower, the
-shared sample's mean, ``../shared/data/README.md``). A model whose generation at a batch size would need more than
-``--max-gb`` of key-value cache or voxels is run at the largest batch that fits, and the
-table says so.
+shared sample's mean, ``../shared/data/README.md``). A model whose generation at a batch size
+would need more than ``--max-gb`` of key-value cache or voxels is run at the largest batch
+that fits, and the table says so.
 """
 
 from __future__ import annotations
