@@ -14,7 +14,8 @@ voxels, so point observables and other alignments do not apply).
         --baselines ild-photon-cc,ild-photon-cm --out runs/latent_study
 
 Writes ``<out>/<representation>/compare.{json,md,png}``, ``<out>/latent_study.{json,md}``
-(the combined table) and prints the table. Nothing is chosen on the reference showers.
+(the combined table) and prints the table; samples and reports already there are reused
+(delete them to redo). Nothing is chosen on the reference showers.
 """
 
 from __future__ import annotations
@@ -95,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             reference = voxelised(args.reference, GRIDS[name], out)
             files = {k: voxelised(v, GRIDS[name], out) for k, v in files.items()}
         report = out / name
-        run(["pointcalo", "compare", "--reference", reference, "--generated",
-             *files.values(), "--labels", ",".join(labels), "--out", str(report), "-q",
-             *grid_args])  # fmt: skip
+        if not (report / "compare.json").exists():  # an earlier report is kept: delete to redo
+            run(["pointcalo", "compare", "--reference", reference, "--generated",
+                 *files.values(), "--labels", ",".join(labels), "--out", str(report), "-q",
+                 *grid_args])  # fmt: skip
         res = json.loads((report / "compare.json").read_text())
         table[name] = {"floor": res["floor"], "headline": res["headline"]}
     (out / "latent_study.json").write_text(json.dumps(table, indent=1))
