@@ -137,8 +137,11 @@ def generate_vqvae(
         shower = near[b, torch.randint(k, (1,), generator=g)[0]]
         n = model.train_counts[shower].long()
         layer = torch.repeat_interleave(torch.arange(model.n_layers), n)
-        p = model.prior[layer] if len(layer) else model.prior[:0]
-        idx.append(torch.multinomial(p, 1, generator=g)[:, 0] if len(layer) else layer)
+        drawn = [
+            torch.multinomial(model.prior[i], int(k), replacement=True, generator=g)
+            for i, k in enumerate(n.tolist()) if k
+        ]  # fmt: skip
+        idx.append(torch.cat(drawn) if drawn else layer)
         layers.append(layer)
         counts.append(len(layer))
     return decoded_clouds(
