@@ -32,7 +32,7 @@ GEANT4_S = 0.42
 
 def memory_gb(m, batch: int) -> float:
     """Rough peak memory of one generation batch (GB): a GPT's key-value cache, a grid
-    model's float64 shares."""
+    model's float64 shares, a point model's activations."""
     name = m.cfg.model.name
     if name in ("grid_gpt", "point_gpt"):
         g = m.model.gpt
@@ -43,7 +43,11 @@ def memory_gb(m, batch: int) -> float:
         return batch * (per + extra) / 1e9
     if name == "grid_vqvae":
         return batch * 8 * int(np.prod(m.model.shape)) / 1e9
-    return 0.0
+    if name == "library":
+        return batch * 1e-4
+    # point models: ~2 MB per ILD photon shower (the one-step CaloClouds model ran out of
+    # 24 GB at batch 10,000)
+    return batch * 2e-3
 
 
 def main() -> None:
