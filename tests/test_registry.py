@@ -348,3 +348,25 @@ def test_every_family_honours_the_train_settings(tmp_path, name):
         )
 
     assert moved(free) > 100 * moved(clipped) > 0
+
+
+def test_a_library_written_before_named_conditions_still_loads(tmp_path):
+    """Library checkpoints from before the ``extra`` buffer (no named conditions) rebuild and
+    sample the same showers; a library with conditions still needs its own."""
+    from pointcalo.checkpoint import load_checkpoint, save_checkpoint
+    from pointcalo.models.library.model import ShowerLibrary
+
+    ckpt, _ = _run(tmp_path, "library")
+    state = load_checkpoint(ckpt)
+    old = dict(state, model={k: v for k, v in state["model"].items() if k != "extra"})
+    path = save_checkpoint(tmp_path / "old.pt", old)
+    energy = np.array([20e3, 60e3])
+    a, b = load_model(ckpt), load_model(path)
+    ga = generate(a.model, a.net, a.normalizer, energy, a.cfg, seed=1)
+    gb = generate(b.model, b.net, b.normalizer, energy, b.cfg, seed=1)
+    np.testing.assert_array_equal(ga.offsets, gb.offsets)
+    np.testing.assert_array_equal(ga.points["E"], gb.points["E"])
+    with_conditions = ShowerLibrary(2, 3, ("E", "x", "y", "layer"), ("theta",))
+    bad = {k: v for k, v in with_conditions.state_dict().items() if k != "extra"}
+    with pytest.raises(RuntimeError, match="extra"):
+        with_conditions.load_state_dict(bad)

@@ -38,6 +38,13 @@ class ShowerLibrary(nn.Module):
         # named conditions of each stored shower, physical units, columns as ``conditions``
         self.register_buffer("extra", torch.zeros(n_showers, len(conditions), dtype=torch.float64))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        """A library written before named conditions has no ``extra``: it had none, so an
+        empty one is right; one with conditions still needs its own."""
+        if prefix + "extra" not in state_dict and not self.conditions:
+            state_dict[prefix + "extra"] = self.extra.clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     @classmethod
     def from_data(cls, data: PointCloudData) -> ShowerLibrary:
         """A library of every cloud of ``data`` (sorted by condition), with its named
