@@ -122,9 +122,8 @@ class CausalGPT(nn.Module):
     ) -> tuple[torch.Tensor, Cache]:
         """Logits ``[B, vocab]`` of the first token and the cache to continue from (``extra
         [B, 1]``)."""
-        first = self.blocks[0]
         d = self.pos.shape[1] // self.heads
-        cache = Cache(len(self.blocks), len(cond), first.heads, self.max_len + 1, d, self.pos)
+        cache = Cache(len(self.blocks), len(cond), self.heads, self.max_len + 1, d, self.pos)
         h = self._inputs(cond, cond.new_zeros(len(cond), 0, dtype=torch.int64), extra, 0)
         return self._step(h, cache), cache
 

@@ -155,9 +155,15 @@ class ConditionalGridDecoder(nn.Module):
         return self.net(torch.cat([z, cond], 1))
 
 
-def latent_pyramid(shape: tuple[int, int, int], halvings: int) -> list[tuple[int, int, int]]:
-    """``shape`` and ``halvings`` halvings of it (each rounded up): the last is the latent."""
-    shapes = [tuple(shape)]
+def latent_pyramid(
+    shape: tuple[int, int, int], halvings: int, periodic: bool = False
+) -> list[tuple[int, int, int]]:
+    """``shape`` and ``halvings`` halvings of it (each rounded up): the last is the latent.
+    ``periodic``: the rows (angular bins) first rounded up to a multiple of ``2^halvings``, so
+    every halving keeps the angular wrap."""
+    step = 2**halvings
+    rows = -(-shape[1] // step) * step if periodic else shape[1]
+    shapes = [(shape[0], rows, shape[2])]
     for _ in range(halvings):
         shapes.append(_half(shapes[-1]))
     return shapes  # type: ignore[return-value]
@@ -175,9 +181,7 @@ class LatentEncoder(nn.Module):
         periodic: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
-        step = 2**halvings
-        rows = -(-shape[1] // step) * step if periodic else shape[1]
-        self.rows = rows
+        self.rows = latent_pyramid(shape, halvings, periodic)[0][1]
         layers: list[nn.Module] = [_conv(2, channels, periodic), nn.LeakyReLU(0.2)]
         for _ in range(halvings):
             layers += [_conv(channels, channels, periodic, 2), nn.LeakyReLU(0.2)]
@@ -201,10 +205,8 @@ class LatentDecoder(nn.Module):
         periodic: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
-        step = 2**halvings
         self.rows = shape[1]
-        padded = (shape[0], -(-shape[1] // step) * step if periodic else shape[1], shape[2])
-        self.shapes = latent_pyramid(padded, halvings)
+        self.shapes = latent_pyramid(shape, halvings, periodic)
         self.inp = _conv(n_in + 1, channels, periodic)
 
         def up() -> nn.Module:

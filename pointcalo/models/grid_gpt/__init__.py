@@ -23,11 +23,10 @@ from torch import nn
 
 import voxelize as vx
 from pointcalo.clouds import GeneratedClouds
-from pointcalo.config import ModelConfig, validate_config
-from pointcalo.errors import ConfigError
+from pointcalo.config import ModelConfig
 from pointcalo.models.grid_vqvae.model import GridVQVAE
 from pointcalo.models.registry import Family, GenerationBatch
-from pointcalo.models.tokens import GPTTaskBase
+from pointcalo.models.tokens import GPTTaskBase, stage1_of
 from pointcalo.models.voxels import grid_clouds, project_clouds
 from pointcalo.nn.gpt import CausalGPT, sample_token, uniforms
 
@@ -77,13 +76,7 @@ class GridGPTTask(GPTTaskBase):
     by the frozen stage-1 model; one cross-entropy step per batch."""
 
     def __init__(self, cfg, n_features: int, mean_points: float, data=None) -> None:
-        if data is None:
-            raise ConfigError("grid_gpt trains on shower data (data.path or simulated)")
-        self.cfg = cfg
-        from pointcalo.generation import load_stage  # the framework, loaded late
-
-        loaded = load_stage(cfg.model.stage1, "grid_vqvae")
-        stage1 = loaded.model
+        stage1 = self.load_stage1(cfg, data, "grid_vqvae").model
         self.model = GridGPT(cfg.model, stage1)
         grid = vx.load_grid(stage1.cfg.grid)
         raw = project_clouds(data, grid)
@@ -94,10 +87,6 @@ class GridGPTTask(GPTTaskBase):
         self.c = torch.from_numpy(stage1.scale.cond(energy))
         codes = stage1.tokens_of(raw, energy)
         self.seq = torch.cat([self.model.r_tokens(r)[:, None], codes], 1)
-        self.meta = {
-            "stage1_config": loaded.cfg.model_dump(mode="json"),
-            "stage1_meta": dict(loaded.meta),
-        }
 
     def step(self, batch, ctx, opts) -> dict:
         index = torch.as_tensor(np.asarray(ctx.index), dtype=torch.int64)
@@ -138,9 +127,8 @@ def generate_gpt(
 
 
 def _build(cfg, meta, normalizer) -> GridGPT:
-    s1_cfg = validate_config(meta["stage1_config"], source="stage-1 config")
-    s1_meta = meta["stage1_meta"]
-    stage1 = GridVQVAE(s1_cfg.model, tuple(s1_meta["grid_shape"]), int(s1_meta["n_showers"]))
+    s1_cfg, s1_meta = stage1_of(meta)
+    stage1 = GridVQVAE(s1_cfg, tuple(s1_meta["grid_shape"]), int(s1_meta["n_showers"]))
     return GridGPT(cfg.model, stage1)
 
 

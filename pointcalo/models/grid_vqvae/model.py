@@ -37,13 +37,7 @@ from torch import nn
 
 from pointcalo.models.grid_vqvae.config import GridVQVAEConfig
 from pointcalo.models.voxels import GridModel
-from pointcalo.nn.grid import (
-    GridDecoder,
-    GridEncoder,
-    LatentDecoder,
-    LatentEncoder,
-    latent_pyramid,
-)
+from pointcalo.nn.grid import GridDecoder, GridEncoder, LatentDecoder, LatentEncoder
 from pointcalo.nn.vq import Quantizer
 
 
@@ -69,12 +63,9 @@ class GridVQVAE(GridModel):
         self.cfg, self.shape = cfg, tuple(shape)
         d, ch, per = cfg.code_dim, cfg.channels, cfg.periodic
         if cfg.latent == "spatial":
-            self.latent = latent_pyramid(self.shape, cfg.halvings)[-1]
             self.encoder = LatentEncoder(self.shape, ch, d, cfg.halvings, periodic=per)
             self.decoder = LatentDecoder(self.shape, ch, d, cfg.halvings, periodic=per)
-            if per:  # the encoder's latent follows the padded angular count
-                self.latent = (self.latent[0], self.encoder.rows // 2**cfg.halvings,
-                               self.latent[2])  # fmt: skip
+            self.latent = self.decoder.shapes[-1]
             t = int(np.prod(self.latent))
         else:
             t = cfg.tokens

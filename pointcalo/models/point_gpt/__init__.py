@@ -29,12 +29,12 @@ from pydantic import Field
 from torch import nn
 
 from pointcalo.clouds import GeneratedClouds
-from pointcalo.config import ModelConfig, validate_config
+from pointcalo.config import ModelConfig
 from pointcalo.errors import ConfigError
 from pointcalo.models.point_vqvae import decoded_clouds, shower_order
 from pointcalo.models.point_vqvae.model import PointVQVAE
 from pointcalo.models.registry import Family, GenerationBatch
-from pointcalo.models.tokens import GPTTaskBase
+from pointcalo.models.tokens import GPTTaskBase, stage1_of
 from pointcalo.nn.gpt import CausalGPT, sample_token, uniforms
 
 
@@ -72,8 +72,8 @@ def sequences(
 def layer_inputs(seq: torch.Tensor, sep: int, n_layers: int) -> torch.Tensor:
     """The layer each position of ``[B, S]`` sequences writes (position 0 the first token):
     the separators before it, at most ``n_layers - 1``; ``[B, S]``."""
-    before = torch.cumsum((seq == sep).long(), 1) - (seq == sep).long()
-    return before.clamp(max=n_layers - 1)
+    is_sep = (seq == sep).long()
+    return (torch.cumsum(is_sep, 1) - is_sep).clamp(max=n_layers - 1)
 
 
 class PointGPT(nn.Module):
@@ -99,7 +99,8 @@ class PointGPT(nn.Module):
         """Mean cross-entropy per token of sequences ``seq [B, S]`` (valid up to ``length``)."""
         extra = layer_inputs(seq, self.sep, self.n_layers)
         logits = self.gpt(cond, seq[:, :-1], extra)
-        target = seq.masked_fill(torch.arange(seq.shape[1]) >= length[:, None], -100)
+        pad = torch.arange(seq.shape[1], device=seq.device) >= length[:, None]
+        target = seq.masked_fill(pad, -100)
         return nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[2]), target.reshape(-1), ignore_index=-100
         )
@@ -110,13 +111,7 @@ class PointGPTTask(GPTTaskBase):
     by the frozen stage-1 model; one cross-entropy step per batch (padded to its longest)."""
 
     def __init__(self, cfg, n_features: int, mean_points: float, data=None) -> None:
-        if data is None:
-            raise ConfigError("point_gpt trains on shower data (data.path or simulated)")
-        self.cfg = cfg
-        from pointcalo.generation import load_stage  # the framework, loaded late
-
-        loaded = load_stage(cfg.model.stage1, "point_vqvae")
-        stage1 = loaded.model
+        stage1 = self.load_stage1(cfg, data, "point_vqvae").model
         order = shower_order(data.offsets, data.points)
         pts = {k: np.asarray(v)[order] for k, v in data.points.items()}
         layer = np.asarray(pts["layer"], np.int64)
@@ -135,11 +130,7 @@ class PointGPTTask(GPTTaskBase):
         log_e = np.log(np.asarray(data.condition, np.float64))
         self.model.log_e.copy_(torch.tensor([log_e.mean(), log_e.std() + 1e-6]))
         self.c = self.model.cond(data.condition)
-        self.meta = {
-            "stage1_config": loaded.cfg.model_dump(mode="json"),
-            "stage1_meta": dict(loaded.meta),
-            "max_len": max_len,
-        }
+        self.meta = {**self.meta, "max_len": max_len}
 
     def step(self, batch, ctx, opts) -> dict:
         index = np.asarray(ctx.index)
@@ -186,17 +177,16 @@ def generate_gpt(
     net.eval()
     u = uniforms(batch.generators(), model.max_len)
     seq = write_tokens(model, net, model.cond(batch.condition), u, cfg.model)
-    is_sep = seq == model.sep
-    layer = torch.cumsum(is_sep.long(), 1) - is_sep.long()
-    keep = ~is_sep & (layer < model.n_layers)
+    # a point token always precedes the last separator (write_tokens pads with them after it)
+    layer = layer_inputs(seq, model.sep, model.n_layers)
+    keep = seq != model.sep
     counts = keep.sum(1).numpy()
     return decoded_clouds(model.stage1, seq[keep], layer[keep], counts, batch.condition)
 
 
 def _build(cfg, meta, normalizer) -> PointGPT:
-    s1_cfg = validate_config(meta["stage1_config"], source="stage-1 config")
-    s1_meta = meta["stage1_meta"]
-    stage1 = PointVQVAE(s1_cfg.model, int(s1_meta["n_layers"]), int(s1_meta["n_showers"]))
+    s1_cfg, s1_meta = stage1_of(meta)
+    stage1 = PointVQVAE(s1_cfg, int(s1_meta["n_layers"]), int(s1_meta["n_showers"]))
     return PointGPT(cfg.model, stage1, int(meta["max_len"]))
 
 

@@ -138,8 +138,8 @@ def generate_vqvae(
         n = model.train_counts[shower].long()
         layer = torch.repeat_interleave(torch.arange(model.n_layers), n)
         drawn = [
-            torch.multinomial(model.prior[i], int(k), replacement=True, generator=g)
-            for i, k in enumerate(n.tolist()) if k
+            torch.multinomial(model.prior[i], count, replacement=True, generator=g)
+            for i, count in enumerate(n.tolist()) if count
         ]  # fmt: skip
         idx.append(torch.cat(drawn) if drawn else layer)
         layers.append(layer)
