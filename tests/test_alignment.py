@@ -11,7 +11,7 @@ from pointcalo.errors import PointcaloError
 from pointcalo.metrics import alignment
 from pointcalo.metrics.compare import compare_views
 from pointcalo.metrics.observables import compute
-from pointcalo.metrics.point_structure import PAIR_EDGES, point_structure
+from pointcalo.metrics.point_structure import PAIR_EDGES, adjacency_profile, point_structure
 from pointcalo.showers import make_showers
 
 PITCH = 5.088 / 6
@@ -88,6 +88,31 @@ def test_point_structure_of_known_configurations():
     b3 = np.searchsorted(PAIR_EDGES, 3.0) - 1
     assert pair[0, b3] == pytest.approx(1.0)  # every E_i E_j of shower 0 at 3 mm
     assert pair[1, 0] == pytest.approx(1.0)  # the duplicate: all at distance 0
+
+
+def test_adjacency_profile_sees_tracks_and_isolated_points():
+    """A track of 5 touching sub-cells 20-24 mm out, a diagonal pair at 40 mm, points alone in
+    their layer or 3 pitches from the next one, and a heavy core point that fixes the axis."""
+    p = PITCH
+    xs = [0.0] + [20 + i * p for i in range(5)] + [40.0, 40 + p] + [0.0, -40.0, -40 + 3 * p]
+    ys = [0.0] * 6 + [0.0, p] + [0.0, 10.0, 10.0]
+    layers = [0] * 6 + [3, 3] + [5, 0, 0]
+    energies = [1e4] + [0.1] * 10  # the axis stays at the core point
+    s = _showers(energies, xs, ys, layers, [len(xs)])
+    points, share = adjacency_profile(s, p)
+    ring = np.searchsorted(np.array([0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]), 22.0) - 1
+    assert points[ring] == 5 and share[ring] == 1.0  # the track: every point has a neighbour
+    assert points[ring + 1] == 4  # the diagonal pair (1.2 pitches) and the two far points
+    assert share[ring + 1] == pytest.approx(0.5)  # 3 pitches apart is not a neighbour
+    assert points[0] == 2 and share[0] == 0.0  # same x, y in another layer: no neighbour
+    assert points.sum() == len(xs) and np.isnan(share[1])  # empty ring: no share
+    # independent points of the same radial density have far fewer neighbours than a track
+    rng = np.random.default_rng(0)
+    r, phi = rng.uniform(20, 24, 40), rng.uniform(0, 2 * np.pi, 40)  # 5 % of the area lit
+    lone = _showers(
+        [1e4] + [0.1] * 40, [0, *r * np.cos(phi)], [0, *r * np.sin(phi)], [0] * 41, [41]
+    )
+    assert adjacency_profile(lone, p)[1][ring] < 0.5  # Poisson: 1 - exp(-0.37) = 0.31
 
 
 def _dense(n, seed, snap_to_cells=False):

@@ -9,6 +9,11 @@ it on any grid:
 - ``nn_distance``: for every point, the transverse distance (mm) to the nearest other point of
   the same shower in the same layer (points alone in their layer have none). Geant4's lattice
   data never has 0 (one point per sub-cell) and peaks at one sub-cell pitch.
+- ``adjacency_profile``: per ring of distance from the shower's energy-weighted axis, the mean
+  number of points per shower and the share of them with another point of their layer within
+  ``reach`` (default 1.5 sub-cell pitches: a side or corner neighbour). Geant4's halo points
+  sit on tracks, so most of them have a neighbour even 30-60 mm out; points drawn
+  independently of each other given the shower have almost none there.
 - ``pair_correlation``: the energy-weighted two-point correlation within a layer: for every
   shower, the share of ``sum_{i != j, same layer} E_i E_j`` at transverse distance
   ``|r_i - r_j|`` in bins of :data:`PAIR_EDGES` (mm), a ``[N, K]`` profile summing to one per
@@ -81,3 +86,48 @@ def point_structure(showers: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarr
     nn_all = np.concatenate(nn_parts) if nn_parts else np.zeros(0)
     owner = np.concatenate(owner_parts) if owner_parts else np.zeros(0, np.int64)
     return nn_all, owner, pair
+
+
+#: Ring edges (mm from the shower's axis) of :func:`adjacency_profile`.
+RING_EDGES = np.array([0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, np.inf])
+
+
+def adjacency_profile(
+    showers: ak.Array, pitch: float, edges: np.ndarray = RING_EDGES, reach: float = 1.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(points [R], adjacent [R])`` over rings ``edges`` (mm) of transverse distance from each
+    shower's energy-weighted centre: the mean number of points per shower in each ring and the
+    share of them with another point of the same layer within ``reach * pitch`` (mm; ``pitch``:
+    the data's sub-cell pitch). ``adjacent`` is NaN for an empty ring. See the module
+    docstring."""
+    from scipy.spatial import cKDTree
+
+    pts = showers.points
+    counts = ak.to_numpy(ak.num(pts, axis=1))
+    flat = ak.flatten(pts)
+    x = ak.to_numpy(flat.x).astype(np.float64)
+    y = ak.to_numpy(flat.y).astype(np.float64)
+    layer = ak.to_numpy(flat.layer).astype(np.int64)
+    e = ak.to_numpy(flat.E).astype(np.float64)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    n_rings = len(edges) - 1
+    total, near = np.zeros(n_rings), np.zeros(n_rings)
+    for i in range(len(counts)):
+        lo, hi = offsets[i], offsets[i + 1]
+        w = e[lo:hi]
+        if hi - lo < 1 or w.sum() <= 0:
+            continue
+        cx, cy = np.sum(w * x[lo:hi]) / w.sum(), np.sum(w * y[lo:hi]) / w.sum()
+        ring = np.clip(
+            np.digitize(np.hypot(x[lo:hi] - cx, y[lo:hi] - cy), edges) - 1, 0, n_rings - 1
+        )
+        has = np.zeros(hi - lo, bool)
+        if hi - lo > 1:
+            xyz = _coords(x[lo:hi], y[lo:hi], layer[lo:hi])
+            d, _ = cKDTree(xyz).query(xyz, k=2)
+            has = d[:, 1] <= reach * pitch
+        total += np.bincount(ring, minlength=n_rings)
+        near += np.bincount(ring, has, minlength=n_rings)
+    with np.errstate(invalid="ignore"):
+        share = np.where(total > 0, near / np.maximum(total, 1), np.nan)
+    return total / max(len(counts), 1), share
