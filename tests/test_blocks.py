@@ -1,0 +1,162 @@
+"""Blocks of sub-cells and their re-expansion (pointcalo.blocks): energy kept per block, layer
+and shower, points on the sub-cell lattice inside their block, patterns that keep facing the
+shower axis, and the library's bins."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from pointcalo.blocks import PatternLibrary, coarsen, find_blocks
+from pointcalo.showers import make_showers
+
+PITCH = 5.088 / 6
+
+
+def _showers(e, x, y, layer, counts):
+    pts = {
+        "E": np.asarray(e, np.float32),
+        "x": np.asarray(x, np.float32),
+        "y": np.asarray(y, np.float32),
+        "layer": np.asarray(layer, np.int32),
+    }
+    return make_showers(np.full(len(counts), 5e4, np.float32), pts, counts=np.asarray(counts))
+
+
+def _lattice_showers(n, seed):
+    """Showers on the sub-cell lattice: a dense core and a sparse halo in five layers."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(80, 160, n)
+    p = int(counts.sum())
+    r = np.where(rng.random(p) < 0.5, rng.exponential(2.0, p), rng.exponential(20.0, p))
+    phi = rng.uniform(0, 2 * np.pi, p)
+    x = (np.floor(r * np.cos(phi) / PITCH) + 0.5) * PITCH
+    y = (np.floor(r * np.sin(phi) / PITCH) + 0.5) * PITCH
+    layer = rng.integers(0, 5, p)
+    s = _showers(rng.exponential(1.0, p), x, y, layer, counts)
+    return s
+
+
+def _per(showers, key_fn):
+    flat = ak.flatten(showers.points)
+    owner = np.repeat(np.arange(len(showers)), ak.to_numpy(ak.num(showers.points, axis=1)))
+    keys = key_fn(owner, flat)
+    uk, inv = np.unique(keys, axis=0, return_inverse=True)
+    return uk, np.bincount(inv.ravel(), ak.to_numpy(flat.E).astype(np.float64))
+
+
+def _layer_key(owner, flat):
+    return np.stack([owner, ak.to_numpy(flat.layer)], 1)
+
+
+def test_coarsen_keeps_energy_per_layer_with_one_point_per_block_at_its_centre():
+    s = _lattice_showers(20, 0)
+    c = coarsen(s, PITCH, 3)
+    k0, e0 = _per(s, _layer_key)
+    k1, e1 = _per(c, _layer_key)
+    np.testing.assert_array_equal(k0, k1)
+    np.testing.assert_allclose(e1, e0, rtol=1e-5)
+    flat = ak.flatten(c.points)
+    x, y = ak.to_numpy(flat.x), ak.to_numpy(flat.y)
+    np.testing.assert_allclose((x / (3 * PITCH)) % 1, 0.5, atol=1e-4)  # block centres
+    np.testing.assert_allclose((y / (3 * PITCH)) % 1, 0.5, atol=1e-4)
+    assert ak.sum(ak.num(c.points, axis=1)) < ak.sum(ak.num(s.points, axis=1))
+    b = find_blocks(s, PITCH, 3)
+    np.testing.assert_allclose(b.pattern.sum(1), 1.0)
+    assert len(b.energy) == ak.sum(ak.num(c.points, axis=1))  # one point per block
+
+
+def test_expand_keeps_every_block_energy_and_lands_on_the_lattice_inside_it():
+    train, s = _lattice_showers(50, 1), _lattice_showers(10, 2)
+    lib = PatternLibrary.from_showers(train, PITCH, 3)
+    out = lib.expand(coarsen(s, PITCH, 3), seed=4)
+
+    def block_key(owner, flat):
+        bx = np.floor(ak.to_numpy(flat.x) / PITCH) // 3
+        by = np.floor(ak.to_numpy(flat.y) / PITCH) // 3
+        return np.stack([owner, ak.to_numpy(flat.layer), bx, by], 1)
+
+    k0, e0 = _per(s, block_key)
+    k1, e1 = _per(out, block_key)
+    np.testing.assert_array_equal(k0, k1)  # the same blocks, no point leaves its block
+    np.testing.assert_allclose(e1, e0, rtol=1e-5)
+    flat = ak.flatten(out.points)
+    frac = (ak.to_numpy(flat.x) / PITCH) % 1
+    np.testing.assert_allclose(frac, 0.5, atol=1e-3)  # sub-cell centres
+    key = np.stack([np.repeat(np.arange(len(out)), ak.num(out.points, axis=1)),
+                    ak.to_numpy(flat.layer), np.floor(ak.to_numpy(flat.x) / PITCH),
+                    np.floor(ak.to_numpy(flat.y) / PITCH)], 1)  # fmt: skip
+    assert len(np.unique(key, axis=0)) == len(key)  # one point per sub-cell
+    assert (ak.to_numpy(flat.E) > 0).all()
+    # the same seed, the same showers; another seed, other patterns
+    again = lib.expand(coarsen(s, PITCH, 3), seed=4)
+    assert ak.all(again.points.x == out.points.x)
+    other = lib.expand(coarsen(s, PITCH, 3), seed=5)
+    assert ak.sum(ak.num(other.points, axis=1)) != ak.sum(ak.num(out.points, axis=1))
+
+
+def test_patterns_keep_facing_the_shower_axis():
+    """Training: a heavy point on the axis and a block at +x lit only in its column nearest
+    the axis. Expanded onto a block at -x, the energy goes to that block's column nearest the
+    axis, i.e. its highest x column."""
+    c = 3 * PITCH
+    xs = [0.5 * PITCH, 30 * c + 0.5 * PITCH, 30 * c + 0.5 * PITCH]  # block 30, column 0
+    ys = [0.5 * PITCH, 0.5 * PITCH, 1.5 * PITCH]
+    train = _showers([1e3, 0.2, 0.2], xs, ys, [0, 0, 0], [3])
+    lib = PatternLibrary.from_showers(train, PITCH, 3)
+    blocks = _showers([1e3, 0.4], [0.5 * PITCH, -29.5 * c], [0.5 * PITCH, 1.5 * PITCH], [0, 0], [2])
+    out = lib.expand(blocks)
+    x = ak.to_numpy(out.points.x[0])
+    far = x < -10
+    i = np.floor(x[far] / PITCH).astype(int)
+    assert set(i - 3 * np.floor_divide(i, 3)) == {2}  # column 2 of 0..2: nearest the axis
+    assert ak.to_numpy(out.points.E[0])[far].sum() == pytest.approx(0.4, rel=1e-5)
+
+
+def test_a_bin_the_library_lacks_puts_the_energy_in_the_centre_and_the_library_round_trips(
+    tmp_path,
+):
+    lib = PatternLibrary.from_showers(_lattice_showers(5, 3), PITCH, 3)
+    rng = np.random.default_rng(0)
+    missing = np.array([10**9])
+    np.testing.assert_array_equal(lib.draw(missing, rng)[0], np.eye(9)[4])
+    path = lib.save(tmp_path / "lib.npz")
+    back = PatternLibrary.load(path)
+    assert (back.pitch, back.block) == (lib.pitch, lib.block)
+    np.testing.assert_array_equal(back.bins, lib.bins)
+    np.testing.assert_array_equal(back.patterns, lib.patterns)
+    assert np.all(np.diff(lib.bins) >= 0)
+
+
+def test_spread_duplicates_moves_the_colder_points_to_the_nearest_free_cells():
+    from pointcalo.blocks import spread_duplicates
+
+    c = 3 * PITCH
+    # cloud 0, layer 2: 1 and 5 MeV in cell (0, 0), 2 and 3 MeV in its neighbour (1, 0);
+    # cloud 0, layer 3 and cloud 1: a point alone in cell (0, 0)
+    x = np.array([0.2, 0.9, 1.4, 1.5, 0.1, 0.3]) * c
+    y = np.array([0.5, 0.1, 0.7, 0.5, 0.5, 0.5]) * c
+    e = np.array([1.0, 5.0, 2.0, 3.0, 4.0, 7.0])
+    layer = np.array([2, 2, 2, 2, 3, 2])
+    offsets = np.array([0, 5, 6])
+    off, out = spread_duplicates(offsets, {"E": e, "x": x, "y": y, "layer": layer}, c, seed=1)
+    np.testing.assert_array_equal(off, offsets)  # nothing merged: free cells were near
+    np.testing.assert_allclose(out["E"].sum(), e.sum())
+    cells = np.floor(out["x"] / c).astype(int), np.floor(out["y"] / c).astype(int)
+    key = list(zip(np.repeat([0, 1], [5, 1]), out["layer"], *cells, strict=True))
+    assert len(set(key)) == 6
+    np.testing.assert_allclose((out["x"] / c) % 1, 0.5, atol=1e-5)
+    hot = np.flatnonzero(out["E"] == 5.0)[0]
+    assert (cells[0][hot], cells[1][hot]) == (0, 0)  # the hottest stays
+    for moved, home, taken in ((1.0, (0, 0), (1, 0)), (2.0, (1, 0), (0, 0))):
+        m = np.flatnonzero(out["E"] == moved)[0]
+        at = (cells[0][m], cells[1][m])
+        assert (at[0] - home[0]) ** 2 + (at[1] - home[1]) ** 2 == 1  # a side neighbour
+        assert at != taken  # a free one
+    # no room within the radius: merged instead
+    full = {"E": np.ones(3), "x": np.full(3, 0.5 * c), "y": np.full(3, 0.5 * c),
+            "layer": np.zeros(3, int)}  # fmt: skip
+    off2, out2 = spread_duplicates(np.array([0, 3]), full, c, radius=0)
+    np.testing.assert_array_equal(off2, [0, 1])
+    np.testing.assert_allclose(out2["E"], [3.0])
