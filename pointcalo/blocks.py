@@ -13,7 +13,7 @@ energy bin. Patterns are stored facing outwards (mirrored so that the axis lies 
 the shower axis; without that the cores' energy gradients point the wrong way.
 
 On Geant4's own blocks (validation split, ``scripts/block_model.py oracle``) the re-expansion
-costs almost nothing: per-layer classifier 0.567 on the worst view against 0.535 for Geant4
+costs almost nothing: per-layer classifier 0.566 on the worst view against 0.535 for Geant4
 against Geant4 (test split as reference, floor 0.531), nearest-neighbour distances 2.7x and
 pair correlation 2.1x their floor.
 

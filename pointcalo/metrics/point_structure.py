@@ -44,6 +44,18 @@ def _coords(x: np.ndarray, y: np.ndarray, layer: np.ndarray) -> np.ndarray:
     return np.stack([x, y, layer.astype(np.float64) * _LAYER_SEPARATION], axis=1)
 
 
+def _columns(showers: ak.Array) -> tuple[np.ndarray, ...]:
+    """``(counts [N], offsets [N + 1], x, y [P] float64 mm, layer [P] int64, E [P] float64)``."""
+    pts = showers.points
+    counts = ak.to_numpy(ak.num(pts, axis=1))
+    flat = ak.flatten(pts)
+    x = ak.to_numpy(flat.x).astype(np.float64)
+    y = ak.to_numpy(flat.y).astype(np.float64)
+    layer = ak.to_numpy(flat.layer).astype(np.int64)
+    e = ak.to_numpy(flat.E).astype(np.float64)
+    return counts, np.concatenate([[0], np.cumsum(counts)]), x, y, layer, e
+
+
 def point_structure(showers: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(nn [P'], nn_owner [P'], pair [N, K])`` of point-cloud ``showers``: the distance (mm)
     of each point to the nearest other point of its layer (points alone in their layer are
@@ -52,14 +64,7 @@ def point_structure(showers: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarr
     docstring."""
     from scipy.spatial import cKDTree
 
-    pts = showers.points
-    counts = ak.to_numpy(ak.num(pts, axis=1))
-    flat = ak.flatten(pts)
-    x = ak.to_numpy(flat.x).astype(np.float64)
-    y = ak.to_numpy(flat.y).astype(np.float64)
-    layer = ak.to_numpy(flat.layer).astype(np.int64)
-    e = ak.to_numpy(flat.E).astype(np.float64)
-    offsets = np.concatenate([[0], np.cumsum(counts)])
+    counts, offsets, x, y, layer, e = _columns(showers)
     n = len(counts)
     k = len(PAIR_EDGES) - 1
     pair = np.zeros((n, k))
@@ -102,14 +107,7 @@ def adjacency_profile(
     docstring."""
     from scipy.spatial import cKDTree
 
-    pts = showers.points
-    counts = ak.to_numpy(ak.num(pts, axis=1))
-    flat = ak.flatten(pts)
-    x = ak.to_numpy(flat.x).astype(np.float64)
-    y = ak.to_numpy(flat.y).astype(np.float64)
-    layer = ak.to_numpy(flat.layer).astype(np.int64)
-    e = ak.to_numpy(flat.E).astype(np.float64)
-    offsets = np.concatenate([[0], np.cumsum(counts)])
+    counts, offsets, x, y, layer, e = _columns(showers)
     n_rings = len(edges) - 1
     total, near = np.zeros(n_rings), np.zeros(n_rings)
     for i in range(len(counts)):
