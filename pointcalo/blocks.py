@@ -198,10 +198,10 @@ def spread_duplicates(
     j = np.floor(np.asarray(points["y"], np.float64) / pitch).astype(np.int64)
     span = 1 << 20  # cells per axis in the key (about 2.6 km at 2.5 mm)
 
-    def key(ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
-        return ((cloud * 4096 + layer) * span + ii + span // 2) * span + jj + span // 2
+    def key(c: np.ndarray, lay: np.ndarray, ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
+        return ((c * 4096 + lay) * span + ii + span // 2) * span + jj + span // 2
 
-    k = key(i, j)
+    k = key(cloud, layer, i, j)
     order = np.lexsort((-e, k))  # by cell, hottest first
     first = np.ones(len(k), bool)
     first[order[1:]] = k[order[1:]] != k[order[:-1]]
@@ -217,8 +217,7 @@ def spread_duplicates(
                 break
             step = shell[(rot + t) % len(shell)]
             ni, nj = i[movers] + step[:, 0], j[movers] + step[:, 1]
-            cand = ((cloud[movers] * 4096 + layer[movers]) * span + ni + span // 2) * span
-            cand = cand + nj + span // 2
+            cand = key(cloud[movers], layer[movers], ni, nj)
             free = np.fromiter((c not in occupied for c in cand.tolist()), bool, len(cand))
             _, firsts = np.unique(np.where(free, cand, -1), return_index=True)
             take = np.zeros(len(cand), bool)
@@ -228,7 +227,7 @@ def spread_duplicates(
             i[moved], j[moved] = ni[take], nj[take]
             occupied.update(cand[take].tolist())
             movers, rot = movers[~take], rot[~take]
-    k = key(i, j)  # left-over movers share their cell again: merge them
+    k = key(cloud, layer, i, j)  # left-over movers share their cell again: merge them
     uniq, first_idx, inv = np.unique(k, return_index=True, return_inverse=True)
     keep = np.sort(first_idx)  # each cell's first point, in the input order
     rank = np.empty(len(uniq), np.int64)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +53,7 @@ def load_sample(spec: str, energy: np.ndarray, n: int):
 
 def main() -> None:
     from pointcalo import io
+    from pointcalo.io.atomic import write_json
     from pointcalo.metrics.point_structure import RING_EDGES, adjacency_profile
     from pointcalo.plots import pyplot, save_png
 
@@ -110,7 +110,7 @@ def main() -> None:
     fig.tight_layout()
     args.out.mkdir(parents=True, exist_ok=True)
     save_png(fig, args.out / "adjacency.png")
-    (args.out / "adjacency.json").write_text(json.dumps(result, indent=1))
+    write_json(result, args.out / "adjacency.json")
     print(f"wrote {args.out / 'adjacency.json'} and adjacency.png")
 
 

@@ -75,10 +75,9 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     showers = io.read(args.files[-1])
-    n_in = int(np.sum(ak.num(showers.points, axis=1)))
-    if args.step == "sample":
+    if args.step == "sample":  # the checkpoint's blocks at these showers' energies
         showers = sample_blocks(args.files[1], showers, args.block * args.pitch, args.spread)
-        n_in = int(np.sum(ak.num(showers.points, axis=1)))  # the blocks
+    n_in = int(np.sum(ak.num(showers.points, axis=1)))
     if args.step == "coarsen":
         out = coarsen(showers, args.pitch, args.block)
     else:  # oracle, expand, sample
