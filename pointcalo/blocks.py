@@ -23,11 +23,14 @@ of each transverse axis); the shower axis enters wherever it does. Units: mm, Me
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import awkward as ak
 import numpy as np
+import torch
+from torch import nn
 
 from pointcalo.io.atomic import atomic_path
 from pointcalo.showers import flatten, make_showers
@@ -62,17 +65,25 @@ def find_blocks(showers: ak.Array, pitch: float, block: int) -> Blocks:
     ``showers``. A shower of blocks (one point per block, anywhere inside it) gives its blocks
     back with patterns that put all the energy in the sub-cell the point sits in."""
     flat = flatten(showers)
-    pts, offsets = flat.points, flat.offsets
-    counts = np.diff(offsets)
+    return find_blocks_flat(flat.offsets, flat.points, pitch, block)
+
+
+def find_blocks_flat(
+    offsets: np.ndarray, points: dict[str, np.ndarray], pitch: float, block: int
+) -> Blocks:
+    """:func:`find_blocks` of flat clouds: ``offsets [N + 1]`` and point columns ``E, x, y,
+    layer`` (each ``[P]``). Blocks come ordered by shower."""
+    counts = np.diff(np.asarray(offsets, np.int64))
     owner = np.repeat(np.arange(len(counts)), counts)
-    e = pts["E"].astype(np.float64)
-    x, y = pts["x"].astype(np.float64), pts["y"].astype(np.float64)
+    e = np.asarray(points["E"], np.float64)
+    x, y = np.asarray(points["x"], np.float64), np.asarray(points["y"], np.float64)
     w = np.maximum(np.bincount(owner, e, len(counts)), 1e-300)
     cx, cy = np.bincount(owner, e * x, len(counts)) / w, np.bincount(owner, e * y, len(counts)) / w
     i, j = np.floor(x / pitch).astype(np.int64), np.floor(y / pitch).astype(np.int64)
     bi, bj = np.floor_divide(i, block), np.floor_divide(j, block)
-    key = np.stack([owner, pts["layer"].astype(np.int64), bi, bj], 1)
-    uk, inv = np.unique(key, axis=0, return_inverse=True)
+    key = np.stack([owner, np.asarray(points["layer"]).astype(np.int64), bi, bj], 1)
+    uk, inv = np.unique(key.reshape(-1, 4), axis=0, return_inverse=True)
+    uk = uk.reshape(-1, 4)
     inv = inv.ravel()
     centre_x, centre_y = (uk[:, 2] + 0.5) * block * pitch, (uk[:, 3] + 0.5) * block * pitch
     flip = np.stack([centre_x < cx[uk[:, 0]], centre_y < cy[uk[:, 0]]], 1)
@@ -135,28 +146,68 @@ class PatternLibrary:
         with np.load(path) as d:
             return cls(float(d["pitch"]), int(d["block"]), d["bins"], d["patterns"])
 
-    def draw(self, bins: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """``[K, B*B]`` patterns, one drawn uniformly from the library's blocks of each of
-        ``bins [K]``; a bin the library lacks gets the whole energy in the block's centre
-        sub-cell."""
+    def subsample(self, cap: int, seed: int = 0) -> PatternLibrary:
+        """At most ``cap`` patterns of each bin, drawn without replacement (uniform within a
+        bin, so a bin's distribution of patterns is kept): the library a checkpoint carries."""
+        rng = np.random.default_rng(seed)
+        keep = []
+        for b in np.unique(self.bins):
+            idx = np.flatnonzero(self.bins == b)
+            keep.append(idx if len(idx) <= cap else np.sort(rng.choice(idx, cap, replace=False)))
+        keep = np.concatenate(keep) if keep else np.zeros(0, np.int64)
+        return PatternLibrary(self.pitch, self.block, self.bins[keep], self.patterns[keep])
+
+    def draw(self, bins: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``[K, B*B]`` patterns, one of the library's blocks of each of ``bins [K]``, chosen
+        by the uniform numbers ``u [K]`` in [0, 1); a bin the library lacks gets the whole
+        energy in the block's centre sub-cell."""
         start = np.searchsorted(self.bins, bins)
         stop = np.searchsorted(self.bins, bins, side="right")
         found = stop > start
-        pick = np.minimum(start + (rng.random(len(bins)) * (stop - start)).astype(np.int64),
+        pick = np.minimum(start + (np.asarray(u) * (stop - start)).astype(np.int64),
                           len(self.bins) - 1)  # fmt: skip
-        out = self.patterns[pick].astype(np.float64)
+        out = (
+            self.patterns[pick].astype(np.float64)
+            if len(self.bins)
+            else np.zeros((len(bins), self.block * self.block))
+        )
         centre = np.zeros(self.block * self.block)
         centre[(self.block // 2) * self.block + self.block // 2] = 1.0
         out[~found] = centre
         return out
 
     def expand(self, showers: ak.Array, seed: int = 0) -> ak.Array:
-        """Showers of sub-cells from showers of blocks (any points: those sharing a block are
-        summed first): each block's energy shared out by a pattern drawn from its bin and
-        mirrored to face the shower axis as the block does. Energy per block, layer and shower
-        is kept exactly (up to float32 rounding)."""
-        b, n = find_blocks(showers, self.pitch, self.block), self.block
-        new = self.draw(b.bin, np.random.default_rng(seed))
+        """Showers of sub-cells from showers of blocks (:meth:`expand_flat`), the patterns
+        chosen by a generator seeded with ``seed``."""
+        flat = flatten(showers)
+        rng = np.random.default_rng(seed)
+        offsets, pts = self.expand_flat(flat.offsets, flat.points, lambda k: rng.random(k.sum()))
+        e_inc = np.asarray(showers.incident_energy, np.float32)
+        return make_showers(e_inc, pts, counts=np.diff(offsets))
+
+    def expand_flat(
+        self,
+        offsets: np.ndarray,
+        points: dict[str, np.ndarray],
+        uniform: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Flat clouds of sub-cells ``(offsets, points)`` from flat clouds of blocks (any
+        points: those sharing a block are summed first, and those whose energy or position is
+        not finite, or whose energy is not positive, are dropped): each block's energy shared
+        out by a pattern drawn from its bin and mirrored to face the shower axis as the block
+        does. ``uniform(k)``, given the number of blocks of each cloud ``k [N]``, returns
+        ``sum(k)`` uniform numbers in [0, 1) that choose the patterns, cloud by cloud (so each
+        cloud's can come from its own random stream); None: 0.5 for all. Energy per block,
+        layer and shower is kept exactly (up to float32 rounding)."""
+        offsets, points = _usable(offsets, points)
+        b, n, n_clouds = (
+            find_blocks_flat(offsets, points, self.pitch, self.block),
+            self.block,
+            len(offsets) - 1,
+        )
+        k = np.bincount(b.shower, minlength=n_clouds)
+        u = np.full(len(b.bin), 0.5) if uniform is None else np.asarray(uniform(k), np.float64)
+        new = self.draw(b.bin, u)
         rows, slots = np.nonzero(new > 0)
         si, sj = slots // n, slots % n
         si = np.where(b.flip[rows, 0], n - 1 - si, si)
@@ -166,10 +217,109 @@ class PatternLibrary:
             "E": (b.energy[rows] * new[rows, slots])[order].astype(np.float32),
             "x": ((b.bx[rows] * n + si + 0.5) * self.pitch)[order].astype(np.float32),
             "y": ((b.by[rows] * n + sj + 0.5) * self.pitch)[order].astype(np.float32),
-            "layer": b.layer[rows][order].astype(np.int32),
+            "layer": b.layer[rows][order].astype(np.asarray(points["layer"]).dtype),
         }
-        counts = np.bincount(b.shower[rows], minlength=len(showers))
-        return make_showers(np.asarray(showers.incident_energy, np.float32), pts, counts=counts)
+        counts = np.bincount(b.shower[rows], minlength=n_clouds)
+        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), pts
+
+
+def _usable(
+    offsets: np.ndarray, points: dict[str, np.ndarray]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(offsets, points)`` without the points whose energy or position is not finite or whose
+    energy is not positive (a generator's raw output may have them)."""
+    offsets = np.asarray(offsets, np.int64)
+    e = np.asarray(points["E"], np.float64)
+    ok = np.isfinite(e) & (e > 0)
+    ok &= np.isfinite(np.asarray(points["x"], np.float64))
+    ok &= np.isfinite(np.asarray(points["y"], np.float64))
+    if ok.all():
+        return offsets, points
+    owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    counts = np.bincount(owner[ok], minlength=len(offsets) - 1)
+    return np.concatenate([[0], np.cumsum(counts)]), {
+        k: np.asarray(v)[ok] for k, v in points.items()
+    }
+
+
+class PatternBuffers(nn.Module):
+    """A :class:`PatternLibrary` as buffers of a model (``bins [M]`` int64, ``patterns
+    [M, B*B]`` float16), so a checkpoint carries it; ``block`` and ``pitch`` come from the
+    checkpoint's meta (:func:`library_meta`)."""
+
+    def __init__(self, n_patterns: int, block: int, pitch: float) -> None:
+        super().__init__()
+        self.block, self.pitch = block, pitch
+        self.register_buffer("bins", torch.zeros(n_patterns, dtype=torch.int64))
+        self.register_buffer(
+            "patterns", torch.zeros(n_patterns, block * block, dtype=torch.float16)
+        )
+
+    @classmethod
+    def of(cls, library: PatternLibrary) -> PatternBuffers:
+        out = cls(len(library.bins), library.block, library.pitch)
+        out.bins.copy_(torch.as_tensor(library.bins))
+        out.patterns.copy_(torch.as_tensor(library.patterns, dtype=torch.float16))
+        return out
+
+    def library(self) -> PatternLibrary:
+        """The library (numpy; shares renormalised to sum to one after float16 rounding)."""
+        pat = self.patterns.cpu().float().numpy().astype(np.float64)
+        pat /= np.maximum(pat.sum(1, keepdims=True), 1e-300)
+        return PatternLibrary(self.pitch, self.block, self.bins.cpu().numpy(), pat)
+
+
+def library_meta(library: PatternLibrary) -> dict:
+    """What a checkpoint's meta records of its block library (``meta["blocks"]``)."""
+    return {"block": library.block, "pitch": library.pitch, "n_patterns": len(library.bins)}
+
+
+def training_library(path: str, block: int, cap: int, seed: int = 0) -> tuple[PatternLibrary, dict]:
+    """The pattern library a two-level model carries, from the sub-cell showers of ``path``
+    (its training split, any shower file): at most ``cap`` patterns per bin
+    (:meth:`PatternLibrary.subsample`), on the file's own lattice; and the limits its
+    re-expanded points must obey (:class:`pointcalo.validity.PointLimits` as a dict, measured
+    on those showers: sub-cells, not blocks)."""
+    from pointcalo import io
+    from pointcalo.clouds import shower_spec
+    from pointcalo.errors import ConfigError
+    from pointcalo.validity import measured_limits
+
+    if not Path(path).exists():
+        raise ConfigError(f"model.blocks_from: {path} does not exist")
+    with io.open_reader(path) as reader:
+        showers = reader.read(0, reader.n_showers)
+        attrs = dict(getattr(reader, "attrs", None) or {})
+    flat = flatten(showers)
+    spec = shower_spec(attrs, int(flat.points["layer"].max()) if len(flat.points["E"]) else 0)
+    if spec.lattice_pitch <= 0:
+        raise ConfigError(f"model.blocks_from: {path} has no sub-cell lattice")
+    library = PatternLibrary.from_showers(showers, spec.lattice_pitch, block).subsample(cap, seed)
+    limits = measured_limits(spec, flat.points)
+    return library, (limits.to_dict() if limits is not None else {})
+
+
+def attach_library(state: dict, path: str, block: int, cap: int, seed: int = 0) -> dict:
+    """A checkpoint ``state`` of a CaloClouds (or distilled CaloClouds) model trained on
+    blocks of ``block x block`` sub-cells without its library (trained before the family
+    knew blocks), made a two-level model: the library of ``path``'s sub-cell showers
+    (:func:`training_library`) in its weights, meta and config, as training with
+    ``model.blocks`` would have written them. Returns the new state (the input is not
+    changed)."""
+    import copy
+
+    library, limits = training_library(path, block, cap, seed)
+    out = copy.deepcopy({k: v for k, v in state.items() if k != "checksum"})
+    settings = {"blocks": block, "blocks_from": str(path), "block_patterns": cap}
+    model_cfg = out["config"]["model"]
+    if model_cfg["name"] == "consistency":
+        model_cfg = out["meta"]["teacher_config"]["model"]
+    model_cfg.update(settings)
+    out["meta"]["blocks"] = library_meta(library)
+    out["meta"]["point_limits"] = limits
+    for name, value in PatternBuffers.of(library).state_dict().items():
+        out["model"][f"blocks.{name}"] = value
+    return out
 
 
 def _shells(radius: int) -> list[np.ndarray]:

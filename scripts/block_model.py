@@ -62,18 +62,28 @@ def main() -> None:
     from pointcalo.blocks import PatternLibrary, coarsen
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("step", choices=["oracle", "coarsen", "expand", "sample"])
+    ap.add_argument("step", choices=["oracle", "coarsen", "expand", "sample", "attach"])
     ap.add_argument(
         "files",
         nargs="+",
-        help="coarsen: SHOWERS; oracle, expand: TRAIN SHOWERS; sample: TRAIN CHECKPOINT SHOWERS",
+        help="coarsen: SHOWERS; oracle, expand: TRAIN SHOWERS; sample: TRAIN CHECKPOINT SHOWERS; "
+        "attach: CHECKPOINT TRAIN",
     )
+    ap.add_argument("--patterns", type=int, default=1024, help="attach: patterns per bin")
     ap.add_argument("--spread", action="store_true", help="sample: spread duplicate blocks")
     ap.add_argument("--block", type=int, default=3, help="block side in sub-cells")
     ap.add_argument("--pitch", type=float, default=0.848, help="sub-cell pitch (mm)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    if args.step == "attach":  # a block checkpoint made a two-level model of the family
+        from pointcalo.blocks import attach_library
+        from pointcalo.checkpoint import load_checkpoint, save_checkpoint
+
+        state = load_checkpoint(args.files[0])
+        save_checkpoint(args.out, attach_library(state, args.files[1], args.block, args.patterns))
+        print(f"{args.out}: {args.files[0]} with the patterns of {args.files[1]}")
+        return
     showers = io.read(args.files[-1])
     if args.step == "sample":  # the checkpoint's blocks at these showers' energies
         showers = sample_blocks(args.files[1], showers, args.block * args.pitch, args.spread)

@@ -118,9 +118,8 @@ def test_a_bin_the_library_lacks_puts_the_energy_in_the_centre_and_the_library_r
     tmp_path,
 ):
     lib = PatternLibrary.from_showers(_lattice_showers(5, 3), PITCH, 3)
-    rng = np.random.default_rng(0)
     missing = np.array([10**9])
-    np.testing.assert_array_equal(lib.draw(missing, rng)[0], np.eye(9)[4])
+    np.testing.assert_array_equal(lib.draw(missing, np.array([0.3]))[0], np.eye(9)[4])
     path = lib.save(tmp_path / "lib.npz")
     back = PatternLibrary.load(path)
     assert (back.pitch, back.block) == (lib.pitch, lib.block)
@@ -160,3 +159,88 @@ def test_spread_duplicates_moves_the_colder_points_to_the_nearest_free_cells():
     off2, out2 = spread_duplicates(np.array([0, 3]), full, c, radius=0)
     np.testing.assert_array_equal(off2, [0, 1])
     np.testing.assert_allclose(out2["E"], [3.0])
+
+
+def _block_run(tmp_path, sub_path, blocks: bool):
+    """A tiny CaloClouds trained two steps on the blocks of ``sub_path``'s showers; with
+    ``blocks`` a two-level model carrying at most 5 patterns per bin."""
+    from pointcalo import io
+    from pointcalo.clouds import from_showers
+    from pointcalo.config import validate_config
+    from pointcalo.train.engine import train
+    from tests.conftest import TINY_CALOCLOUDS
+
+    model = dict(TINY_CALOCLOUDS)
+    if blocks:
+        model.update(blocks=3, blocks_from=str(sub_path), block_patterns=5)
+    cfg = validate_config(
+        {
+            "model": model,
+            "train": {"steps": 2, "batch_size": 8, "device": "cpu", "checkpoint_every": 2,
+                      "out": str(tmp_path / ("blocks" if blocks else "plain"))},
+            "data": {"val_fraction": 0.0},
+        }
+    )  # fmt: skip
+    data = from_showers(coarsen(io.read(sub_path), PITCH, 3))
+    return train(cfg, data=data, progress=False, log=lambda m: None)
+
+
+def test_a_block_model_samples_sub_cells_keeping_its_blocks_energy(tmp_path):
+    import torch
+
+    from pointcalo import io
+    from pointcalo.blocks import attach_library, find_blocks_flat
+    from pointcalo.checkpoint import load_checkpoint, save_checkpoint
+    from pointcalo.generation import generate, load_model
+    from pointcalo.models.consistency import build_from_teacher
+    from pointcalo.models.registry import GenerationBatch
+
+    sub = _lattice_showers(40, 1)
+    sub_path = io.write(sub, tmp_path / "sub.h5")
+    loaded = load_model(_block_run(tmp_path, sub_path, blocks=True))
+    lib = loaded.model.blocks.library()
+    assert lib.block == 3 and np.isclose(lib.pitch, PITCH)
+    assert np.bincount(np.unique(lib.bins, return_inverse=True)[1]).max() <= 5
+    assert loaded.limits.e_max == pytest.approx(float(ak.max(sub.points.E)))  # sub-cells' cap
+
+    e_inc = np.linspace(20e3, 80e3, 6)
+    batch = GenerationBatch({"incident_energy": e_inc}, 3, 0, torch.device("cpu"), None, None)
+    fam, args = loaded.family, (loaded.model, loaded.net, loaded.normalizer, loaded.cfg)
+    expanded = fam.generate(*args, batch)
+    library, loaded.model.blocks = loaded.model.blocks, None
+    raw = fam.generate(*args, batch)  # the same network output, not re-expanded
+    loaded.model.blocks = library
+    want = find_blocks_flat(raw.offsets, raw.points, PITCH, 3)
+    got = find_blocks_flat(expanded.offsets, expanded.points, PITCH, 3)
+    usable = np.isfinite(want.energy) & (want.energy > 0)
+    for a, b in (("shower", "shower"), ("layer", "layer"), ("bx", "bx"), ("by", "by")):
+        np.testing.assert_array_equal(getattr(got, a), getattr(want, b)[usable])
+    np.testing.assert_allclose(got.energy, want.energy[usable], rtol=1e-5)
+    cells = np.stack([np.repeat(np.arange(6), np.diff(expanded.offsets)),
+                      expanded.points["layer"], np.floor(expanded.points["x"] / PITCH),
+                      np.floor(expanded.points["y"] / PITCH)], 1)  # fmt: skip
+    assert len(np.unique(cells, axis=0)) == len(cells)  # one point per sub-cell
+    assert len(cells) > 1.5 * len(got.energy)  # blocks shared out over their sub-cells
+    # each shower's patterns come from its own stream: the same showers in batches of two
+    one = generate(*args[:3], e_inc, loaded.cfg, seed=3, batch_size=6)
+    three = generate(*args[:3], e_inc, loaded.cfg, seed=3, batch_size=2)
+    np.testing.assert_array_equal(one.offsets, three.offsets)
+    for c in ("x", "y", "layer"):  # the same patterns; energies to float32 batch rounding
+        np.testing.assert_array_equal(one.points[c], three.points[c])
+    np.testing.assert_allclose(one.points["E"], three.points["E"], rtol=1e-4)
+
+    # a student distilled from it carries the same library
+    student, *_ = build_from_teacher(str(tmp_path / "blocks" / "checkpoint.pt"))
+    torch.testing.assert_close(student.blocks.patterns, loaded.model.blocks.patterns)
+    from pointcalo.errors import PointcaloError
+    from pointcalo.models.consistency.export import _one_step_parts
+
+    with pytest.raises(PointcaloError, match="block"):
+        _one_step_parts(type("Loaded", (), {"model": student})())
+
+    # a model trained on blocks before the family knew them becomes the same two-level model
+    plain = load_checkpoint(_block_run(tmp_path, sub_path, blocks=False))
+    save_checkpoint(tmp_path / "attached.pt", attach_library(plain, str(sub_path), 3, 5))
+    attached = load_model(tmp_path / "attached.pt")
+    assert attached.cfg.model.blocks == 3 and attached.limits == loaded.limits
+    np.testing.assert_array_equal(attached.model.blocks.bins, loaded.model.blocks.bins)

@@ -19,7 +19,14 @@ class CaloCloudsConfig(ModelConfig):
     number of cells of that pitch (mm) above ``hit_threshold`` (MeV), a feature kept for older
     checkpoints and no longer used in generation). ``knn > 0``: attention between each point
     and its ``knn`` nearest points after each of the last ``attention_layers`` EPiC layers, with
-    ``heads`` heads (:class:`pointcalo.nn.local_attention.LocalAttention`)."""
+    ``heads`` heads (:class:`pointcalo.nn.local_attention.LocalAttention`).
+
+    ``blocks > 0``: a two-level model (:mod:`pointcalo.blocks`, ``docs/fidelity.md`` sessions
+    11-12). The training files hold showers coarsened to one point per ``blocks x blocks``
+    block of sub-cells (``scripts/block_model.py coarsen``); ``blocks_from`` names the
+    sub-cell showers (the same training split) whose blocks' patterns, at most
+    ``block_patterns`` per bin, the checkpoint carries to re-expand generated blocks into
+    sub-cells."""
 
     name: Literal["caloclouds"] = "caloclouds"
     point_dim: int = Field(64, ge=1)
@@ -44,3 +51,6 @@ class CaloCloudsConfig(ModelConfig):
     flow_lr: float = Field(1e-3, gt=0)
     hit_cell: float = Field(5.088, ge=0)
     hit_threshold: float = Field(0.1, ge=0)
+    blocks: int = Field(0, ge=0)
+    blocks_from: str | None = None
+    block_patterns: int = Field(1024, ge=1)

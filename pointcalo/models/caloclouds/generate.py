@@ -26,7 +26,7 @@ from pointcalo.models.showerflow.calibrate import calibrate
 from pointcalo.models.showerflow.features import draw_features
 from pointcalo.models.showerflow.postprocess import PostProcess
 from pointcalo.sampling import SAMPLERS, TAKES_SIGMA_MIN, schedule
-from pointcalo.streams import point_noise
+from pointcalo.streams import point_noise, point_uniform
 
 
 @torch.no_grad()
@@ -49,8 +49,10 @@ def generate_caloclouds(
     (:mod:`pointcalo.models.showerflow.postprocess`), ``"numpy"`` with the numpy reference
     (:mod:`pointcalo.models.showerflow.calibrate`); both give the same showers.
     ``stage_times``: a dict that accumulates the seconds spent in the stages ``flow`` (with
-    its base noise), ``noise`` (drawing each shower's point noise), ``network`` and ``post``
-    (decode and calibration). See the module docstring."""
+    its base noise), ``noise`` (drawing each shower's point noise), ``network``, ``post``
+    (decode and calibration) and, for a two-level model, ``blocks`` (re-expanding its blocks
+    into sub-cells with the pattern library it carries, :mod:`pointcalo.blocks`). See the
+    module docstring."""
     name = batch.sampler or m.sampler
     sample = SAMPLERS[name]
     if name in TAKES_SIGMA_MIN:
@@ -96,6 +98,10 @@ def generate_caloclouds(
         normalizer.snap(pts)  # back onto the sensor lattice (cells unchanged: it is finer)
     clock("post")
     offsets = np.concatenate([[0], np.cumsum(counts_np)]).astype(np.int64)
+    if getattr(model, "blocks", None) is not None:  # a two-level model: blocks -> sub-cells
+        library = model.blocks.library()
+        offsets, pts = library.expand_flat(offsets, pts, lambda k: point_uniform(gens, k).numpy())
+        clock("blocks")
     return GeneratedClouds(offsets, pts, e_inc)
 
 

@@ -8,7 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from pointcalo.blocks import PatternBuffers, library_meta, training_library
 from pointcalo.clouds import PointCloudData
+from pointcalo.errors import ConfigError
 from pointcalo.models.caloclouds.loss import edm_loss
 from pointcalo.models.caloclouds.model import CaloClouds
 from pointcalo.models.optim import adam
@@ -23,9 +25,25 @@ class CaloCloudsTask(TaskBase):
 
     def __init__(self, cfg, n_features: int, mean_points: float, data: PointCloudData) -> None:
         self.cfg = cfg
+        library, blocks = None, None
+        if cfg.model.blocks > 0:  # a two-level model: its pattern library goes with it
+            if cfg.model.blocks_from is None:
+                raise ConfigError("model.blocks_from: a block model needs its sub-cell showers")
+            library, limits = training_library(
+                cfg.model.blocks_from, cfg.model.blocks, cfg.model.block_patterns, cfg.train.seed
+            )
+            blocks = library_meta(library)
+            self.meta = {"blocks": blocks, "point_limits": limits}
         self.model = CaloClouds(
-            cfg.model, n_features, mean_points, data.spec.integer_max + 1, data.normalizer.n_extra
+            cfg.model,
+            n_features,
+            mean_points,
+            data.spec.integer_max + 1,
+            data.normalizer.n_extra,
+            blocks,
         )
+        if library is not None:
+            self.model.blocks = PatternBuffers.of(library)
         self.feats = TrainingFeatures(self.model.flow, data, self.model.widths, self.model.hits)
         self.den = self.model.denoiser
 

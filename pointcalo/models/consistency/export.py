@@ -81,6 +81,11 @@ def _one_step_parts(loaded) -> tuple[nn.Module, nn.Module, int]:
     """Flow and one-step network of a loaded consistency model, and the flow's feature count."""
     from pointcalo.models.consistency.model import sampling_config
 
+    if loaded.model.blocks is not None:
+        raise PointcaloError(
+            "export: a two-level (block) model's re-expansion into sub-cells is not in the "
+            "exported graph yet; sample it with pointcalo sample"
+        )
     m = sampling_config(loaded.model, loaded.cfg)
     # weight norm stays a parametrisation (traced as its ops): removing it from a copy would
     # delete the weight property of the class the original shares

@@ -29,8 +29,9 @@ class DistilledCaloClouds(CaloClouds):
         n_layers: int,
         sigma_min: float,
         n_extra: int = 0,
+        blocks: dict | None = None,
     ) -> None:
-        super().__init__(teacher_cfg, n_features, mean_points, n_layers, n_extra)
+        super().__init__(teacher_cfg, n_features, mean_points, n_layers, n_extra, blocks)
         self.teacher_cfg = teacher_cfg
         self.teacher = self.denoiser
         net = denoiser_net(teacher_cfg, n_features, mean_points, 2 + n_extra)
@@ -63,6 +64,7 @@ def build_from_teacher(path: str) -> tuple[DistilledCaloClouds, Any, Normalizer,
         normalizer.spec.integer_max + 1,
         tcfg.model.sigma_min,
         normalizer.n_extra,
+        meta.get("blocks"),
     )
     teacher_model = CaloClouds(
         tcfg.model,
@@ -70,8 +72,11 @@ def build_from_teacher(path: str) -> tuple[DistilledCaloClouds, Any, Normalizer,
         float(meta["mean_points"]),
         normalizer.spec.integer_max + 1,
         normalizer.n_extra,
+        meta.get("blocks"),
     )
     teacher_model.load_state_dict(state["model"])
+    if teacher_model.blocks is not None:
+        model.blocks.load_state_dict(teacher_model.blocks.state_dict())
     teacher_model.denoiser.load_state_dict(state["ema"])
     model.teacher.load_state_dict(teacher_model.denoiser.state_dict())
     model.flow.load_state_dict(teacher_model.flow.state_dict())
@@ -90,6 +95,7 @@ def build(cfg, meta: dict, normalizer: Normalizer) -> DistilledCaloClouds:
         normalizer.spec.integer_max + 1,
         tcfg.sigma_min,
         normalizer.n_extra,
+        meta.get("blocks"),
     )
 
 

@@ -36,6 +36,8 @@ class DistillTask(TaskBase):
             "teacher_config": self.teacher_cfg.model_dump(mode="json"),
             "n_features": tmeta["n_features"],
             "mean_points": tmeta["mean_points"],
+            # a two-level teacher: its pattern library and sub-cell limits go on
+            **({k: tmeta[k] for k in ("blocks", "point_limits")} if "blocks" in tmeta else {}),
         }
         self.student = self.model.denoiser
 
