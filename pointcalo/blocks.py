@@ -125,37 +125,53 @@ class PatternLibrary:
     block: int
     bins: np.ndarray
     patterns: np.ndarray
+    core: CoreLibrary | None = None
 
     @classmethod
-    def from_showers(cls, showers: ak.Array, pitch: float, block: int) -> PatternLibrary:
-        """The library of every block of ``showers`` (the training split)."""
+    def from_showers(
+        cls, showers: ak.Array, pitch: float, block: int, core_width: int = 0
+    ) -> PatternLibrary:
+        """The library of every block of ``showers`` (the training split); with
+        ``core_width > 0`` also their cores (:class:`CoreLibrary`)."""
         b = find_blocks(showers, pitch, block)
         order = np.argsort(b.bin, kind="stable")
-        return cls(pitch, block, b.bin[order], b.pattern[order].astype(np.float32))
+        core = CoreLibrary.from_showers(showers, pitch, block, core_width) if core_width else None
+        return cls(pitch, block, b.bin[order], b.pattern[order].astype(np.float32), core)
 
     def save(self, path: str | Path) -> Path:
         """Write the library as ``.npz`` (atomically)."""
+        core = {}
+        if self.core is not None:
+            c = self.core
+            core = {"core_width": c.width, "core_bins": c.bins, "core_patterns": c.patterns}
         with atomic_path(path) as tmp, Path(tmp).open("wb") as f:
             np.savez_compressed(
-                f, pitch=self.pitch, block=self.block, bins=self.bins, patterns=self.patterns
-            )
+                f, pitch=self.pitch, block=self.block, bins=self.bins, patterns=self.patterns,
+                **core,
+            )  # fmt: skip
         return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> PatternLibrary:
         with np.load(path) as d:
-            return cls(float(d["pitch"]), int(d["block"]), d["bins"], d["patterns"])
+            pitch, block = float(d["pitch"]), int(d["block"])
+            core = None
+            if "core_width" in d:
+                core = CoreLibrary(
+                    pitch, block, int(d["core_width"]), d["core_bins"], d["core_patterns"]
+                )
+            return cls(pitch, block, d["bins"], d["patterns"], core)
 
-    def subsample(self, cap: int, seed: int = 0) -> PatternLibrary:
-        """At most ``cap`` patterns of each bin, drawn without replacement (uniform within a
-        bin, so a bin's distribution of patterns is kept): the library a checkpoint carries."""
-        rng = np.random.default_rng(seed)
-        keep = []
-        for b in np.unique(self.bins):
-            idx = np.flatnonzero(self.bins == b)
-            keep.append(idx if len(idx) <= cap else np.sort(rng.choice(idx, cap, replace=False)))
-        keep = np.concatenate(keep) if keep else np.zeros(0, np.int64)
-        return PatternLibrary(self.pitch, self.block, self.bins[keep], self.patterns[keep])
+    def subsample(self, cap: int, seed: int = 0, core_cap: int = 0) -> PatternLibrary:
+        """At most ``cap`` patterns of each bin (and ``core_cap`` cores, 0: ``cap``), drawn
+        without replacement (uniform within a bin, so a bin's distribution of patterns is
+        kept): the library a checkpoint carries."""
+        keep = _cap_per_bin(self.bins, cap, seed)
+        core = self.core
+        if core is not None:
+            kc = _cap_per_bin(core.bins, core_cap or cap, seed)
+            core = CoreLibrary(core.pitch, core.block, core.width, core.bins[kc], core.patterns[kc])
+        return PatternLibrary(self.pitch, self.block, self.bins[keep], self.patterns[keep], core)
 
     def draw(self, bins: np.ndarray, u: np.ndarray) -> np.ndarray:
         """``[K, B*B]`` patterns, one of the library's blocks of each of ``bins [K]``, chosen
@@ -198,8 +214,16 @@ class PatternLibrary:
         does. ``uniform(k)``, given the number of blocks of each cloud ``k [N]``, returns
         ``sum(k)`` uniform numbers in [0, 1) that choose the patterns, cloud by cloud (so each
         cloud's can come from its own random stream); None: 0.5 for all. Energy per block,
-        layer and shower is kept exactly (up to float32 rounding)."""
+        layer and shower is kept exactly (up to float32 rounding). With a :class:`CoreLibrary`
+        the blocks in each shower's core window are filled by it instead (after the others,
+        each cloud's uniform numbers for its windows drawn after those for its blocks)."""
         offsets, points = _usable(offsets, points)
+        if self.core is not None:
+            inside = self.core.inside(offsets, points)
+            outer = PatternLibrary(self.pitch, self.block, self.bins, self.patterns)
+            o_off, o_pts = outer.expand_flat(*_select(offsets, points, ~inside), uniform)
+            c_off, c_pts = self.core.expand_flat(offsets, points, uniform)
+            return _join(o_off, o_pts, c_off, c_pts)
         b, n, n_clouds = (
             find_blocks_flat(offsets, points, self.pitch, self.block),
             self.block,
@@ -223,6 +247,184 @@ class PatternLibrary:
         return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), pts
 
 
+@dataclass
+class CoreLibrary:
+    """Whole shower cores of training showers, one per layer: the ``width x width`` blocks
+    around the block corner nearest the shower's energy-weighted centre (its *window*),
+    ``bins [M]`` sorted (``layer * 100`` + energy bin of :data:`LOG_E_EDGES`), ``patterns
+    [M, S*S]`` (energy shares of the window's ``S = width * block`` sub-cells per side, mirrored
+    so that the centre lies on the positive side of the corner; rows sum to one).
+
+    Blocks placed independently of each other collide in the core, where Geant4 lights every
+    block (``docs/fidelity.md``, session 11); a generator's blocks inside a window only give
+    the window's energy, which a training core of the same layer and energy bin shares out
+    over its sub-cells (session 12)."""
+
+    pitch: float
+    block: int
+    width: int
+    bins: np.ndarray
+    patterns: np.ndarray
+
+    @property
+    def side(self) -> int:
+        return self.width * self.block
+
+    def _window(self, offsets: np.ndarray, points: dict[str, np.ndarray]) -> _Window:
+        counts = np.diff(np.asarray(offsets, np.int64))
+        owner = np.repeat(np.arange(len(counts)), counts)
+        e = np.asarray(points["E"], np.float64)
+        x, y = np.asarray(points["x"], np.float64), np.asarray(points["y"], np.float64)
+        w = np.maximum(np.bincount(owner, e, len(counts)), 1e-300)
+        cx, cy = (
+            np.bincount(owner, e * x, len(counts)) / w,
+            np.bincount(owner, e * y, len(counts)) / w,
+        )
+        bp, half = self.pitch * self.block, self.side // 2
+        gx = np.round(cx / bp).astype(np.int64) * self.block  # nearest corner, in sub-cells
+        gy = np.round(cy / bp).astype(np.int64) * self.block
+        fx, fy = cx < gx * self.pitch, cy < gy * self.pitch
+        i = np.floor(x / self.pitch).astype(np.int64) - gx[owner]
+        j = np.floor(y / self.pitch).astype(np.int64) - gy[owner]
+        i = np.where(fx[owner], -1 - i, i) + half
+        j = np.where(fy[owner], -1 - j, j) + half
+        inside = (i >= 0) & (i < self.side) & (j >= 0) & (j < self.side)
+        return _Window(owner, inside, i, j, gx, gy, fx, fy)
+
+    def inside(self, offsets: np.ndarray, points: dict[str, np.ndarray]) -> np.ndarray:
+        """``[P]`` whether each point lies in its shower's core window."""
+        return self._window(offsets, points).inside
+
+    @classmethod
+    def from_showers(cls, showers: ak.Array, pitch: float, block: int, width: int) -> CoreLibrary:
+        """The cores of every layer of ``showers`` (the training split; ``width`` even)."""
+        if width < 2 or width % 2:
+            raise ValueError(f"core width: {width} blocks, not an even number >= 2")
+        flat = flatten(showers)
+        lib = cls(pitch, block, width, np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
+        w = lib._window(flat.offsets, flat.points)
+        sel = w.inside
+        key = w.owner[sel] * 1000 + np.asarray(flat.points["layer"])[sel].astype(np.int64)
+        uk, inv = np.unique(key, return_inverse=True)
+        e = np.asarray(flat.points["E"], np.float64)[sel]
+        energy = np.bincount(inv, e, len(uk))
+        pat = np.zeros((len(uk), lib.side**2))
+        np.add.at(pat, (inv, w.i[sel] * lib.side + w.j[sel]), e)
+        pat /= np.maximum(energy, 1e-300)[:, None]
+        bins = _core_bins(uk % 1000, energy)
+        order = np.argsort(bins, kind="stable")
+        return cls(pitch, block, width, bins[order], pat[order].astype(np.float32))
+
+    def expand_flat(
+        self,
+        offsets: np.ndarray,
+        points: dict[str, np.ndarray],
+        uniform: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Sub-cells of the core windows of flat clouds of blocks (the blocks outside their
+        shower's window are left out; the window is placed by all of them): each window's
+        energy (per shower and layer) shared out by a training core of its layer and energy
+        bin (the nearest energy bin of the layer when its own is empty); ``uniform`` as for
+        :meth:`PatternLibrary.expand_flat`, one number per window."""
+        w, n_clouds = self._window(offsets, points), len(offsets) - 1
+        sel = w.inside
+        layer = np.asarray(points["layer"])[sel].astype(np.int64)
+        uk, inv = np.unique(w.owner[sel] * 1000 + layer, return_inverse=True)
+        energy = np.bincount(inv, np.asarray(points["E"], np.float64)[sel], len(uk))
+        shower = uk // 1000
+        k = np.bincount(shower, minlength=n_clouds)
+        u = np.full(len(uk), 0.5) if uniform is None else np.asarray(uniform(k), np.float64)
+        pat = self.draw(_core_bins(uk % 1000, energy), u)
+        rows, slots = np.nonzero(pat > 0)
+        sh, half = shower[rows], self.side // 2
+        li, lj = slots // self.side - half, slots % self.side - half
+        ii = np.where(w.fx[sh], -1 - li, li) + w.gx[sh]
+        jj = np.where(w.fy[sh], -1 - lj, lj) + w.gy[sh]
+        pts = {
+            "E": (energy[rows] * pat[rows, slots]).astype(np.float32),
+            "x": ((ii + 0.5) * self.pitch).astype(np.float32),
+            "y": ((jj + 0.5) * self.pitch).astype(np.float32),
+            "layer": (uk[rows] % 1000).astype(np.asarray(points["layer"]).dtype),
+        }
+        counts = np.bincount(sh, minlength=n_clouds)
+        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), pts
+
+    def draw(self, bins: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``[K, S*S]`` cores of ``bins [K]`` chosen by ``u [K]``; an empty bin takes the
+        nearest energy bin of its layer, a layer without any core the centre sub-cells."""
+        start = np.searchsorted(self.bins, bins)
+        stop = np.searchsorted(self.bins, bins, side="right")
+        for k in np.flatnonzero(stop == start):
+            same = self.bins[self.bins // 100 == bins[k] // 100]
+            if len(same):
+                near = same[np.argmin(np.abs(same - bins[k]))]
+                start[k] = np.searchsorted(self.bins, near)
+                stop[k] = np.searchsorted(self.bins, near, side="right")
+        found = stop > start
+        pick = np.minimum(start + (np.asarray(u) * (stop - start)).astype(np.int64),
+                          max(len(self.bins) - 1, 0))  # fmt: skip
+        out = np.zeros((len(bins), self.side**2))
+        if len(self.bins):
+            out[found] = self.patterns[pick[found]].astype(np.float64)
+        half = self.side // 2  # the four sub-cells at the corner share a core no layer has
+        for ci in (half - 1, half):
+            out[~found, ci * self.side + half - 1 : ci * self.side + half + 1] = 0.25
+        return out
+
+
+@dataclass
+class _Window:
+    """Per point: shower, inside its window, window sub-cell ``i, j``; per shower: corner
+    ``gx, gy`` (sub-cells) and mirror flags ``fx, fy``."""
+
+    owner: np.ndarray
+    inside: np.ndarray
+    i: np.ndarray
+    j: np.ndarray
+    gx: np.ndarray
+    gy: np.ndarray
+    fx: np.ndarray
+    fy: np.ndarray
+
+
+def _core_bins(layer: np.ndarray, energy: np.ndarray) -> np.ndarray:
+    """Core bins: ``layer * 100`` + the bin of log10(energy / MeV) in :data:`LOG_E_EDGES`."""
+    return layer * 100 + np.digitize(np.log10(np.maximum(energy, 1e-30)), LOG_E_EDGES)
+
+
+def _cap_per_bin(bins: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Sorted indices of at most ``cap`` entries of each bin, drawn without replacement."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for b in np.unique(bins):
+        idx = np.flatnonzero(bins == b)
+        keep.append(idx if len(idx) <= cap else np.sort(rng.choice(idx, cap, replace=False)))
+    return np.concatenate(keep) if keep else np.zeros(0, np.int64)
+
+
+def _select(
+    offsets: np.ndarray, points: dict[str, np.ndarray], mask: np.ndarray
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Flat clouds of the points where ``mask`` is true."""
+    owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    counts = np.bincount(owner[mask], minlength=len(offsets) - 1)
+    sub = {k: np.asarray(v)[mask] for k, v in points.items()}
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), sub
+
+
+def _join(
+    a_off: np.ndarray, a: dict[str, np.ndarray], b_off: np.ndarray, b: dict[str, np.ndarray]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Flat clouds with each cloud's points of ``a`` then of ``b``."""
+    n = len(a_off) - 1
+    owner = np.concatenate([np.repeat(np.arange(n), np.diff(a_off)),
+                            np.repeat(np.arange(n), np.diff(b_off))])  # fmt: skip
+    order = np.argsort(owner, kind="stable")
+    pts = {k: np.concatenate([a[k], b[k].astype(a[k].dtype)])[order] for k in a}
+    counts = np.diff(a_off) + np.diff(b_off)
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), pts
+
+
 def _usable(
     offsets: np.ndarray, points: dict[str, np.ndarray]
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -244,40 +446,76 @@ def _usable(
 
 class PatternBuffers(nn.Module):
     """A :class:`PatternLibrary` as buffers of a model (``bins [M]`` int64, ``patterns
-    [M, B*B]`` float16), so a checkpoint carries it; ``block`` and ``pitch`` come from the
-    checkpoint's meta (:func:`library_meta`)."""
+    [M, B*B]`` float16; with a core library also ``core_bins [C]``, ``core_patterns [C, S*S]``),
+    so a checkpoint carries it; sizes, ``block``, ``pitch`` and the core's width come from the
+    checkpoint's meta (``meta``: :func:`library_meta`)."""
 
-    def __init__(self, n_patterns: int, block: int, pitch: float) -> None:
+    def __init__(self, meta: dict) -> None:
         super().__init__()
-        self.block, self.pitch = block, pitch
-        self.register_buffer("bins", torch.zeros(n_patterns, dtype=torch.int64))
-        self.register_buffer(
-            "patterns", torch.zeros(n_patterns, block * block, dtype=torch.float16)
+        self.block, self.pitch = int(meta["block"]), float(meta["pitch"])
+        self.core_width = int(meta.get("core_width", 0))
+        n, n_core, side = (
+            int(meta["n_patterns"]),
+            int(meta.get("n_core", 0)),
+            self.core_width * self.block,
         )
+        self.register_buffer("bins", torch.zeros(n, dtype=torch.int64))
+        self.register_buffer("patterns", torch.zeros(n, self.block**2, dtype=torch.float16))
+        if self.core_width:
+            self.register_buffer("core_bins", torch.zeros(n_core, dtype=torch.int64))
+            self.register_buffer("core_patterns", torch.zeros(n_core, side**2, dtype=torch.float16))
+        self._cached: PatternLibrary | None = None
 
     @classmethod
     def of(cls, library: PatternLibrary) -> PatternBuffers:
-        out = cls(len(library.bins), library.block, library.pitch)
+        out = cls(library_meta(library))
         out.bins.copy_(torch.as_tensor(library.bins))
         out.patterns.copy_(torch.as_tensor(library.patterns, dtype=torch.float16))
+        if library.core is not None:
+            out.core_bins.copy_(torch.as_tensor(library.core.bins))
+            out.core_patterns.copy_(torch.as_tensor(library.core.patterns, dtype=torch.float16))
         return out
 
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._cached = None
+        super()._load_from_state_dict(*args, **kwargs)
+
     def library(self) -> PatternLibrary:
-        """The library (numpy; shares renormalised to sum to one after float16 rounding)."""
-        pat = self.patterns.cpu().float().numpy().astype(np.float64)
-        pat /= np.maximum(pat.sum(1, keepdims=True), 1e-300)
-        return PatternLibrary(self.pitch, self.block, self.bins.cpu().numpy(), pat)
+        """The library (numpy; shares renormalised to sum to one after float16 rounding),
+        made once per loaded state."""
+        if self._cached is None:
+            core = None
+            if self.core_width:
+                bins = self.core_bins.cpu().numpy()
+                shares = _shares(self.core_patterns)
+                core = CoreLibrary(self.pitch, self.block, self.core_width, bins, shares)
+            self._cached = PatternLibrary(
+                self.pitch, self.block, self.bins.cpu().numpy(), _shares(self.patterns), core
+            )
+        return self._cached
+
+
+def _shares(patterns: torch.Tensor) -> np.ndarray:
+    """float16 shares as float64 rows summing to one."""
+    pat = patterns.cpu().float().numpy().astype(np.float64)
+    return pat / np.maximum(pat.sum(1, keepdims=True), 1e-300)
 
 
 def library_meta(library: PatternLibrary) -> dict:
     """What a checkpoint's meta records of its block library (``meta["blocks"]``)."""
-    return {"block": library.block, "pitch": library.pitch, "n_patterns": len(library.bins)}
+    meta = {"block": library.block, "pitch": library.pitch, "n_patterns": len(library.bins)}
+    if library.core is not None:
+        meta |= {"core_width": library.core.width, "n_core": len(library.core.bins)}
+    return meta
 
 
-def training_library(path: str, block: int, cap: int, seed: int = 0) -> tuple[PatternLibrary, dict]:
+def training_library(
+    path: str, block: int, cap: int, seed: int = 0, core_width: int = 0, core_cap: int = 0
+) -> tuple[PatternLibrary, dict]:
     """The pattern library a two-level model carries, from the sub-cell showers of ``path``
-    (its training split, any shower file): at most ``cap`` patterns per bin
-    (:meth:`PatternLibrary.subsample`), on the file's own lattice; and the limits its
+    (its training split, any shower file): at most ``cap`` patterns per bin and, with
+    ``core_width > 0``, ``core_cap`` cores per bin (:meth:`PatternLibrary.subsample`), on the
+    file's own lattice; and the limits its
     re-expanded points must obey (:class:`pointcalo.validity.PointLimits` as a dict, measured
     on those showers: sub-cells, not blocks)."""
     from pointcalo import io
@@ -294,12 +532,21 @@ def training_library(path: str, block: int, cap: int, seed: int = 0) -> tuple[Pa
     spec = shower_spec(attrs, int(flat.points["layer"].max()) if len(flat.points["E"]) else 0)
     if spec.lattice_pitch <= 0:
         raise ConfigError(f"model.blocks_from: {path} has no sub-cell lattice")
-    library = PatternLibrary.from_showers(showers, spec.lattice_pitch, block).subsample(cap, seed)
+    library = PatternLibrary.from_showers(showers, spec.lattice_pitch, block, core_width)
+    library = library.subsample(cap, seed, core_cap)
     limits = measured_limits(spec, flat.points)
     return library, (limits.to_dict() if limits is not None else {})
 
 
-def attach_library(state: dict, path: str, block: int, cap: int, seed: int = 0) -> dict:
+def attach_library(
+    state: dict,
+    path: str,
+    block: int,
+    cap: int,
+    seed: int = 0,
+    core_width: int = 0,
+    core_cap: int = 0,
+) -> dict:
     """A checkpoint ``state`` of a CaloClouds (or distilled CaloClouds) model trained on
     blocks of ``block x block`` sub-cells without its library (trained before the family
     knew blocks), made a two-level model: the library of ``path``'s sub-cell showers
@@ -308,9 +555,10 @@ def attach_library(state: dict, path: str, block: int, cap: int, seed: int = 0) 
     changed)."""
     import copy
 
-    library, limits = training_library(path, block, cap, seed)
+    library, limits = training_library(path, block, cap, seed, core_width, core_cap)
     out = copy.deepcopy({k: v for k, v in state.items() if k != "checksum"})
-    settings = {"blocks": block, "blocks_from": str(path), "block_patterns": cap}
+    settings = {"blocks": block, "blocks_from": str(path), "block_patterns": cap,
+                "core_window": core_width, "core_patterns": core_cap or cap}  # fmt: skip
     model_cfg = out["config"]["model"]
     if model_cfg["name"] == "consistency":
         model_cfg = out["meta"]["teacher_config"]["model"]

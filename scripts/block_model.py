@@ -70,6 +70,8 @@ def main() -> None:
         "attach: CHECKPOINT TRAIN",
     )
     ap.add_argument("--patterns", type=int, default=1024, help="attach: patterns per bin")
+    ap.add_argument("--core", type=int, default=0, help="core window side in blocks (0: none)")
+    ap.add_argument("--core-patterns", type=int, default=32, help="attach: cores per bin")
     ap.add_argument("--spread", action="store_true", help="sample: spread duplicate blocks")
     ap.add_argument("--block", type=int, default=3, help="block side in sub-cells")
     ap.add_argument("--pitch", type=float, default=0.848, help="sub-cell pitch (mm)")
@@ -81,7 +83,11 @@ def main() -> None:
         from pointcalo.checkpoint import load_checkpoint, save_checkpoint
 
         state = load_checkpoint(args.files[0])
-        save_checkpoint(args.out, attach_library(state, args.files[1], args.block, args.patterns))
+        new = attach_library(
+            state, args.files[1], args.block, args.patterns, args.seed, args.core,
+            args.core_patterns,
+        )  # fmt: skip
+        save_checkpoint(args.out, new)
         print(f"{args.out}: {args.files[0]} with the patterns of {args.files[1]}")
         return
     showers = io.read(args.files[-1])
@@ -91,7 +97,8 @@ def main() -> None:
     if args.step == "coarsen":
         out = coarsen(showers, args.pitch, args.block)
     else:  # oracle, expand, sample
-        library = PatternLibrary.from_showers(io.read(args.files[0]), args.pitch, args.block)
+        train = io.read(args.files[0])
+        library = PatternLibrary.from_showers(train, args.pitch, args.block, args.core)
         out = library.expand(showers, seed=args.seed)
     io.write(out, args.out)
     n_out = int(np.sum(ak.num(out.points, axis=1)))

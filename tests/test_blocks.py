@@ -244,3 +244,55 @@ def test_a_block_model_samples_sub_cells_keeping_its_blocks_energy(tmp_path):
     attached = load_model(tmp_path / "attached.pt")
     assert attached.cfg.model.blocks == 3 and attached.limits == loaded.limits
     np.testing.assert_array_equal(attached.model.blocks.bins, loaded.model.blocks.bins)
+
+
+def test_a_core_window_gives_back_its_own_core_mirrored_and_falls_back_per_layer():
+    from pointcalo.blocks import CoreLibrary
+    from pointcalo.showers import flatten
+
+    shower = coarsen(_lattice_showers(1, 4), PITCH, 1)  # one point per sub-cell
+    flat = flatten(shower)
+    pts = {k: np.asarray(v) for k, v in flat.points.items()}
+    pts["x"] = pts["x"] - 3 * PITCH  # centre left of its nearest block corner: mirrored in x
+    lib = CoreLibrary.from_showers(
+        make_showers(np.asarray(shower.incident_energy), pts, offsets=flat.offsets), PITCH, 3, 4
+    )
+    assert lib.side == 12 and len(lib.bins) == len(np.unique(pts["layer"]))
+    np.testing.assert_allclose(lib.patterns.sum(1), 1.0, rtol=1e-5)
+    inside = lib.inside(flat.offsets, pts)
+    assert 0 < inside.sum() < len(inside)
+    off, got = lib.expand_flat(flat.offsets, pts)  # its own points: the window's energies
+    want = {k: v[inside] for k, v in pts.items()}
+    key = lambda p: np.lexsort((p["y"], p["x"], p["layer"]))  # noqa: E731
+    np.testing.assert_array_equal(got["layer"][key(got)], want["layer"][key(want)])
+    for c in ("x", "y"):  # the same sub-cells
+        np.testing.assert_allclose(got[c][key(got)], want[c][key(want)], atol=1e-4)
+    np.testing.assert_allclose(got["E"][key(got)], want["E"][key(want)], rtol=1e-5)
+    assert off[-1] == inside.sum()
+
+    # a layer no training core has: the energy on the four sub-cells at the corner
+    far = {"E": np.array([8.0]), "x": np.array([0.4]), "y": np.array([0.4]), "layer": np.array([7])}
+    _, corner = lib.expand_flat(np.array([0, 1]), far)
+    np.testing.assert_allclose(corner["E"], 2.0)
+    np.testing.assert_allclose(sorted(set(np.abs(corner["x"]).tolist())), [PITCH / 2])
+
+
+def test_a_block_model_with_core_windows_fills_each_sub_cell_once(tmp_path):
+    from pointcalo import io
+    from pointcalo.blocks import attach_library
+    from pointcalo.checkpoint import load_checkpoint, save_checkpoint
+    from pointcalo.generation import generate, load_model
+
+    sub_path = io.write(_lattice_showers(40, 1), tmp_path / "sub.h5")
+    plain = load_checkpoint(_block_run(tmp_path, sub_path, blocks=False))
+    state = attach_library(plain, str(sub_path), 3, 5, core_width=2, core_cap=3)
+    save_checkpoint(tmp_path / "core.pt", state)
+    loaded = load_model(tmp_path / "core.pt")
+    lib = loaded.model.blocks.library()
+    assert lib.core is not None and lib.core.width == 2
+    assert np.bincount(np.unique(lib.core.bins, return_inverse=True)[1]).max() <= 3
+    out = generate(loaded.model, loaded.net, loaded.normalizer, np.full(8, 5e4), loaded.cfg)
+    p = out.points
+    cells = np.stack([np.repeat(np.arange(8), np.diff(out.offsets)), p["layer"],
+                      np.floor(p["x"] / PITCH), np.floor(p["y"] / PITCH)], 1)  # fmt: skip
+    assert len(cells) > 0 and len(np.unique(cells, axis=0)) == len(cells)

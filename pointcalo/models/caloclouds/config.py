@@ -26,7 +26,10 @@ class CaloCloudsConfig(ModelConfig):
     block of sub-cells (``scripts/block_model.py coarsen``); ``blocks_from`` names the
     sub-cell showers (the same training split) whose blocks' patterns, at most
     ``block_patterns`` per bin, the checkpoint carries to re-expand generated blocks into
-    sub-cells."""
+    sub-cells. ``core_window > 0`` (even, in blocks): each layer's core, the ``core_window``
+    blocks square around the block corner nearest the shower's centre, is filled whole by a
+    training core of its layer and energy (at most ``core_patterns`` per bin;
+    :class:`pointcalo.blocks.CoreLibrary`)."""
 
     name: Literal["caloclouds"] = "caloclouds"
     point_dim: int = Field(64, ge=1)
@@ -54,3 +57,5 @@ class CaloCloudsConfig(ModelConfig):
     blocks: int = Field(0, ge=0)
     blocks_from: str | None = None
     block_patterns: int = Field(1024, ge=1)
+    core_window: int = Field(0, ge=0, multiple_of=2)
+    core_patterns: int = Field(32, ge=1)

@@ -38,11 +38,7 @@ class CaloClouds(nn.Module):
             n_feats, cfg.flow_transforms, cfg.flow_hidden, cfg.flow_passes, 1 + n_extra
         )
         self.n_layers, self.n_extra = n_layers, n_extra
-        self.blocks = (
-            PatternBuffers(int(blocks["n_patterns"]), int(blocks["block"]), float(blocks["pitch"]))
-            if blocks
-            else None
-        )
+        self.blocks = PatternBuffers(blocks) if blocks else None
 
 
 def build(cfg, meta: dict, normalizer) -> CaloClouds:

@@ -29,9 +29,11 @@ class CaloCloudsTask(TaskBase):
         if cfg.model.blocks > 0:  # a two-level model: its pattern library goes with it
             if cfg.model.blocks_from is None:
                 raise ConfigError("model.blocks_from: a block model needs its sub-cell showers")
+            m = cfg.model
             library, limits = training_library(
-                cfg.model.blocks_from, cfg.model.blocks, cfg.model.block_patterns, cfg.train.seed
-            )
+                m.blocks_from, m.blocks, m.block_patterns, cfg.train.seed,
+                m.core_window, m.core_patterns,
+            )  # fmt: skip
             blocks = library_meta(library)
             self.meta = {"blocks": blocks, "point_limits": limits}
         self.model = CaloClouds(
