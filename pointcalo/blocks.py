@@ -81,10 +81,15 @@ def find_blocks_flat(
     cx, cy = np.bincount(owner, e * x, len(counts)) / w, np.bincount(owner, e * y, len(counts)) / w
     i, j = np.floor(x / pitch).astype(np.int64), np.floor(y / pitch).astype(np.int64)
     bi, bj = np.floor_divide(i, block), np.floor_divide(j, block)
-    key = np.stack([owner, np.asarray(points["layer"]).astype(np.int64), bi, bj], 1)
-    uk, inv = np.unique(key.reshape(-1, 4), axis=0, return_inverse=True)
-    uk = uk.reshape(-1, 4)
+    # one int64 key per (shower, layer, block), ordered as those rows (numpy's row-wise
+    # unique is several times slower)
+    span = 1 << 16  # blocks per axis (167 m at 2.5 mm)
+    layer = np.asarray(points["layer"]).astype(np.int64)
+    key = ((owner * 1024 + layer) * span + bi + span // 2) * span + bj + span // 2
+    uniq, inv = np.unique(key, return_inverse=True)
     inv = inv.ravel()
+    uk = np.stack([uniq // (1024 * span * span), uniq // (span * span) % 1024,
+                   uniq // span % span - span // 2, uniq % span - span // 2], 1)  # fmt: skip
     centre_x, centre_y = (uk[:, 2] + 0.5) * block * pitch, (uk[:, 3] + 0.5) * block * pitch
     flip = np.stack([centre_x < cx[uk[:, 0]], centre_y < cy[uk[:, 0]]], 1)
     si, sj = i - bi * block, j - bj * block

@@ -95,14 +95,15 @@ def test_geant4_showers_are_a_fixed_point(g4_path):
         np.testing.assert_array_equal(out[k], flat.points[k], err_msg=k)
 
 
-@pytest.mark.parametrize("name", ["ild-photon-cm", "ild-photon-cc"])
+@pytest.mark.parametrize("name", ["ild-photon-cm", "ild-photon-cc", "ild-photon-bcm", "ild-photon-bcc"])
 def test_shipped_models_generate_valid_points(name):
     torch.set_num_threads(1)
     loaded = load_model(name)
     limits = loaded.limits
     assert limits.e_max is not None and limits.x_range is not None  # measured on training data
-    energies = np.array([12e3, 88e3]) if name == "ild-photon-cc" else np.linspace(10e3, 90e3, 16)
-    kw = {"steps": 6} if name == "ild-photon-cc" else {}
+    teacher = name.endswith("cc")
+    energies = np.array([12e3, 88e3]) if teacher else np.linspace(10e3, 90e3, 16)
+    kw = {"steps": 6} if teacher else {}
     clouds = generate(
         loaded.model, loaded.net, loaded.normalizer, energies, loaded.cfg, seed=1,
         limits=limits, **kw,
