@@ -41,6 +41,9 @@ RING_EDGES = np.array([0.0, 1.5, 3.0, 6.0, 12.0, 24.0, 48.0, np.inf])
 LOG_E_EDGES = np.array([-np.inf, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, np.inf])
 #: Layers per layer group of the library's bins.
 LAYER_GROUP = 10
+#: Cores a core window draws from: those of its layer and incident-energy group nearest to it
+#: in energy.
+NEAREST = 8
 
 
 @dataclass
@@ -148,7 +151,8 @@ class PatternLibrary:
         core = {}
         if self.core is not None:
             c = self.core
-            core = {"core_width": c.width, "core_bins": c.bins, "core_patterns": c.patterns}
+            core = {"core_width": c.width, "core_bins": c.bins, "core_patterns": c.patterns,
+                    "core_log_energy": c.log_energy, "core_inc_edges": c.inc_edges}  # fmt: skip
         with atomic_path(path) as tmp, Path(tmp).open("wb") as f:
             np.savez_compressed(
                 f, pitch=self.pitch, block=self.block, bins=self.bins, patterns=self.patterns,
@@ -163,8 +167,9 @@ class PatternLibrary:
             core = None
             if "core_width" in d:
                 core = CoreLibrary(
-                    pitch, block, int(d["core_width"]), d["core_bins"], d["core_patterns"]
-                )
+                    pitch, block, int(d["core_width"]), d["core_bins"], d["core_patterns"],
+                    d["core_log_energy"], d["core_inc_edges"],
+                )  # fmt: skip
             return cls(pitch, block, d["bins"], d["patterns"], core)
 
     def subsample(self, cap: int, seed: int = 0, core_cap: int = 0) -> PatternLibrary:
@@ -175,7 +180,8 @@ class PatternLibrary:
         core = self.core
         if core is not None:
             kc = _cap_per_bin(core.bins, core_cap or cap, seed)
-            core = CoreLibrary(core.pitch, core.block, core.width, core.bins[kc], core.patterns[kc])
+            core = CoreLibrary(core.pitch, core.block, core.width, core.bins[kc],
+                               core.patterns[kc], core.log_energy[kc], core.inc_edges)  # fmt: skip
         return PatternLibrary(self.pitch, self.block, self.bins[keep], self.patterns[keep], core)
 
     def draw(self, bins: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -202,8 +208,10 @@ class PatternLibrary:
         chosen by a generator seeded with ``seed``."""
         flat = flatten(showers)
         rng = np.random.default_rng(seed)
-        offsets, pts = self.expand_flat(flat.offsets, flat.points, lambda k: rng.random(k.sum()))
         e_inc = np.asarray(showers.incident_energy, np.float32)
+        offsets, pts = self.expand_flat(
+            flat.offsets, flat.points, lambda k: rng.random(k.sum()), incident=e_inc
+        )
         return make_showers(e_inc, pts, counts=np.diff(offsets))
 
     def expand_flat(
@@ -211,6 +219,7 @@ class PatternLibrary:
         offsets: np.ndarray,
         points: dict[str, np.ndarray],
         uniform: Callable[[np.ndarray], np.ndarray] | None = None,
+        incident: np.ndarray | None = None,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Flat clouds of sub-cells ``(offsets, points)`` from flat clouds of blocks (any
         points: those sharing a block are summed first, and those whose energy or position is
@@ -221,13 +230,16 @@ class PatternLibrary:
         cloud's can come from its own random stream); None: 0.5 for all. Energy per block,
         layer and shower is kept exactly (up to float32 rounding). With a :class:`CoreLibrary`
         the blocks in each shower's core window are filled by it instead (after the others,
-        each cloud's uniform numbers for its windows drawn after those for its blocks)."""
+        each cloud's uniform numbers for its windows drawn after those for its blocks), which
+        needs the clouds' incident energies ``incident [N]`` (MeV)."""
         offsets, points = _usable(offsets, points)
         if self.core is not None:
+            if incident is None:
+                raise ValueError("a library with cores needs the incident energies")
             inside = self.core.inside(offsets, points)
             outer = PatternLibrary(self.pitch, self.block, self.bins, self.patterns)
             o_off, o_pts = outer.expand_flat(*_select(offsets, points, ~inside), uniform)
-            c_off, c_pts = self.core.expand_flat(offsets, points, uniform)
+            c_off, c_pts = self.core.expand_flat(offsets, points, incident, uniform)
             return _join(o_off, o_pts, c_off, c_pts)
         b, n, n_clouds = (
             find_blocks_flat(offsets, points, self.pitch, self.block),
@@ -256,20 +268,26 @@ class PatternLibrary:
 class CoreLibrary:
     """Whole shower cores of training showers, one per layer: the ``width x width`` blocks
     around the block corner nearest the shower's energy-weighted centre (its *window*),
-    ``bins [M]`` sorted (``layer * 100`` + energy bin of :data:`LOG_E_EDGES`), ``patterns
-    [M, S*S]`` (energy shares of the window's ``S = width * block`` sub-cells per side, mirrored
-    so that the centre lies on the positive side of the corner; rows sum to one).
+    ``patterns [M, S*S]`` (energy shares of the window's ``S = width * block`` sub-cells per
+    side, mirrored so that the centre lies on the positive side of the corner; rows sum to
+    one), grouped by ``bins [M]`` (``layer * 100`` + the shower's incident-energy group, of
+    edges ``inc_edges`` in MeV) and ordered within a group by ``log_energy [M]`` (log10 of the
+    window's energy, MeV).
 
     Blocks placed independently of each other collide in the core, where Geant4 lights every
     block (``docs/fidelity.md``, session 11); a generator's blocks inside a window only give
-    the window's energy, which a training core of the same layer and energy bin shares out
-    over its sub-cells (session 12)."""
+    the window's energy, which one of the :data:`NEAREST` training cores of the same layer and
+    incident-energy group nearest to it in energy shares out over its sub-cells (session 12:
+    matching the energy and the incident energy keeps the number of lit sub-cells growing with
+    the shower's energy as Geant4's does)."""
 
     pitch: float
     block: int
     width: int
     bins: np.ndarray
     patterns: np.ndarray
+    log_energy: np.ndarray
+    inc_edges: np.ndarray
 
     @property
     def side(self) -> int:
@@ -300,46 +318,64 @@ class CoreLibrary:
         """``[P]`` whether each point lies in its shower's core window."""
         return self._window(offsets, points).inside
 
+    def _windows(
+        self, offsets: np.ndarray, points: dict[str, np.ndarray]
+    ) -> tuple[_Window, np.ndarray, np.ndarray, np.ndarray]:
+        """The window of every shower, and per (shower, layer) window with points: its key
+        ``shower * 1000 + layer``, energy (MeV) and each point's window index."""
+        w = self._window(offsets, points)
+        sel = w.inside
+        layer = np.asarray(points["layer"])[sel].astype(np.int64)
+        uk, inv = np.unique(w.owner[sel] * 1000 + layer, return_inverse=True)
+        energy = np.bincount(inv, np.asarray(points["E"], np.float64)[sel], len(uk))
+        return w, uk, energy, inv.ravel()
+
     @classmethod
     def from_showers(cls, showers: ak.Array, pitch: float, block: int, width: int) -> CoreLibrary:
-        """The cores of every layer of ``showers`` (the training split; ``width`` even)."""
+        """The cores of every layer of ``showers`` (the training split; ``width`` even);
+        incident-energy groups at the quartiles of their incident energies."""
         if width < 2 or width % 2:
             raise ValueError(f"core width: {width} blocks, not an even number >= 2")
         flat = flatten(showers)
-        lib = cls(pitch, block, width, np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
-        w = lib._window(flat.offsets, flat.points)
+        e_inc = np.asarray(showers.incident_energy, np.float64)
+        edges = np.quantile(e_inc, [0.25, 0.5, 0.75]) if len(e_inc) >= 8 else np.zeros(0)
+        empty = np.zeros(0)
+        lib = cls(pitch, block, width, empty.astype(np.int64), empty, empty, edges)
+        w, uk, energy, inv = lib._windows(flat.offsets, flat.points)
         sel = w.inside
-        key = w.owner[sel] * 1000 + np.asarray(flat.points["layer"])[sel].astype(np.int64)
-        uk, inv = np.unique(key, return_inverse=True)
-        e = np.asarray(flat.points["E"], np.float64)[sel]
-        energy = np.bincount(inv, e, len(uk))
         pat = np.zeros((len(uk), lib.side**2))
+        e = np.asarray(flat.points["E"], np.float64)[sel]
         np.add.at(pat, (inv, w.i[sel] * lib.side + w.j[sel]), e)
         pat /= np.maximum(energy, 1e-300)[:, None]
-        bins = _core_bins(uk % 1000, energy)
-        order = np.argsort(bins, kind="stable")
-        return cls(pitch, block, width, bins[order], pat[order].astype(np.float32))
+        bins = lib.group(uk % 1000, e_inc[uk // 1000])
+        log_e = np.log10(np.maximum(energy, 1e-30))
+        order = np.lexsort((log_e, bins))
+        return cls(pitch, block, width, bins[order], pat[order].astype(np.float32),
+                   log_e[order].astype(np.float32), edges)  # fmt: skip
+
+    def group(self, layer: np.ndarray, incident: np.ndarray) -> np.ndarray:
+        """``layer * 100`` + the incident-energy group (MeV) of each window."""
+        return np.asarray(layer, np.int64) * 100 + np.searchsorted(self.inc_edges, incident)
 
     def expand_flat(
         self,
         offsets: np.ndarray,
         points: dict[str, np.ndarray],
+        incident: np.ndarray,
         uniform: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Sub-cells of the core windows of flat clouds of blocks (the blocks outside their
-        shower's window are left out; the window is placed by all of them): each window's
-        energy (per shower and layer) shared out by a training core of its layer and energy
-        bin (the nearest energy bin of the layer when its own is empty); ``uniform`` as for
-        :meth:`PatternLibrary.expand_flat`, one number per window."""
-        w, n_clouds = self._window(offsets, points), len(offsets) - 1
-        sel = w.inside
-        layer = np.asarray(points["layer"])[sel].astype(np.int64)
-        uk, inv = np.unique(w.owner[sel] * 1000 + layer, return_inverse=True)
-        energy = np.bincount(inv, np.asarray(points["E"], np.float64)[sel], len(uk))
-        shower = uk // 1000
+        shower's window are left out; the window is placed by all of them) with incident
+        energies ``incident [N]`` (MeV): each window's energy (per shower and layer) shared out
+        by a training core of its layer and incident-energy group near it in energy
+        (:meth:`draw`); ``uniform`` as for :meth:`PatternLibrary.expand_flat`, one number per
+        window."""
+        w, uk, energy, _ = self._windows(offsets, points)
+        n_clouds, shower = len(offsets) - 1, uk // 1000
         k = np.bincount(shower, minlength=n_clouds)
         u = np.full(len(uk), 0.5) if uniform is None else np.asarray(uniform(k), np.float64)
-        pat = self.draw(_core_bins(uk % 1000, energy), u)
+        bins = self.group(uk % 1000, np.asarray(incident, np.float64)[shower])
+        pat = self.draw(bins, np.log10(np.maximum(energy, 1e-30)), u)
         rows, slots = np.nonzero(pat > 0)
         sh, half = shower[rows], self.side // 2
         li, lj = slots // self.side - half, slots % self.side - half
@@ -354,19 +390,23 @@ class CoreLibrary:
         counts = np.bincount(sh, minlength=n_clouds)
         return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), pts
 
-    def draw(self, bins: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """``[K, S*S]`` cores of ``bins [K]`` chosen by ``u [K]``; an empty bin takes the
-        nearest energy bin of its layer, a layer without any core the centre sub-cells."""
+    def draw(self, bins: np.ndarray, log_energy: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``[K, S*S]`` cores for windows of groups ``bins [K]`` and log10 energies
+        ``log_energy [K]``, each one of the :data:`NEAREST` cores of its group nearest in
+        energy, chosen by ``u [K]``; a group without cores draws from its layer's, a layer
+        without any puts the energy on the four sub-cells at the corner."""
         start = np.searchsorted(self.bins, bins)
         stop = np.searchsorted(self.bins, bins, side="right")
-        for k in np.flatnonzero(stop == start):
-            same = self.bins[self.bins // 100 == bins[k] // 100]
-            if len(same):
-                near = same[np.argmin(np.abs(same - bins[k]))]
-                start[k] = np.searchsorted(self.bins, near)
-                stop[k] = np.searchsorted(self.bins, near, side="right")
-        found = stop > start
-        pick = np.minimum(start + (np.asarray(u) * (stop - start)).astype(np.int64),
+        key = _sort_key(self.bins, self.log_energy)
+        pos = np.searchsorted(key, _sort_key(bins, log_energy))
+        lo = np.clip(pos - NEAREST // 2, start, np.maximum(start, stop - NEAREST))
+        hi = np.minimum(lo + NEAREST, stop)
+        empty = stop == start  # the layer's cores instead
+        layer = bins // 100
+        lo[empty] = np.searchsorted(self.bins, layer[empty] * 100)
+        hi[empty] = np.searchsorted(self.bins, layer[empty] * 100 + 99, side="right")
+        found = hi > lo
+        pick = np.minimum(lo + (np.asarray(u) * (hi - lo)).astype(np.int64),
                           max(len(self.bins) - 1, 0))  # fmt: skip
         out = np.zeros((len(bins), self.side**2))
         if len(self.bins):
@@ -375,6 +415,12 @@ class CoreLibrary:
         for ci in (half - 1, half):
             out[~found, ci * self.side + half - 1 : ci * self.side + half + 1] = 0.25
         return out
+
+
+def _sort_key(bins: np.ndarray, log_energy: np.ndarray) -> np.ndarray:
+    """One float per core ordered as (group, log energy): groups 16 apart, log10 energies in
+    [-6, 6] mapped into [0, 15)."""
+    return bins.astype(np.float64) * 16 + (np.clip(log_energy, -6, 6) + 6) * 1.25
 
 
 @dataclass
@@ -390,11 +436,6 @@ class _Window:
     gy: np.ndarray
     fx: np.ndarray
     fy: np.ndarray
-
-
-def _core_bins(layer: np.ndarray, energy: np.ndarray) -> np.ndarray:
-    """Core bins: ``layer * 100`` + the bin of log10(energy / MeV) in :data:`LOG_E_EDGES`."""
-    return layer * 100 + np.digitize(np.log10(np.maximum(energy, 1e-30)), LOG_E_EDGES)
 
 
 def _cap_per_bin(bins: np.ndarray, cap: int, seed: int) -> np.ndarray:
@@ -451,7 +492,8 @@ def _usable(
 
 class PatternBuffers(nn.Module):
     """A :class:`PatternLibrary` as buffers of a model (``bins [M]`` int64, ``patterns
-    [M, B*B]`` float16; with a core library also ``core_bins [C]``, ``core_patterns [C, S*S]``),
+    [M, B*B]`` float16; with a core library also ``core_bins [C]``, ``core_patterns [C, S*S]``,
+    ``core_log_energy [C]``, ``core_inc_edges [G - 1]``),
     so a checkpoint carries it; sizes, ``block``, ``pitch`` and the core's width come from the
     checkpoint's meta (``meta``: :func:`library_meta`)."""
 
@@ -469,6 +511,9 @@ class PatternBuffers(nn.Module):
         if self.core_width:
             self.register_buffer("core_bins", torch.zeros(n_core, dtype=torch.int64))
             self.register_buffer("core_patterns", torch.zeros(n_core, side**2, dtype=torch.float16))
+            self.register_buffer("core_log_energy", torch.zeros(n_core, dtype=torch.float32))
+            n_edges = int(meta.get("n_inc_edges", 0))
+            self.register_buffer("core_inc_edges", torch.zeros(n_edges, dtype=torch.float64))
         self._cached: PatternLibrary | None = None
 
     @classmethod
@@ -479,6 +524,8 @@ class PatternBuffers(nn.Module):
         if library.core is not None:
             out.core_bins.copy_(torch.as_tensor(library.core.bins))
             out.core_patterns.copy_(torch.as_tensor(library.core.patterns, dtype=torch.float16))
+            out.core_log_energy.copy_(torch.as_tensor(library.core.log_energy))
+            out.core_inc_edges.copy_(torch.as_tensor(library.core.inc_edges))
         return out
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
@@ -493,7 +540,11 @@ class PatternBuffers(nn.Module):
             if self.core_width:
                 bins = self.core_bins.cpu().numpy()
                 shares = _shares(self.core_patterns)
-                core = CoreLibrary(self.pitch, self.block, self.core_width, bins, shares)
+                log_e = self.core_log_energy.cpu().numpy()
+                edges = self.core_inc_edges.cpu().numpy()
+                core = CoreLibrary(
+                    self.pitch, self.block, self.core_width, bins, shares, log_e, edges
+                )
             self._cached = PatternLibrary(
                 self.pitch, self.block, self.bins.cpu().numpy(), _shares(self.patterns), core
             )
@@ -510,7 +561,8 @@ def library_meta(library: PatternLibrary) -> dict:
     """What a checkpoint's meta records of its block library (``meta["blocks"]``)."""
     meta = {"block": library.block, "pitch": library.pitch, "n_patterns": len(library.bins)}
     if library.core is not None:
-        meta |= {"core_width": library.core.width, "n_core": len(library.core.bins)}
+        c = library.core
+        meta |= {"core_width": c.width, "n_core": len(c.bins), "n_inc_edges": len(c.inc_edges)}
     return meta
 
 

@@ -71,7 +71,10 @@ def main() -> None:
     )
     ap.add_argument("--patterns", type=int, default=1024, help="attach: patterns per bin")
     ap.add_argument("--core", type=int, default=0, help="core window side in blocks (0: none)")
-    ap.add_argument("--core-patterns", type=int, default=32, help="attach: cores per bin")
+    ap.add_argument("--core-patterns", type=int, default=48, help="cores per layer and group")
+    ap.add_argument(
+        "--subsample", action="store_true", help="expand with the libraries a checkpoint carries"
+    )
     ap.add_argument("--spread", action="store_true", help="sample: spread duplicate blocks")
     ap.add_argument("--block", type=int, default=3, help="block side in sub-cells")
     ap.add_argument("--pitch", type=float, default=0.848, help="sub-cell pitch (mm)")
@@ -99,6 +102,8 @@ def main() -> None:
     else:  # oracle, expand, sample
         train = io.read(args.files[0])
         library = PatternLibrary.from_showers(train, args.pitch, args.block, args.core)
+        if args.subsample:
+            library = library.subsample(args.patterns, args.seed, args.core_patterns)
         out = library.expand(showers, seed=args.seed)
     io.write(out, args.out)
     n_out = int(np.sum(ak.num(out.points, axis=1)))

@@ -261,7 +261,8 @@ def test_a_core_window_gives_back_its_own_core_mirrored_and_falls_back_per_layer
     np.testing.assert_allclose(lib.patterns.sum(1), 1.0, rtol=1e-5)
     inside = lib.inside(flat.offsets, pts)
     assert 0 < inside.sum() < len(inside)
-    off, got = lib.expand_flat(flat.offsets, pts)  # its own points: the window's energies
+    e_inc = np.asarray(shower.incident_energy)
+    off, got = lib.expand_flat(flat.offsets, pts, e_inc)  # its own points: the windows' energies
     want = {k: v[inside] for k, v in pts.items()}
     key = lambda p: np.lexsort((p["y"], p["x"], p["layer"]))  # noqa: E731
     np.testing.assert_array_equal(got["layer"][key(got)], want["layer"][key(want)])
@@ -272,7 +273,7 @@ def test_a_core_window_gives_back_its_own_core_mirrored_and_falls_back_per_layer
 
     # a layer no training core has: the energy on the four sub-cells at the corner
     far = {"E": np.array([8.0]), "x": np.array([0.4]), "y": np.array([0.4]), "layer": np.array([7])}
-    _, corner = lib.expand_flat(np.array([0, 1]), far)
+    _, corner = lib.expand_flat(np.array([0, 1]), far, e_inc)
     np.testing.assert_allclose(corner["E"], 2.0)
     np.testing.assert_allclose(sorted(set(np.abs(corner["x"]).tolist())), [PITCH / 2])
 
@@ -296,3 +297,28 @@ def test_a_block_model_with_core_windows_fills_each_sub_cell_once(tmp_path):
     cells = np.stack([np.repeat(np.arange(8), np.diff(out.offsets)), p["layer"],
                       np.floor(p["x"] / PITCH), np.floor(p["y"] / PITCH)], 1)  # fmt: skip
     assert len(cells) > 0 and len(np.unique(cells, axis=0)) == len(cells)
+
+
+def test_a_core_is_drawn_among_the_nearest_in_energy_of_its_layer_and_energy_group():
+    from pointcalo.blocks import NEAREST, CoreLibrary
+
+    # 100 cores of layer 3, incident-energy group 1 (edges 20 / 50 GeV), log10 E = 0.00 .. 0.99;
+    # core k lights sub-cell k % 16 of a 4 x 4 window, so a drawn core names itself
+    m = 100
+    patterns = np.eye(16, dtype=np.float32)[np.arange(m) % 16]
+    bins = np.full(m, 3 * 100 + 1)
+    log_e = np.arange(m, dtype=np.float32) / 100
+    lib = CoreLibrary(PITCH, 2, 2, bins, patterns, log_e, np.array([20e3, 50e3]))
+    assert (lib.group(np.array([3, 3, 3]), np.array([10e3, 30e3, 80e3])) == [300, 301, 302]).all()
+    q = np.array([0.5, 0.5, 0.0, 0.99, 0.995])
+    for u in (0.0, 0.5, 0.999):
+        got = lib.draw(np.full(len(q), 301), q, np.full(len(q), u)).argmax(1)
+        idx = [np.flatnonzero(np.arange(m) % 16 == g) for g in got]
+        near = [k[np.argmin(np.abs(k / 100 - e))] for k, e in zip(idx, q, strict=True)]
+        dist = np.abs(np.array(near) / 100 - q)
+        assert (dist[:2] <= NEAREST / 200 + 1e-6).all()  # inside: the 8 around it
+        assert (dist <= NEAREST / 100).all()  # at the ends: the 8 at that end
+    # a group without cores draws from its layer's; a layer without any: the corner sub-cells
+    other = lib.draw(np.array([300, 700]), np.array([0.5, 0.5]), np.array([0.3, 0.3]))
+    assert other[0].sum() == pytest.approx(1.0) and other[0].max() == 1.0
+    assert np.count_nonzero(other[1]) == 4 and other[1].sum() == pytest.approx(1.0)

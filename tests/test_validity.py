@@ -95,7 +95,9 @@ def test_geant4_showers_are_a_fixed_point(g4_path):
         np.testing.assert_array_equal(out[k], flat.points[k], err_msg=k)
 
 
-@pytest.mark.parametrize("name", ["ild-photon-cm", "ild-photon-cc", "ild-photon-bcm", "ild-photon-bcc"])
+@pytest.mark.parametrize(
+    "name", ["ild-photon-cm", "ild-photon-cc", "ild-photon-bcm", "ild-photon-bcc"]
+)
 def test_shipped_models_generate_valid_points(name):
     torch.set_num_threads(1)
     loaded = load_model(name)

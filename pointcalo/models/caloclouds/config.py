@@ -28,7 +28,8 @@ class CaloCloudsConfig(ModelConfig):
     ``block_patterns`` per bin, the checkpoint carries to re-expand generated blocks into
     sub-cells. ``core_window > 0`` (even, in blocks): each layer's core, the ``core_window``
     blocks square around the block corner nearest the shower's centre, is filled whole by a
-    training core of its layer and energy (at most ``core_patterns`` per bin;
+    training core of its layer and incident-energy quartile near it in energy (at most
+    ``core_patterns`` per layer and quartile;
     :class:`pointcalo.blocks.CoreLibrary`)."""
 
     name: Literal["caloclouds"] = "caloclouds"
@@ -58,4 +59,4 @@ class CaloCloudsConfig(ModelConfig):
     blocks_from: str | None = None
     block_patterns: int = Field(1024, ge=1)
     core_window: int = Field(0, ge=0, multiple_of=2)
-    core_patterns: int = Field(32, ge=1)
+    core_patterns: int = Field(48, ge=1)

@@ -100,7 +100,8 @@ def generate_caloclouds(
     offsets = np.concatenate([[0], np.cumsum(counts_np)]).astype(np.int64)
     if getattr(model, "blocks", None) is not None:  # a two-level model: blocks -> sub-cells
         library = model.blocks.library()
-        offsets, pts = library.expand_flat(offsets, pts, lambda k: point_uniform(gens, k).numpy())
+        draw = lambda k: point_uniform(gens, k).numpy()  # noqa: E731 (each cloud's stream)
+        offsets, pts = library.expand_flat(offsets, pts, draw, incident=e_inc)
         clock("blocks")
     return GeneratedClouds(offsets, pts, e_inc)
 
