@@ -76,12 +76,7 @@ def find_blocks_flat(
 ) -> Blocks:
     """:func:`find_blocks` of flat clouds: ``offsets [N + 1]`` and point columns ``E, x, y,
     layer`` (each ``[P]``). Blocks come ordered by shower."""
-    counts = np.diff(np.asarray(offsets, np.int64))
-    owner = np.repeat(np.arange(len(counts)), counts)
-    e = np.asarray(points["E"], np.float64)
-    x, y = np.asarray(points["x"], np.float64), np.asarray(points["y"], np.float64)
-    w = np.maximum(np.bincount(owner, e, len(counts)), 1e-300)
-    cx, cy = np.bincount(owner, e * x, len(counts)) / w, np.bincount(owner, e * y, len(counts)) / w
+    owner, e, x, y, cx, cy = _centres(offsets, points)
     i, j = np.floor(x / pitch).astype(np.int64), np.floor(y / pitch).astype(np.int64)
     bi, bj = np.floor_divide(i, block), np.floor_divide(j, block)
     # one int64 key per (shower, layer, block), ordered as those rows (numpy's row-wise
@@ -233,14 +228,22 @@ class PatternLibrary:
         each cloud's uniform numbers for its windows drawn after those for its blocks), which
         needs the clouds' incident energies ``incident [N]`` (MeV)."""
         offsets, points = _usable(offsets, points)
-        if self.core is not None:
-            if incident is None:
-                raise ValueError("a library with cores needs the incident energies")
-            inside = self.core.inside(offsets, points)
-            outer = PatternLibrary(self.pitch, self.block, self.bins, self.patterns)
-            o_off, o_pts = outer.expand_flat(*_select(offsets, points, ~inside), uniform)
-            c_off, c_pts = self.core.expand_flat(offsets, points, incident, uniform)
-            return _join(o_off, o_pts, c_off, c_pts)
+        if self.core is None:
+            return self._expand_blocks(offsets, points, uniform)
+        if incident is None:
+            raise ValueError("a library with cores needs the incident energies")
+        window = self.core._window(offsets, points)
+        o_off, o_pts = self._expand_blocks(*_select(offsets, points, ~window.inside), uniform)
+        c_off, c_pts = self.core._fill(offsets, points, window, incident, uniform)
+        return _join(o_off, o_pts, c_off, c_pts)
+
+    def _expand_blocks(
+        self,
+        offsets: np.ndarray,
+        points: dict[str, np.ndarray],
+        uniform: Callable[[np.ndarray], np.ndarray] | None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """:meth:`expand_flat` by block patterns alone (usable points)."""
         b, n, n_clouds = (
             find_blocks_flat(offsets, points, self.pitch, self.block),
             self.block,
@@ -260,8 +263,7 @@ class PatternLibrary:
             "y": ((b.by[rows] * n + sj + 0.5) * self.pitch)[order].astype(np.float32),
             "layer": b.layer[rows][order].astype(np.asarray(points["layer"]).dtype),
         }
-        counts = np.bincount(b.shower[rows], minlength=n_clouds)
-        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), pts
+        return _offsets(np.bincount(b.shower[rows], minlength=n_clouds)), pts
 
 
 @dataclass
@@ -294,15 +296,7 @@ class CoreLibrary:
         return self.width * self.block
 
     def _window(self, offsets: np.ndarray, points: dict[str, np.ndarray]) -> _Window:
-        counts = np.diff(np.asarray(offsets, np.int64))
-        owner = np.repeat(np.arange(len(counts)), counts)
-        e = np.asarray(points["E"], np.float64)
-        x, y = np.asarray(points["x"], np.float64), np.asarray(points["y"], np.float64)
-        w = np.maximum(np.bincount(owner, e, len(counts)), 1e-300)
-        cx, cy = (
-            np.bincount(owner, e * x, len(counts)) / w,
-            np.bincount(owner, e * y, len(counts)) / w,
-        )
+        owner, _, x, y, cx, cy = _centres(offsets, points)
         bp, half = self.pitch * self.block, self.side // 2
         gx = np.round(cx / bp).astype(np.int64) * self.block  # nearest corner, in sub-cells
         gy = np.round(cy / bp).astype(np.int64) * self.block
@@ -318,17 +312,17 @@ class CoreLibrary:
         """``[P]`` whether each point lies in its shower's core window."""
         return self._window(offsets, points).inside
 
+    @staticmethod
     def _windows(
-        self, offsets: np.ndarray, points: dict[str, np.ndarray]
-    ) -> tuple[_Window, np.ndarray, np.ndarray, np.ndarray]:
-        """The window of every shower, and per (shower, layer) window with points: its key
-        ``shower * 1000 + layer``, energy (MeV) and each point's window index."""
-        w = self._window(offsets, points)
+        w: _Window, points: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per (shower, layer) window of ``w`` with points: its key ``shower * 1000 + layer``,
+        energy (MeV) and each inside point's window index."""
         sel = w.inside
         layer = np.asarray(points["layer"])[sel].astype(np.int64)
         uk, inv = np.unique(w.owner[sel] * 1000 + layer, return_inverse=True)
         energy = np.bincount(inv, np.asarray(points["E"], np.float64)[sel], len(uk))
-        return w, uk, energy, inv.ravel()
+        return uk, energy, inv.ravel()
 
     @classmethod
     def from_showers(cls, showers: ak.Array, pitch: float, block: int, width: int) -> CoreLibrary:
@@ -341,7 +335,8 @@ class CoreLibrary:
         edges = np.quantile(e_inc, [0.25, 0.5, 0.75]) if len(e_inc) >= 8 else np.zeros(0)
         empty = np.zeros(0)
         lib = cls(pitch, block, width, empty.astype(np.int64), empty, empty, edges)
-        w, uk, energy, inv = lib._windows(flat.offsets, flat.points)
+        w = lib._window(flat.offsets, flat.points)
+        uk, energy, inv = lib._windows(w, flat.points)
         sel = w.inside
         pat = np.zeros((len(uk), lib.side**2))
         e = np.asarray(flat.points["E"], np.float64)[sel]
@@ -370,7 +365,18 @@ class CoreLibrary:
         by a training core of its layer and incident-energy group near it in energy
         (:meth:`draw`); ``uniform`` as for :meth:`PatternLibrary.expand_flat`, one number per
         window."""
-        w, uk, energy, _ = self._windows(offsets, points)
+        return self._fill(offsets, points, self._window(offsets, points), incident, uniform)
+
+    def _fill(
+        self,
+        offsets: np.ndarray,
+        points: dict[str, np.ndarray],
+        w: _Window,
+        incident: np.ndarray,
+        uniform: Callable[[np.ndarray], np.ndarray] | None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """:meth:`expand_flat` with the showers' windows ``w`` already placed."""
+        uk, energy, _ = self._windows(w, points)
         n_clouds, shower = len(offsets) - 1, uk // 1000
         k = np.bincount(shower, minlength=n_clouds)
         u = np.full(len(uk), 0.5) if uniform is None else np.asarray(uniform(k), np.float64)
@@ -387,8 +393,7 @@ class CoreLibrary:
             "y": ((jj + 0.5) * self.pitch).astype(np.float32),
             "layer": (uk[rows] % 1000).astype(np.asarray(points["layer"]).dtype),
         }
-        counts = np.bincount(sh, minlength=n_clouds)
-        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), pts
+        return _offsets(np.bincount(sh, minlength=n_clouds)), pts
 
     def draw(self, bins: np.ndarray, log_energy: np.ndarray, u: np.ndarray) -> np.ndarray:
         """``[K, S*S]`` cores for windows of groups ``bins [K]`` and log10 energies
@@ -448,14 +453,30 @@ def _cap_per_bin(bins: np.ndarray, cap: int, seed: int) -> np.ndarray:
     return np.concatenate(keep) if keep else np.zeros(0, np.int64)
 
 
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    """``[N + 1]`` int64 offsets of clouds of ``counts [N]`` points."""
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def _centres(offsets: np.ndarray, points: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """``(owner [P], E, x, y [P] float64, cx, cy [N])``: each point's cloud, its energy and
+    position, and each cloud's energy-weighted transverse centre (mm)."""
+    counts = np.diff(np.asarray(offsets, np.int64))
+    owner = np.repeat(np.arange(len(counts)), counts)
+    e = np.asarray(points["E"], np.float64)
+    x, y = np.asarray(points["x"], np.float64), np.asarray(points["y"], np.float64)
+    w = np.maximum(np.bincount(owner, e, len(counts)), 1e-300)
+    cx, cy = np.bincount(owner, e * x, len(counts)) / w, np.bincount(owner, e * y, len(counts)) / w
+    return owner, e, x, y, cx, cy
+
+
 def _select(
     offsets: np.ndarray, points: dict[str, np.ndarray], mask: np.ndarray
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Flat clouds of the points where ``mask`` is true."""
     owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     counts = np.bincount(owner[mask], minlength=len(offsets) - 1)
-    sub = {k: np.asarray(v)[mask] for k, v in points.items()}
-    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), sub
+    return _offsets(counts), {k: np.asarray(v)[mask] for k, v in points.items()}
 
 
 def _join(
@@ -467,8 +488,7 @@ def _join(
                             np.repeat(np.arange(n), np.diff(b_off))])  # fmt: skip
     order = np.argsort(owner, kind="stable")
     pts = {k: np.concatenate([a[k], b[k].astype(a[k].dtype)])[order] for k in a}
-    counts = np.diff(a_off) + np.diff(b_off)
-    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), pts
+    return _offsets(np.diff(a_off) + np.diff(b_off)), pts
 
 
 def _usable(
@@ -481,13 +501,7 @@ def _usable(
     ok = np.isfinite(e) & (e > 0)
     ok &= np.isfinite(np.asarray(points["x"], np.float64))
     ok &= np.isfinite(np.asarray(points["y"], np.float64))
-    if ok.all():
-        return offsets, points
-    owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    counts = np.bincount(owner[ok], minlength=len(offsets) - 1)
-    return np.concatenate([[0], np.cumsum(counts)]), {
-        k: np.asarray(v)[ok] for k, v in points.items()
-    }
+    return (offsets, points) if ok.all() else _select(offsets, points, ok)
 
 
 class PatternBuffers(nn.Module):
@@ -693,5 +707,4 @@ def spread_duplicates(
         "y": ((j[keep] + 0.5) * pitch).astype(np.float32),
         "layer": layer[keep].astype(np.asarray(points["layer"]).dtype),
     }
-    new_counts = np.bincount(cloud[keep], minlength=len(counts))
-    return np.concatenate([[0], np.cumsum(new_counts)]).astype(np.int64), out
+    return _offsets(np.bincount(cloud[keep], minlength=len(counts))), out

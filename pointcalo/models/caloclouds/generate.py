@@ -98,7 +98,7 @@ def generate_caloclouds(
         normalizer.snap(pts)  # back onto the sensor lattice (cells unchanged: it is finer)
     clock("post")
     offsets = np.concatenate([[0], np.cumsum(counts_np)]).astype(np.int64)
-    if getattr(model, "blocks", None) is not None:  # a two-level model: blocks -> sub-cells
+    if model.blocks is not None:  # a two-level model: blocks -> sub-cells
         library = model.blocks.library()
         draw = lambda k: point_uniform(gens, k).numpy()  # noqa: E731 (each cloud's stream)
         offsets, pts = library.expand_flat(offsets, pts, draw, incident=e_inc)

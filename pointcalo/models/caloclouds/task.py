@@ -25,27 +25,19 @@ class CaloCloudsTask(TaskBase):
 
     def __init__(self, cfg, n_features: int, mean_points: float, data: PointCloudData) -> None:
         self.cfg = cfg
-        library, blocks = None, None
-        if cfg.model.blocks > 0:  # a two-level model: its pattern library goes with it
-            if cfg.model.blocks_from is None:
+        m = cfg.model
+        self.model = CaloClouds(
+            m, n_features, mean_points, data.spec.integer_max + 1, data.normalizer.n_extra
+        )
+        if m.blocks > 0:  # a two-level model: its pattern library goes with it
+            if m.blocks_from is None:
                 raise ConfigError("model.blocks_from: a block model needs its sub-cell showers")
-            m = cfg.model
             library, limits = training_library(
                 m.blocks_from, m.blocks, m.block_patterns, cfg.train.seed,
                 m.core_window, m.core_patterns,
             )  # fmt: skip
-            blocks = library_meta(library)
-            self.meta = {"blocks": blocks, "point_limits": limits}
-        self.model = CaloClouds(
-            cfg.model,
-            n_features,
-            mean_points,
-            data.spec.integer_max + 1,
-            data.normalizer.n_extra,
-            blocks,
-        )
-        if library is not None:
             self.model.blocks = PatternBuffers.of(library)
+            self.meta = {"blocks": library_meta(library), "point_limits": limits}
         self.feats = TrainingFeatures(self.model.flow, data, self.model.widths, self.model.hits)
         self.den = self.model.denoiser
 
