@@ -8,8 +8,14 @@
     python scripts/block_model.py coarsen runs/split/train.h5 --block 3 --out runs/blocks/train.h5
     # a block-level model's showers (sampled from it) re-expanded into sub-cells
     python scripts/block_model.py expand runs/split/train.h5 gen_blocks.h5 --block 3 --out gen.h5
-    # or straight from a block-level checkpoint at the showers' energies, with duplicate
-    # blocks moved to the nearest free block (--spread) instead of merged
+    # ... with each layer's core filled by Geant4 cores (--core 6), or with only the
+    # libraries a checkpoint would carry (--subsample --patterns 256 --core-patterns 48)
+    # give a block checkpoint trained without them its libraries (pointcalo sample then
+    # re-expands; how ild-photon-bcc and ild-photon-bcm were made)
+    python scripts/block_model.py attach CHECKPOINT runs/split/train.h5 --patterns 256 \
+        --core 6 --core-patterns 48 --out two_level.pt
+    # or straight from a block-level checkpoint without libraries at the showers' energies,
+    # with duplicate blocks moved to the nearest free block (--spread) instead of merged
     python scripts/block_model.py sample runs/split/train.h5 CHECKPOINT runs/split/val.h5 \\
         --spread --out gen.h5
 
