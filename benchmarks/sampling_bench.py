@@ -6,6 +6,7 @@ Usage:
   python benchmarks/sampling_bench.py STUDENT --teacher TEACHER [--teacher-sampler heun
       --teacher-steps 13]                    # consistency student vs its diffusion teacher
   python benchmarks/sampling_bench.py CHECKPOINT --device cuda --batch-size 1000
+  python benchmarks/sampling_bench.py ild-photon-bcm --bf16   # also in bfloat16
   python benchmarks/sampling_bench.py ild-photon-cm --stages  # time per stage, post-processing
                                                               # in numpy vs torch
 
@@ -27,22 +28,33 @@ import time
 import numpy as np
 import torch
 
-from pointcalo.generation import generate, load_model, sample_conditions
+from pointcalo.generation import generate, in_bfloat16, load_model, sample_conditions
 from pointcalo.simulate import ShowerSimulator
 
 GEANT4_S_PER_SHOWER = 0.42  # uniform 10-90 GeV, one thread
 
 
-def rate(path: str, n: int, batch: int, device: torch.device, sampler=None, steps=None, **options):
-    """``(showers/s, mean points per shower)`` of one model."""
+def rate(
+    path: str,
+    n: int,
+    batch: int,
+    device: torch.device,
+    sampler=None,
+    steps=None,
+    bf16: bool = False,
+    **options,
+):
+    """``(showers/s, mean points per shower)`` of one model (``bf16``: its network in
+    bfloat16, as ``pointcalo sample --bf16``)."""
     loaded = load_model(path, device)
     cond = sample_conditions(n, 10e3, 90e3, seed=0)
     kw = {"device": device, "batch_size": batch, "sampler": sampler, "steps": steps, **options}
-    generate(loaded.model, loaded.net, loaded.normalizer, cond[:8], loaded.cfg, seed=1, **kw)
+    net = in_bfloat16(loaded.net, device) if bf16 else loaded.net
+    generate(loaded.model, net, loaded.normalizer, cond[:8], loaded.cfg, seed=1, **kw)
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    clouds = generate(loaded.model, loaded.net, loaded.normalizer, cond, loaded.cfg, seed=0, **kw)
+    clouds = generate(loaded.model, net, loaded.normalizer, cond, loaded.cfg, seed=0, **kw)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return n / (time.perf_counter() - t0), float(np.diff(clouds.offsets).mean())
@@ -72,6 +84,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--device", default="cpu")
     ap.add_argument(
+        "--bf16", action="store_true", help="also the model with its network in bfloat16"
+    )
+    ap.add_argument(
         "--stages", action="store_true", help="time per stage, numpy vs torch post-processing"
     )
     args = ap.parse_args()
@@ -85,6 +100,12 @@ def main() -> None:
         f"{pts:.0f} points on average, batch {args.batch_size})"
     )
     print(f"  vs Geant4 ({GEANT4_S_PER_SHOWER} s each): x{GEANT4_S_PER_SHOWER * r:,.0f}")
+    if args.bf16:
+        rb, _ = rate(args.checkpoint, args.n, args.batch_size, device, bf16=True)
+        print(
+            f"  network in bfloat16 (pointcalo sample --bf16): {rb:.1f} showers/s, "
+            f"x{rb / r:.2f} float32 -> vs Geant4 x{GEANT4_S_PER_SHOWER * rb:,.0f}"
+        )
     if args.stages:
         stages(args.checkpoint, args.n, args.batch_size, device)
     if args.teacher:

@@ -328,8 +328,11 @@ class CoreLibrary:
     def from_showers(cls, showers: ak.Array, pitch: float, block: int, width: int) -> CoreLibrary:
         """The cores of every layer of ``showers`` (the training split; ``width`` even);
         incident-energy groups at the quartiles of their incident energies."""
-        if width < 2 or width % 2:
-            raise ValueError(f"core width: {width} blocks, not an even number >= 2")
+        if width < 2 or width % 2 or (width * block) ** 2 > np.iinfo(np.int16).max:
+            raise ValueError(
+                f"core width: {width} blocks, not an even number >= 2 of at most "
+                f"{int(np.sqrt(np.iinfo(np.int16).max)) // block} sub-cells"
+            )
         flat = flatten(showers)
         e_inc = np.asarray(showers.incident_energy, np.float64)
         edges = np.quantile(e_inc, [0.25, 0.5, 0.75]) if len(e_inc) >= 8 else np.zeros(0)
@@ -506,9 +509,12 @@ def _usable(
 
 class PatternBuffers(nn.Module):
     """A :class:`PatternLibrary` as buffers of a model (``bins [M]`` int64, ``patterns
-    [M, B*B]`` float16; with a core library also ``core_bins [C]``, ``core_patterns [C, S*S]``,
-    ``core_log_energy [C]``, ``core_inc_edges [G - 1]``),
-    so a checkpoint carries it; sizes, ``block``, ``pitch`` and the core's width come from the
+    [M, B*B]`` float16; with a core library also ``core_bins [C]``, ``core_log_energy [C]``,
+    ``core_inc_edges [G - 1]`` and the cores' shares, sparse: ``core_counts [C]`` lit
+    sub-cells per core, then per lit sub-cell its slot ``core_slots [K]`` (int16) and share
+    ``core_shares [K]`` (float32), a tenth of the dense ``[C, S*S]`` table; checkpoints of
+    2026-12-05 hold that table as ``core_patterns`` in float16 and still load), so a
+    checkpoint carries it; sizes, ``block``, ``pitch`` and the core's width come from the
     checkpoint's meta (``meta``: :func:`library_meta`)."""
 
     def __init__(self, meta: dict) -> None:
@@ -522,9 +528,17 @@ class PatternBuffers(nn.Module):
         )
         self.register_buffer("bins", torch.zeros(n, dtype=torch.int64))
         self.register_buffer("patterns", torch.zeros(n, self.block**2, dtype=torch.float16))
+        self.sparse_core = "core_lit" in meta
         if self.core_width:
             self.register_buffer("core_bins", torch.zeros(n_core, dtype=torch.int64))
-            self.register_buffer("core_patterns", torch.zeros(n_core, side**2, dtype=torch.float16))
+            if self.sparse_core:
+                lit = int(meta["core_lit"])
+                self.register_buffer("core_counts", torch.zeros(n_core, dtype=torch.int32))
+                self.register_buffer("core_slots", torch.zeros(lit, dtype=torch.int16))
+                self.register_buffer("core_shares", torch.zeros(lit, dtype=torch.float32))
+            else:
+                dense = torch.zeros(n_core, side**2, dtype=torch.float16)
+                self.register_buffer("core_patterns", dense)
             self.register_buffer("core_log_energy", torch.zeros(n_core, dtype=torch.float32))
             n_edges = int(meta.get("n_inc_edges", 0))
             self.register_buffer("core_inc_edges", torch.zeros(n_edges, dtype=torch.float64))
@@ -536,29 +550,44 @@ class PatternBuffers(nn.Module):
         out.bins.copy_(torch.as_tensor(library.bins))
         out.patterns.copy_(torch.as_tensor(library.patterns, dtype=torch.float16))
         if library.core is not None:
-            out.core_bins.copy_(torch.as_tensor(library.core.bins))
-            out.core_patterns.copy_(torch.as_tensor(library.core.patterns, dtype=torch.float16))
-            out.core_log_energy.copy_(torch.as_tensor(library.core.log_energy))
-            out.core_inc_edges.copy_(torch.as_tensor(library.core.inc_edges))
+            c = library.core
+            rows, slots = np.nonzero(c.patterns > 0)
+            out.core_bins.copy_(torch.as_tensor(c.bins))
+            out.core_counts.copy_(torch.as_tensor(np.bincount(rows, minlength=len(c.bins))))
+            out.core_slots.copy_(torch.as_tensor(slots.astype(np.int16)))
+            out.core_shares.copy_(torch.as_tensor(c.patterns[rows, slots], dtype=torch.float32))
+            out.core_log_energy.copy_(torch.as_tensor(c.log_energy))
+            out.core_inc_edges.copy_(torch.as_tensor(c.inc_edges))
         return out
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         self._cached = None
         super()._load_from_state_dict(*args, **kwargs)
 
+    def _core_shares(self) -> np.ndarray:
+        """The cores' shares, dense ``[C, S*S]``."""
+        if not self.sparse_core:
+            return _shares(self.core_patterns)
+        counts = self.core_counts.cpu().numpy().astype(np.int64)
+        rows = np.repeat(np.arange(len(counts)), counts)
+        pat = np.zeros((len(counts), (self.core_width * self.block) ** 2))
+        slots = self.core_slots.cpu().numpy().astype(np.int64)
+        pat[rows, slots] = self.core_shares.cpu().numpy()
+        return pat / np.maximum(pat.sum(1, keepdims=True), 1e-300)
+
     def library(self) -> PatternLibrary:
-        """The library (numpy; shares renormalised to sum to one after float16 rounding),
-        made once per loaded state."""
+        """The library (numpy; shares renormalised to sum to one after rounding), made once
+        per loaded state."""
         if self._cached is None:
             core = None
             if self.core_width:
                 bins = self.core_bins.cpu().numpy()
-                shares = _shares(self.core_patterns)
                 log_e = self.core_log_energy.cpu().numpy()
                 edges = self.core_inc_edges.cpu().numpy()
                 core = CoreLibrary(
-                    self.pitch, self.block, self.core_width, bins, shares, log_e, edges
-                )
+                    self.pitch, self.block, self.core_width, bins, self._core_shares(), log_e,
+                    edges,
+                )  # fmt: skip
             self._cached = PatternLibrary(
                 self.pitch, self.block, self.bins.cpu().numpy(), _shares(self.patterns), core
             )
@@ -576,7 +605,8 @@ def library_meta(library: PatternLibrary) -> dict:
     meta = {"block": library.block, "pitch": library.pitch, "n_patterns": len(library.bins)}
     if library.core is not None:
         c = library.core
-        meta |= {"core_width": c.width, "n_core": len(c.bins), "n_inc_edges": len(c.inc_edges)}
+        meta |= {"core_width": c.width, "n_core": len(c.bins), "n_inc_edges": len(c.inc_edges),
+                 "core_lit": int(np.count_nonzero(c.patterns > 0))}  # fmt: skip
     return meta
 
 
@@ -636,6 +666,7 @@ def attach_library(
     model_cfg.update(settings)
     out["meta"]["blocks"] = library_meta(library)
     out["meta"]["point_limits"] = limits
+    out["model"] = {k: v for k, v in out["model"].items() if not k.startswith("blocks.")}
     for name, value in PatternBuffers.of(library).state_dict().items():
         out["model"][f"blocks.{name}"] = value
     return out

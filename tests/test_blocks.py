@@ -298,6 +298,11 @@ def test_a_block_model_with_core_windows_fills_each_sub_cell_once(tmp_path):
                       np.floor(p["x"] / PITCH), np.floor(p["y"] / PITCH)], 1)  # fmt: skip
     assert len(cells) > 0 and len(np.unique(cells, axis=0)) == len(cells)
 
+    # a new library replaces the one a checkpoint carries (here a wider core window)
+    save_checkpoint(tmp_path / "wider.pt", attach_library(state, str(sub_path), 3, 5, 0, 4, 3))
+    wider = load_model(tmp_path / "wider.pt").model.blocks.library()
+    assert wider.core.width == 4 and wider.core.patterns.shape[1] == 12**2
+
 
 def test_a_core_is_drawn_among_the_nearest_in_energy_of_its_layer_and_energy_group():
     from pointcalo.blocks import NEAREST, CoreLibrary
@@ -322,3 +327,30 @@ def test_a_core_is_drawn_among_the_nearest_in_energy_of_its_layer_and_energy_gro
     other = lib.draw(np.array([300, 700]), np.array([0.5, 0.5]), np.array([0.3, 0.3]))
     assert other[0].sum() == pytest.approx(1.0) and other[0].max() == 1.0
     assert np.count_nonzero(other[1]) == 4 and other[1].sum() == pytest.approx(1.0)
+
+
+def test_a_model_carries_its_cores_sparse_and_still_reads_the_dense_table_of_older_checkpoints():
+    import torch
+
+    from pointcalo.blocks import CoreLibrary, PatternBuffers, library_meta
+
+    showers = coarsen(_lattice_showers(12, 5), PITCH, 1)
+    library = PatternLibrary.from_showers(showers, PITCH, 3, core_width=4)
+    core = library.core
+    assert isinstance(core, CoreLibrary) and 0 < np.mean(core.patterns > 0) < 1
+    buffers = PatternBuffers.of(library)
+    meta = library_meta(library)
+    assert meta["core_lit"] == np.count_nonzero(core.patterns) == len(buffers.core_slots)
+    state = buffers.state_dict()
+    assert "core_patterns" not in state
+    back = PatternBuffers(meta)
+    back.load_state_dict(state)
+    np.testing.assert_allclose(back.library().core.patterns, core.patterns, rtol=1e-6, atol=1e-9)
+
+    old_meta = {k: v for k, v in meta.items() if k != "core_lit"}  # 2026-12-05's format
+    old = {k: v for k, v in state.items() if not k.startswith(("core_counts", "core_slots"))}
+    old.pop("core_shares")
+    old["core_patterns"] = torch.as_tensor(core.patterns, dtype=torch.float16)
+    dense = PatternBuffers(old_meta)
+    dense.load_state_dict(old)
+    np.testing.assert_allclose(dense.library().core.patterns, core.patterns, rtol=2e-3, atol=1e-6)

@@ -125,7 +125,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="sample conditions outside the model's training ranges",
     )
-    p.add_argument("--bf16", action="store_true", help="run the network in bfloat16 (GPU)")
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="run the network in bfloat16 (GPU: autocast; CPU: bfloat16 weights, fast where "
+        "the CPU has AVX512-BF16)",
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the network (GPU)")
     p.add_argument(
         "--grid",
