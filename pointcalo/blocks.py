@@ -17,6 +17,12 @@ costs almost nothing: per-layer classifier 0.566 on the worst view against 0.535
 against Geant4 (test split as reference, floor 0.531), nearest-neighbour distances 2.7x and
 pair correlation 2.1x their floor.
 
+Two libraries can take over more of the shower: a :class:`CoreLibrary` fills each layer's
+core window whole with a Geant4 training core (the generator gives its energy), and a
+:class:`HaloLibrary` replaces the blocks outside it by Geant4 halo patches (a training block
+with the 8 around it), thinned so the number of lit blocks stays, so the halo's blocks come in
+Geant4's chains along tracks (``docs/fidelity.md``, sessions 12-13).
+
 Blocks are aligned with the sub-cell lattice (block ``k`` spans sub-cells ``kB .. kB + B - 1``
 of each transverse axis); the shower axis enters wherever it does. Units: mm, MeV.
 """
@@ -72,11 +78,19 @@ def find_blocks(showers: ak.Array, pitch: float, block: int) -> Blocks:
 
 
 def find_blocks_flat(
-    offsets: np.ndarray, points: dict[str, np.ndarray], pitch: float, block: int
+    offsets: np.ndarray,
+    points: dict[str, np.ndarray],
+    pitch: float,
+    block: int,
+    centre: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Blocks:
     """:func:`find_blocks` of flat clouds: ``offsets [N + 1]`` and point columns ``E, x, y,
-    layer`` (each ``[P]``). Blocks come ordered by shower."""
+    layer`` (each ``[P]``). Blocks come ordered by shower. Rings and mirroring are taken
+    from each cloud's energy-weighted centre, or from ``centre`` (``cx, cy [N]`` mm: the whole
+    shower's, when these are a part of it)."""
     owner, e, x, y, cx, cy = _centres(offsets, points)
+    if centre is not None:
+        cx, cy = centre
     i, j = np.floor(x / pitch).astype(np.int64), np.floor(y / pitch).astype(np.int64)
     bi, bj = np.floor_divide(i, block), np.floor_divide(j, block)
     # one int64 key per (shower, layer, block), ordered as those rows (numpy's row-wise
@@ -129,17 +143,22 @@ class PatternLibrary:
     bins: np.ndarray
     patterns: np.ndarray
     core: CoreLibrary | None = None
+    halo: HaloLibrary | None = None
 
     @classmethod
     def from_showers(
-        cls, showers: ak.Array, pitch: float, block: int, core_width: int = 0
+        cls, showers: ak.Array, pitch: float, block: int, core_width: int = 0, halo: bool = False
     ) -> PatternLibrary:
         """The library of every block of ``showers`` (the training split); with
-        ``core_width > 0`` also their cores (:class:`CoreLibrary`)."""
+        ``core_width > 0`` also their cores (:class:`CoreLibrary`) and with ``halo`` the halo
+        patches around their blocks outside the cores (:class:`HaloLibrary`)."""
         b = find_blocks(showers, pitch, block)
         order = np.argsort(b.bin, kind="stable")
         core = CoreLibrary.from_showers(showers, pitch, block, core_width) if core_width else None
-        return cls(pitch, block, b.bin[order], b.pattern[order].astype(np.float32), core)
+        if halo and core is None:
+            raise ValueError("halo patches need a core window (core_width > 0)")
+        patches = HaloLibrary.from_showers(showers, core) if halo else None
+        return cls(pitch, block, b.bin[order], b.pattern[order].astype(np.float32), core, patches)
 
     def save(self, path: str | Path) -> Path:
         """Write the library as ``.npz`` (atomically)."""
@@ -148,6 +167,9 @@ class PatternLibrary:
             c = self.core
             core = {"core_width": c.width, "core_bins": c.bins, "core_patterns": c.patterns,
                     "core_log_energy": c.log_energy, "core_inc_edges": c.inc_edges}  # fmt: skip
+        if self.halo is not None:
+            h = self.halo
+            core |= {"halo_bins": h.bins, "halo_patches": h.patches, "halo_lit": h.lit}
         with atomic_path(path) as tmp, Path(tmp).open("wb") as f:
             np.savez_compressed(
                 f, pitch=self.pitch, block=self.block, bins=self.bins, patterns=self.patterns,
@@ -165,19 +187,27 @@ class PatternLibrary:
                     pitch, block, int(d["core_width"]), d["core_bins"], d["core_patterns"],
                     d["core_log_energy"], d["core_inc_edges"],
                 )  # fmt: skip
-            return cls(pitch, block, d["bins"], d["patterns"], core)
+            halo = None
+            if "halo_bins" in d:
+                halo = HaloLibrary(pitch, block, d["halo_bins"], d["halo_patches"], d["halo_lit"])
+            return cls(pitch, block, d["bins"], d["patterns"], core, halo)
 
-    def subsample(self, cap: int, seed: int = 0, core_cap: int = 0) -> PatternLibrary:
-        """At most ``cap`` patterns of each bin (and ``core_cap`` cores, 0: ``cap``), drawn
-        without replacement (uniform within a bin, so a bin's distribution of patterns is
-        kept): the library a checkpoint carries."""
+    def subsample(
+        self, cap: int, seed: int = 0, core_cap: int = 0, halo_cap: int = 0
+    ) -> PatternLibrary:
+        """At most ``cap`` patterns of each bin (``core_cap`` cores, ``halo_cap`` halo
+        patches; 0: ``cap``), drawn without replacement (uniform within a bin, so a bin's
+        distribution of patterns is kept): the library a checkpoint carries."""
         keep = _cap_per_bin(self.bins, cap, seed)
         core = self.core
         if core is not None:
             kc = _cap_per_bin(core.bins, core_cap or cap, seed)
             core = CoreLibrary(core.pitch, core.block, core.width, core.bins[kc],
                                core.patterns[kc], core.log_energy[kc], core.inc_edges)  # fmt: skip
-        return PatternLibrary(self.pitch, self.block, self.bins[keep], self.patterns[keep], core)
+        halo = self.halo.subsample(halo_cap or cap, seed) if self.halo is not None else None
+        return PatternLibrary(
+            self.pitch, self.block, self.bins[keep], self.patterns[keep], core, halo
+        )
 
     def draw(self, bins: np.ndarray, u: np.ndarray) -> np.ndarray:
         """``[K, B*B]`` patterns, one of the library's blocks of each of ``bins [K]``, chosen
@@ -226,14 +256,20 @@ class PatternLibrary:
         layer and shower is kept exactly (up to float32 rounding). With a :class:`CoreLibrary`
         the blocks in each shower's core window are filled by it instead (after the others,
         each cloud's uniform numbers for its windows drawn after those for its blocks), which
-        needs the clouds' incident energies ``incident [N]`` (MeV)."""
+        needs the clouds' incident energies ``incident [N]`` (MeV); with a
+        :class:`HaloLibrary` the blocks outside the windows are replaced by its patches
+        (:meth:`HaloLibrary.fill`) instead of expanded one by one."""
         offsets, points = _usable(offsets, points)
         if self.core is None:
             return self._expand_blocks(offsets, points, uniform)
         if incident is None:
             raise ValueError("a library with cores needs the incident energies")
         window = self.core._window(offsets, points)
-        o_off, o_pts = self._expand_blocks(*_select(offsets, points, ~window.inside), uniform)
+        outside = _select(offsets, points, ~window.inside)
+        if self.halo is not None:  # the blocks outside the windows: Geant4 halo patches
+            o_off, o_pts = self.halo.fill(*outside, window, self.core, uniform)
+        else:
+            o_off, o_pts = self._expand_blocks(*outside, uniform)
         c_off, c_pts = self.core._fill(offsets, points, window, incident, uniform)
         return _join(o_off, o_pts, c_off, c_pts)
 
@@ -306,11 +342,20 @@ class CoreLibrary:
         i = np.where(fx[owner], -1 - i, i) + half
         j = np.where(fy[owner], -1 - j, j) + half
         inside = (i >= 0) & (i < self.side) & (j >= 0) & (j < self.side)
-        return _Window(owner, inside, i, j, gx, gy, fx, fy)
+        return _Window(owner, inside, i, j, gx, gy, fx, fy, cx, cy)
 
     def inside(self, offsets: np.ndarray, points: dict[str, np.ndarray]) -> np.ndarray:
         """``[P]`` whether each point lies in its shower's core window."""
         return self._window(offsets, points).inside
+
+    def cells_inside(
+        self, w: _Window, shower: np.ndarray, i: np.ndarray, j: np.ndarray
+    ) -> np.ndarray:
+        """Whether sub-cells ``(i, j)`` (lattice indices) of ``shower`` lie in its window."""
+        half = self.side // 2
+        a = np.where(w.fx[shower], -1 - (i - w.gx[shower]), i - w.gx[shower]) + half
+        c = np.where(w.fy[shower], -1 - (j - w.gy[shower]), j - w.gy[shower]) + half
+        return (a >= 0) & (a < self.side) & (c >= 0) & (c < self.side)
 
     @staticmethod
     def _windows(
@@ -425,6 +470,160 @@ class CoreLibrary:
         return out
 
 
+@dataclass
+class HaloLibrary:
+    """Halo patches of training showers: each block outside its shower's core window with the
+    8 blocks around it, ``patches [M, S*S]`` (``S = 3 * block`` sub-cells per side; energies
+    relative to the centre block's, mirrored to face outwards as block patterns are; sub-cells
+    in the core window left out), ``lit [M]`` (lit blocks of the patch, 1-9), by ``bins [M]``
+    sorted (the block's :class:`PatternLibrary` bin).
+
+    Beyond the core window Geant4's halo blocks come in chains along tracks (30-60 mm from the
+    axis 40 % of them have a lit neighbour), a network that places blocks given the shower
+    alone almost never makes one (``docs/fidelity.md``, session 13). Each generated halo block
+    is kept with probability ``E[1/lit]`` of its bin and replaced by a patch drawn with weight
+    ``1/lit`` (a chain of ``k`` blocks is the centre of ``k`` training patches), so the number
+    of lit blocks and the share of isolated ones stay Geant4's; overlapping patches are summed
+    per sub-cell and each (shower, layer)'s halo energy is rescaled to the generated one."""
+
+    pitch: float
+    block: int
+    bins: np.ndarray
+    patches: np.ndarray
+    lit: np.ndarray
+
+    @property
+    def side(self) -> int:
+        return 3 * self.block
+
+    @classmethod
+    def from_showers(cls, showers: ak.Array, core: CoreLibrary) -> HaloLibrary:
+        """The patches of every block outside the core windows (of ``core``) of ``showers``."""
+        flat = flatten(showers)
+        offsets, points = _usable(flat.offsets, flat.points)
+        window = core._window(offsets, points)
+        o_off, o_pts = _select(offsets, points, ~window.inside)
+        b = find_blocks_flat(o_off, o_pts, core.pitch, core.block, (window.cx, window.cy))
+        n, side = core.block, 3 * core.block
+        owner = np.repeat(np.arange(len(o_off) - 1), np.diff(o_off))
+        i = np.floor(np.asarray(o_pts["x"], np.float64) / core.pitch).astype(np.int64)
+        j = np.floor(np.asarray(o_pts["y"], np.float64) / core.pitch).astype(np.int64)
+        layer = np.asarray(o_pts["layer"]).astype(np.int64)
+        keys = _cell_keys(owner, layer, i, j)
+        order = np.argsort(keys)
+        keys, e = keys[order], np.asarray(o_pts["E"], np.float64)[order]
+        a = np.arange(side)
+        gi = b.bx[:, None, None] * n - n + np.where(b.flip[:, :1], side - 1 - a, a)[:, :, None]
+        gj = b.by[:, None, None] * n - n + np.where(b.flip[:, 1:], side - 1 - a, a)[:, None, :]
+        want = _cell_keys(b.shower[:, None, None], b.layer[:, None, None], gi, gj)
+        pos = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+        hit = (keys[pos] == want) if len(keys) else np.zeros(want.shape, bool)
+        patches = np.where(hit, e[pos] if len(keys) else 0.0, 0.0).reshape(len(b.bin), -1)
+        patches /= np.maximum(b.energy, 1e-300)[:, None]
+        lit = (patches.reshape(-1, 3, n, 3, n) > 0).any(axis=(2, 4)).sum(axis=(1, 2))
+        order = np.argsort(b.bin, kind="stable")
+        return cls(core.pitch, core.block, b.bin[order], patches[order].astype(np.float32),
+                   np.maximum(lit[order], 1).astype(np.int8))  # fmt: skip
+
+    def subsample(self, cap: int, seed: int = 0) -> HaloLibrary:
+        """At most ``cap`` patches of each bin, drawn without replacement."""
+        k = _cap_per_bin(self.bins, cap, seed)
+        return HaloLibrary(self.pitch, self.block, self.bins[k], self.patches[k], self.lit[k])
+
+    def keep_probability(self, bins: np.ndarray) -> np.ndarray:
+        """``[K]`` the chance a generated block of each of ``bins`` is kept: ``E[1/lit]`` of
+        its bin's patches (1 for a bin the library lacks)."""
+        ub, inv = np.unique(self.bins, return_inverse=True)
+        mean_inv = np.bincount(inv, 1.0 / self.lit, len(ub)) / np.maximum(np.bincount(inv), 1)
+        pos = np.minimum(np.searchsorted(ub, bins), max(len(ub) - 1, 0))
+        found = (ub[pos] == bins) if len(ub) else np.zeros(len(bins), bool)
+        return np.where(found, mean_inv[pos] if len(ub) else 1.0, 1.0)
+
+    def draw(self, bins: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``[K, S*S]`` patches, one of each of ``bins [K]`` drawn with weight ``1 / lit`` by
+        ``u [K]`` in [0, 1); a bin the library lacks keeps the block alone, its energy in its
+        centre sub-cell."""
+        start = np.searchsorted(self.bins, bins)
+        stop = np.searchsorted(self.bins, bins, side="right")
+        found = stop > start
+        w = 1.0 / self.lit
+        cum = np.concatenate([[0.0], np.cumsum(w)])  # within a bin: cum[start..stop]
+        target = cum[start] + np.asarray(u) * (cum[stop] - cum[start])
+        pick = np.clip(
+            np.searchsorted(cum, target, side="right") - 1, start, np.maximum(stop - 1, start)
+        )
+        out = np.zeros((len(bins), self.side**2))
+        if len(self.bins):
+            out[found] = self.patches[np.minimum(pick[found], len(self.bins) - 1)]
+        c = self.side // 2
+        out[~found, c * self.side + c] = 1.0
+        return out
+
+    def fill(
+        self,
+        offsets: np.ndarray,
+        points: dict[str, np.ndarray],
+        window: _Window,
+        core: CoreLibrary,
+        uniform: Callable[[np.ndarray], np.ndarray] | None,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Sub-cells of the blocks of flat clouds ``(offsets, points)`` that lie outside their
+        windows (``window``, placed by ``core`` on all the clouds' points; ``points`` are the
+        outside ones): blocks kept and replaced by patches as the class docstring says, each
+        cloud's uniform numbers (``uniform``, as for :meth:`PatternLibrary.expand_flat`) first
+        for the keep decisions, then for the patches; every (shower, layer) keeps its hottest
+        block and its halo energy."""
+        b = find_blocks_flat(offsets, points, self.pitch, self.block, (window.cx, window.cy))
+        n_clouds, n, side = len(offsets) - 1, self.block, self.side
+        k = np.bincount(b.shower, minlength=n_clouds)
+        draw = (lambda m: np.full(int(m.sum()), 0.5)) if uniform is None else uniform
+        u_keep, u_pick = np.asarray(draw(k), np.float64), np.asarray(draw(k), np.float64)
+        keep = u_keep < self.keep_probability(b.bin)
+        sl = b.shower * 1024 + b.layer
+        hottest = np.lexsort((-b.energy, sl))
+        first = np.concatenate([[True], sl[hottest][1:] != sl[hottest][:-1]]) if len(sl) else []
+        keep[hottest[first]] = True
+        kept = np.flatnonzero(keep)
+        pat = self.draw(b.bin[kept], u_pick[kept])
+        rows, slots = np.nonzero(pat > 0)
+        blk = kept[rows]
+        a, c = slots // side, slots % side
+        gi = b.bx[blk] * n - n + np.where(b.flip[blk, 0], side - 1 - a, a)
+        gj = b.by[blk] * n - n + np.where(b.flip[blk, 1], side - 1 - c, c)
+        sh, lay, e = b.shower[blk], b.layer[blk], b.energy[blk] * pat[rows, slots]
+        ok = ~core.cells_inside(window, sh, gi, gj)  # the window is the cores'
+        keys, inv = np.unique(_cell_keys(sh[ok], lay[ok], gi[ok], gj[ok]), return_inverse=True)
+        energy = np.bincount(inv.ravel(), e[ok], len(keys))
+        sh, lay, ci, cj = _cell_parts(keys)
+        want = np.bincount(sl, b.energy, n_clouds * 1024)
+        have = np.bincount(sh * 1024 + lay, energy, n_clouds * 1024)
+        energy = energy * (want / np.maximum(have, 1e-300))[sh * 1024 + lay]
+        pts = {
+            "E": energy.astype(np.float32),
+            "x": ((ci + 0.5) * self.pitch).astype(np.float32),
+            "y": ((cj + 0.5) * self.pitch).astype(np.float32),
+            "layer": lay.astype(np.asarray(points["layer"]).dtype),
+        }
+        return _offsets(np.bincount(sh, minlength=n_clouds)), pts
+
+
+_SPAN = 1 << 20  # sub-cells per axis in a cell key (890 m at 0.848 mm)
+
+
+def _cell_keys(shower, layer, i, j) -> np.ndarray:
+    """One int64 per (shower, layer, sub-cell), ordered as those rows (layer < 1024)."""
+    shower, layer = np.asarray(shower, np.int64), np.asarray(layer, np.int64)
+    return ((shower * 1024 + layer) * _SPAN + np.asarray(i) + _SPAN // 2) * _SPAN + (
+        np.asarray(j) + _SPAN // 2
+    )
+
+
+def _cell_parts(keys: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(shower, layer, i, j)`` of :func:`_cell_keys`."""
+    return (keys // (1024 * _SPAN * _SPAN), keys // (_SPAN * _SPAN) % 1024,
+            keys // _SPAN % _SPAN - _SPAN // 2, keys % _SPAN - _SPAN // 2)  # fmt: skip
+
+
 def _sort_key(bins: np.ndarray, log_energy: np.ndarray) -> np.ndarray:
     """One float per core ordered as (group, log energy): groups 16 apart, log10 energies in
     [-6, 6] mapped into [0, 15)."""
@@ -434,7 +633,8 @@ def _sort_key(bins: np.ndarray, log_energy: np.ndarray) -> np.ndarray:
 @dataclass
 class _Window:
     """Per point: shower, inside its window, window sub-cell ``i, j``; per shower: corner
-    ``gx, gy`` (sub-cells) and mirror flags ``fx, fy``."""
+    ``gx, gy`` (sub-cells), mirror flags ``fx, fy`` and energy-weighted centre ``cx, cy``
+    (mm)."""
 
     owner: np.ndarray
     inside: np.ndarray
@@ -444,6 +644,8 @@ class _Window:
     gy: np.ndarray
     fx: np.ndarray
     fy: np.ndarray
+    cx: np.ndarray
+    cy: np.ndarray
 
 
 def _cap_per_bin(bins: np.ndarray, cap: int, seed: int) -> np.ndarray:
@@ -513,9 +715,11 @@ class PatternBuffers(nn.Module):
     ``core_inc_edges [G - 1]`` and the cores' shares, sparse: ``core_counts [C]`` lit
     sub-cells per core, then per lit sub-cell its slot ``core_slots [K]`` (int16) and share
     ``core_shares [K]`` (float32), a tenth of the dense ``[C, S*S]`` table; checkpoints of
-    2026-12-05 hold that table as ``core_patterns`` in float16 and still load), so a
-    checkpoint carries it; sizes, ``block``, ``pitch`` and the core's width come from the
-    checkpoint's meta (``meta``: :func:`library_meta`)."""
+    2026-12-05 hold that table as ``core_patterns`` in float16 and still load); with halo
+    patches ``halo_bins [H]``, ``halo_lit [H]`` and the patches sparse as the cores
+    (``halo_counts``, ``halo_slots``, ``halo_shares``), so a checkpoint carries it; sizes,
+    ``block``, ``pitch`` and the core's width come from the checkpoint's meta (``meta``:
+    :func:`library_meta`)."""
 
     def __init__(self, meta: dict) -> None:
         super().__init__()
@@ -542,6 +746,14 @@ class PatternBuffers(nn.Module):
             self.register_buffer("core_log_energy", torch.zeros(n_core, dtype=torch.float32))
             n_edges = int(meta.get("n_inc_edges", 0))
             self.register_buffer("core_inc_edges", torch.zeros(n_edges, dtype=torch.float64))
+        self.n_halo = int(meta.get("n_halo", 0))
+        if self.n_halo:  # halo patches, sparse as the cores
+            lit = int(meta["halo_lit_cells"])
+            self.register_buffer("halo_bins", torch.zeros(self.n_halo, dtype=torch.int64))
+            self.register_buffer("halo_lit", torch.zeros(self.n_halo, dtype=torch.int8))
+            self.register_buffer("halo_counts", torch.zeros(self.n_halo, dtype=torch.int32))
+            self.register_buffer("halo_slots", torch.zeros(lit, dtype=torch.int16))
+            self.register_buffer("halo_shares", torch.zeros(lit, dtype=torch.float32))
         self._cached: PatternLibrary | None = None
 
     @classmethod
@@ -558,6 +770,14 @@ class PatternBuffers(nn.Module):
             out.core_shares.copy_(torch.as_tensor(c.patterns[rows, slots], dtype=torch.float32))
             out.core_log_energy.copy_(torch.as_tensor(c.log_energy))
             out.core_inc_edges.copy_(torch.as_tensor(c.inc_edges))
+        if library.halo is not None:
+            h = library.halo
+            rows, slots = np.nonzero(h.patches > 0)
+            out.halo_bins.copy_(torch.as_tensor(h.bins))
+            out.halo_lit.copy_(torch.as_tensor(h.lit))
+            out.halo_counts.copy_(torch.as_tensor(np.bincount(rows, minlength=len(h.bins))))
+            out.halo_slots.copy_(torch.as_tensor(slots.astype(np.int16)))
+            out.halo_shares.copy_(torch.as_tensor(h.patches[rows, slots], dtype=torch.float32))
         return out
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
@@ -588,9 +808,20 @@ class PatternBuffers(nn.Module):
                     self.pitch, self.block, self.core_width, bins, self._core_shares(), log_e,
                     edges,
                 )  # fmt: skip
+            halo = None
+            if self.n_halo:
+                counts = self.halo_counts.cpu().numpy().astype(np.int64)
+                patches = np.zeros((self.n_halo, (3 * self.block) ** 2), np.float32)
+                rows = np.repeat(np.arange(self.n_halo), counts)
+                patches[rows, self.halo_slots.cpu().numpy().astype(np.int64)] = (
+                    self.halo_shares.cpu().numpy()
+                )
+                halo = HaloLibrary(self.pitch, self.block, self.halo_bins.cpu().numpy(), patches,
+                                   self.halo_lit.cpu().numpy())  # fmt: skip
             self._cached = PatternLibrary(
-                self.pitch, self.block, self.bins.cpu().numpy(), _shares(self.patterns), core
-            )
+                self.pitch, self.block, self.bins.cpu().numpy(), _shares(self.patterns), core,
+                halo,
+            )  # fmt: skip
         return self._cached
 
 
@@ -607,11 +838,20 @@ def library_meta(library: PatternLibrary) -> dict:
         c = library.core
         meta |= {"core_width": c.width, "n_core": len(c.bins), "n_inc_edges": len(c.inc_edges),
                  "core_lit": int(np.count_nonzero(c.patterns > 0))}  # fmt: skip
+    if library.halo is not None:
+        h = library.halo
+        meta |= {"n_halo": len(h.bins), "halo_lit_cells": int(np.count_nonzero(h.patches > 0))}
     return meta
 
 
 def training_library(
-    path: str, block: int, cap: int, seed: int = 0, core_width: int = 0, core_cap: int = 0
+    path: str,
+    block: int,
+    cap: int,
+    seed: int = 0,
+    core_width: int = 0,
+    core_cap: int = 0,
+    halo_cap: int = 0,
 ) -> tuple[PatternLibrary, dict]:
     """The pattern library a two-level model carries, from the sub-cell showers of ``path``
     (its training split, any shower file): at most ``cap`` patterns per bin and, with
@@ -633,8 +873,10 @@ def training_library(
     spec = shower_spec(attrs, int(flat.points["layer"].max()) if len(flat.points["E"]) else 0)
     if spec.lattice_pitch <= 0:
         raise ConfigError(f"model.blocks_from: {path} has no sub-cell lattice")
-    library = PatternLibrary.from_showers(showers, spec.lattice_pitch, block, core_width)
-    library = library.subsample(cap, seed, core_cap)
+    library = PatternLibrary.from_showers(
+        showers, spec.lattice_pitch, block, core_width, halo=halo_cap > 0
+    )
+    library = library.subsample(cap, seed, core_cap, halo_cap)
     limits = measured_limits(spec, flat.points)
     return library, (limits.to_dict() if limits is not None else {})
 
@@ -647,6 +889,7 @@ def attach_library(
     seed: int = 0,
     core_width: int = 0,
     core_cap: int = 0,
+    halo_cap: int = 0,
 ) -> dict:
     """A checkpoint ``state`` of a CaloClouds (or distilled CaloClouds) model trained on
     blocks of ``block x block`` sub-cells without its library (trained before the family
@@ -656,10 +899,11 @@ def attach_library(
     changed)."""
     import copy
 
-    library, limits = training_library(path, block, cap, seed, core_width, core_cap)
+    library, limits = training_library(path, block, cap, seed, core_width, core_cap, halo_cap)
     out = copy.deepcopy({k: v for k, v in state.items() if k != "checksum"})
     settings = {"blocks": block, "blocks_from": str(path), "block_patterns": cap,
-                "core_window": core_width, "core_patterns": core_cap or cap}  # fmt: skip
+                "core_window": core_width, "core_patterns": core_cap or cap,
+                "halo_patches": halo_cap}  # fmt: skip
     model_cfg = out["config"]["model"]
     if model_cfg["name"] == "consistency":
         model_cfg = out["meta"]["teacher_config"]["model"]

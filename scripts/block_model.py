@@ -13,7 +13,7 @@
     # give a block checkpoint trained without them its libraries (pointcalo sample then
     # re-expands; how ild-photon-bcc and ild-photon-bcm were made)
     python scripts/block_model.py attach CHECKPOINT runs/split/train.h5 --patterns 256 \
-        --core 6 --core-patterns 48 --out two_level.pt
+        --core 10 --core-patterns 48 --halo 256 --out two_level.pt
     # or straight from a block-level checkpoint without libraries at the showers' energies,
     # with duplicate blocks moved to the nearest free block (--spread) instead of merged
     python scripts/block_model.py sample runs/split/train.h5 CHECKPOINT runs/split/val.h5 \\
@@ -79,6 +79,9 @@ def main() -> None:
     ap.add_argument("--core", type=int, default=0, help="core window side in blocks (0: none)")
     ap.add_argument("--core-patterns", type=int, default=48, help="cores per layer and group")
     ap.add_argument(
+        "--halo", type=int, default=0, help="halo patches per bin (0: none; needs --core)"
+    )
+    ap.add_argument(
         "--subsample", action="store_true", help="expand with the libraries a checkpoint carries"
     )
     ap.add_argument("--spread", action="store_true", help="sample: spread duplicate blocks")
@@ -94,7 +97,7 @@ def main() -> None:
         state = load_checkpoint(args.files[0])
         new = attach_library(
             state, args.files[1], args.block, args.patterns, args.seed, args.core,
-            args.core_patterns,
+            args.core_patterns, args.halo,
         )  # fmt: skip
         save_checkpoint(args.out, new)
         print(f"{args.out}: {args.files[0]} with the patterns of {args.files[1]}")
@@ -107,9 +110,11 @@ def main() -> None:
         out = coarsen(showers, args.pitch, args.block)
     else:  # oracle, expand, sample
         train = io.read(args.files[0])
-        library = PatternLibrary.from_showers(train, args.pitch, args.block, args.core)
+        library = PatternLibrary.from_showers(
+            train, args.pitch, args.block, args.core, halo=args.halo > 0
+        )
         if args.subsample:
-            library = library.subsample(args.patterns, args.seed, args.core_patterns)
+            library = library.subsample(args.patterns, args.seed, args.core_patterns, args.halo)
         out = library.expand(showers, seed=args.seed)
     io.write(out, args.out)
     n_out = int(np.sum(ak.num(out.points, axis=1)))

@@ -8,7 +8,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from pointcalo.blocks import PatternLibrary, coarsen, find_blocks
+from pointcalo.blocks import PatternLibrary, coarsen, find_blocks, find_blocks_flat
 from pointcalo.showers import make_showers
 
 PITCH = 5.088 / 6
@@ -354,3 +354,86 @@ def test_a_model_carries_its_cores_sparse_and_still_reads_the_dense_table_of_old
     dense = PatternBuffers(old_meta)
     dense.load_state_dict(old)
     np.testing.assert_allclose(dense.library().core.patterns, core.patterns, rtol=2e-3, atol=1e-6)
+
+
+def _core_and_halo(n, seed, pairs):
+    """Showers of one layer: a hot core of 5 x 5 sub-cells on the axis and a halo of blocks
+    30-50 mm out, each halo block a single lit sub-cell; ``pairs``: each halo block comes with
+    its right-hand neighbour block lit too (a track crossing a block edge)."""
+    rng = np.random.default_rng(seed)
+    e, x, y, counts = [], [], [], []
+    for _ in range(n):
+        cx, cy = np.meshgrid(np.arange(-2, 3), np.arange(-2, 3))
+        xs, ys, es = list(cx.ravel()), list(cy.ravel()), [50.0] * 25
+        taken = set()
+        for _ in range(6):
+            r, phi = rng.uniform(30, 50), rng.uniform(0, 2 * np.pi)
+            bi, bj = (
+                int(np.floor(r * np.cos(phi) / PITCH / 3)),
+                int(np.floor(r * np.sin(phi) / PITCH / 3)),
+            )
+            near = [(bi + di, bj + dj) for di in range(-3, 5) for dj in range(-3, 4)]
+            if any(b in taken for b in near):
+                continue
+            for d in (0, 1) if pairs else (0,):
+                taken.add((bi + d, bj))
+                xs.append(3 * (bi + d) + 1)
+                ys.append(3 * bj + 1)
+                es.append(rng.uniform(0.5, 1.5))
+        e += es
+        x += [(v + 0.5) * PITCH for v in xs]
+        y += [(v + 0.5) * PITCH for v in ys]
+        counts.append(len(es))
+    return _showers(e, x, y, np.zeros(len(e), int), counts)
+
+
+def _halo_blocks(offsets, pts, core):
+    """Per shower: the lit blocks outside its window and how many of them have a lit block
+    among the 8 around them."""
+    from pointcalo.blocks import _select
+
+    outside = _select(offsets, pts, ~core.inside(offsets, pts))
+    b = find_blocks_flat(*outside, PITCH, 3)
+    keys = set(zip(b.shower.tolist(), b.bx.tolist(), b.by.tolist(), strict=True))
+    with_neighbour = sum(
+        any((s, i + di, j + dj) in keys for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj)
+        for s, i, j in keys
+    )
+    return len(keys), with_neighbour
+
+
+def test_halo_patches_turn_isolated_blocks_into_geant4_like_chains_keeping_counts_and_energy():
+    """Training halo made of pairs of neighbouring blocks; a generator's isolated halo blocks
+    come back as pairs, about as many lit blocks as it made (each kept with probability
+    E[1/lit] = 1/2), one point per sub-cell, none in the core window, each layer's halo
+    energy kept."""
+    from pointcalo.blocks import HaloLibrary
+    from pointcalo.showers import flatten
+
+    train = _core_and_halo(60, 1, pairs=True)
+    library = PatternLibrary.from_showers(train, PITCH, 3, core_width=4, halo=True)
+    halo, core = library.halo, library.core
+    assert isinstance(halo, HaloLibrary) and len(halo.bins) > 0
+    assert np.all(halo.lit == 2)  # every training halo patch: its block and the neighbour
+    np.testing.assert_allclose(halo.keep_probability(halo.bins[:3]), 0.5)
+
+    gen = flatten(_core_and_halo(80, 2, pairs=False))
+    pts = {k: np.asarray(v) for k, v in gen.points.items()}
+    n_in, with_in = _halo_blocks(gen.offsets, pts, core)
+    assert with_in == 0 and n_in > 300
+    rng = np.random.default_rng(0)
+    e_inc = np.full(len(gen.offsets) - 1, 5e4)
+    off, out = library.expand_flat(gen.offsets, pts, lambda k: rng.random(k.sum()), e_inc)
+    n_out, with_out = _halo_blocks(off, out, core)
+    assert abs(n_out - n_in) < 0.2 * n_in, (n_out, n_in)
+    assert with_out == n_out  # all in pairs
+    owner = np.repeat(np.arange(len(off) - 1), np.diff(off))
+    cells = np.stack([owner, np.floor(out["x"] / PITCH), np.floor(out["y"] / PITCH)], 1)
+    assert len(np.unique(cells, axis=0)) == len(cells)
+    inside = core.inside(off, out)
+    ins_gen = core.inside(gen.offsets, pts)
+    o_gen = np.repeat(np.arange(len(gen.offsets) - 1), np.diff(gen.offsets))
+    want = np.bincount(o_gen[~ins_gen], pts["E"][~ins_gen], len(off) - 1)
+    got = np.bincount(owner[~inside], out["E"][~inside], len(off) - 1)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(out["E"].sum(), pts["E"].sum(), rtol=1e-5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pointcalo.config import ModelConfig
 
@@ -30,7 +30,10 @@ class CaloCloudsConfig(ModelConfig):
     blocks square around the block corner nearest the shower's centre, is filled whole by a
     training core of its layer and incident-energy quartile near it in energy (at most
     ``core_patterns`` per layer and quartile;
-    :class:`pointcalo.blocks.CoreLibrary`)."""
+    :class:`pointcalo.blocks.CoreLibrary`). ``halo_patches > 0`` (with a core window): the
+    blocks outside it are replaced by Geant4 halo patches (a training block with the 8 around
+    it, at most ``halo_patches`` per bin), thinned so the number of lit blocks stays
+    (:class:`pointcalo.blocks.HaloLibrary`; session 13)."""
 
     name: Literal["caloclouds"] = "caloclouds"
     point_dim: int = Field(64, ge=1)
@@ -60,3 +63,10 @@ class CaloCloudsConfig(ModelConfig):
     block_patterns: int = Field(1024, ge=1)
     core_window: int = Field(0, ge=0, multiple_of=2)
     core_patterns: int = Field(48, ge=1)
+    halo_patches: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _halo_needs_a_core(self) -> CaloCloudsConfig:
+        if self.halo_patches and not self.core_window:
+            raise ValueError("model.halo_patches needs model.core_window > 0")
+        return self

@@ -34,7 +34,7 @@ class CaloCloudsTask(TaskBase):
                 raise ConfigError("model.blocks_from: a block model needs its sub-cell showers")
             library, limits = training_library(
                 m.blocks_from, m.blocks, m.block_patterns, cfg.train.seed,
-                m.core_window, m.core_patterns,
+                m.core_window, m.core_patterns, m.halo_patches,
             )  # fmt: skip
             self.model.blocks = PatternBuffers.of(library)
             self.meta = {"blocks": library_meta(library), "point_limits": limits}
