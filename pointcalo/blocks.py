@@ -333,16 +333,14 @@ class CoreLibrary:
 
     def _window(self, offsets: np.ndarray, points: dict[str, np.ndarray]) -> _Window:
         owner, _, x, y, cx, cy = _centres(offsets, points)
-        bp, half = self.pitch * self.block, self.side // 2
+        bp = self.pitch * self.block
         gx = np.round(cx / bp).astype(np.int64) * self.block  # nearest corner, in sub-cells
         gy = np.round(cy / bp).astype(np.int64) * self.block
         fx, fy = cx < gx * self.pitch, cy < gy * self.pitch
-        i = np.floor(x / self.pitch).astype(np.int64) - gx[owner]
-        j = np.floor(y / self.pitch).astype(np.int64) - gy[owner]
-        i = np.where(fx[owner], -1 - i, i) + half
-        j = np.where(fy[owner], -1 - j, j) + half
-        inside = (i >= 0) & (i < self.side) & (j >= 0) & (j < self.side)
-        return _Window(owner, inside, i, j, gx, gy, fx, fy, cx, cy)
+        i = np.floor(x / self.pitch).astype(np.int64)
+        j = np.floor(y / self.pitch).astype(np.int64)
+        a, c, inside = self._local(gx, gy, fx, fy, owner, i, j)
+        return _Window(owner, inside, a, c, gx, gy, fx, fy, cx, cy)
 
     def inside(self, offsets: np.ndarray, points: dict[str, np.ndarray]) -> np.ndarray:
         """``[P]`` whether each point lies in its shower's core window."""
@@ -352,10 +350,26 @@ class CoreLibrary:
         self, w: _Window, shower: np.ndarray, i: np.ndarray, j: np.ndarray
     ) -> np.ndarray:
         """Whether sub-cells ``(i, j)`` (lattice indices) of ``shower`` lie in its window."""
+        return self._local(w.gx, w.gy, w.fx, w.fy, shower, i, j)[2]
+
+    def _local(
+        self,
+        gx: np.ndarray,
+        gy: np.ndarray,
+        fx: np.ndarray,
+        fy: np.ndarray,
+        shower: np.ndarray,
+        i: np.ndarray,
+        j: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(a, c, inside)``: sub-cells ``(i, j)`` (lattice indices) of ``shower`` in the
+        coordinates of its window (corner ``gx, gy`` in sub-cells, mirror flags ``fx, fy``;
+        per shower), mirrored so the centre lies on the positive side of the corner, and
+        whether they lie in the window."""
         half = self.side // 2
-        a = np.where(w.fx[shower], -1 - (i - w.gx[shower]), i - w.gx[shower]) + half
-        c = np.where(w.fy[shower], -1 - (j - w.gy[shower]), j - w.gy[shower]) + half
-        return (a >= 0) & (a < self.side) & (c >= 0) & (c < self.side)
+        a = np.where(fx[shower], -1 - (i - gx[shower]), i - gx[shower]) + half
+        c = np.where(fy[shower], -1 - (j - gy[shower]), j - gy[shower]) + half
+        return a, c, (a >= 0) & (a < self.side) & (c >= 0) & (c < self.side)
 
     @staticmethod
     def _windows(
@@ -517,8 +531,8 @@ class HaloLibrary:
         order = np.argsort(keys)
         keys, e = keys[order], np.asarray(o_pts["E"], np.float64)[order]
         a = np.arange(side)
-        gi = b.bx[:, None, None] * n - n + np.where(b.flip[:, :1], side - 1 - a, a)[:, :, None]
-        gj = b.by[:, None, None] * n - n + np.where(b.flip[:, 1:], side - 1 - a, a)[:, None, :]
+        gi = _patch_cells(b.bx[:, None, None], b.flip[:, :1, None], a[None, :, None], n)
+        gj = _patch_cells(b.by[:, None, None], b.flip[:, 1:, None], a[None, None, :], n)
         want = _cell_keys(b.shower[:, None, None], b.layer[:, None, None], gi, gj)
         pos = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
         hit = (keys[pos] == want) if len(keys) else np.zeros(want.shape, bool)
@@ -591,8 +605,8 @@ class HaloLibrary:
         rows, slots = np.nonzero(pat > 0)
         blk = kept[rows]
         a, c = slots // side, slots % side
-        gi = b.bx[blk] * n - n + np.where(b.flip[blk, 0], side - 1 - a, a)
-        gj = b.by[blk] * n - n + np.where(b.flip[blk, 1], side - 1 - c, c)
+        gi = _patch_cells(b.bx[blk], b.flip[blk, 0], a, n)
+        gj = _patch_cells(b.by[blk], b.flip[blk, 1], c, n)
         sh, lay, e = b.shower[blk], b.layer[blk], pat[rows, slots]
         ok = ~core.cells_inside(window, sh, gi, gj)  # the window is the cores'
         keys, inv = np.unique(_cell_keys(sh[ok], lay[ok], gi[ok], gj[ok]), return_inverse=True)
@@ -608,6 +622,13 @@ class HaloLibrary:
             "layer": lay.astype(np.asarray(points["layer"]).dtype),
         }
         return _offsets(np.bincount(sh, minlength=n_clouds)), pts
+
+
+def _patch_cells(block: np.ndarray, flip: np.ndarray, a: np.ndarray, n: int) -> np.ndarray:
+    """Lattice indices along one axis of slot ``a`` (0 .. 3n - 1, stored facing outwards) of
+    the halo patch around block ``block`` (``n`` sub-cells per block), mirrored back where
+    ``flip``; broadcasts."""
+    return block * n - n + np.where(flip, 3 * n - 1 - a, a)
 
 
 _SPAN = 1 << 20  # sub-cells per axis in a cell key (890 m at 0.848 mm)
@@ -739,10 +760,7 @@ class PatternBuffers(nn.Module):
         if self.core_width:
             self.register_buffer("core_bins", torch.zeros(n_core, dtype=torch.int64))
             if self.sparse_core:
-                lit = int(meta["core_lit"])
-                self.register_buffer("core_counts", torch.zeros(n_core, dtype=torch.int32))
-                self.register_buffer("core_slots", torch.zeros(lit, dtype=torch.int16))
-                self.register_buffer("core_shares", torch.zeros(lit, dtype=torch.float32))
+                self._register_sparse("core", n_core, int(meta["core_lit"]))
             else:
                 dense = torch.zeros(n_core, side**2, dtype=torch.float16)
                 self.register_buffer("core_patterns", dense)
@@ -751,13 +769,39 @@ class PatternBuffers(nn.Module):
             self.register_buffer("core_inc_edges", torch.zeros(n_edges, dtype=torch.float64))
         self.n_halo = int(meta.get("n_halo", 0))
         if self.n_halo:  # halo patches, sparse as the cores
-            lit = int(meta["halo_lit_cells"])
             self.register_buffer("halo_bins", torch.zeros(self.n_halo, dtype=torch.int64))
             self.register_buffer("halo_lit", torch.zeros(self.n_halo, dtype=torch.int8))
-            self.register_buffer("halo_counts", torch.zeros(self.n_halo, dtype=torch.int32))
-            self.register_buffer("halo_slots", torch.zeros(lit, dtype=torch.int16))
-            self.register_buffer("halo_shares", torch.zeros(lit, dtype=torch.float32))
+            self._register_sparse("halo", self.n_halo, int(meta["halo_lit_cells"]))
         self._cached: PatternLibrary | None = None
+
+    def _register_sparse(self, name: str, rows: int, lit: int) -> None:
+        """Buffers of a sparse ``[rows, S]`` table: ``{name}_counts [rows]`` int32 non-zero
+        entries per row, then per entry its slot ``{name}_slots`` (int16) and value
+        ``{name}_shares`` (float32), row by row."""
+        self.register_buffer(f"{name}_counts", torch.zeros(rows, dtype=torch.int32))
+        self.register_buffer(f"{name}_slots", torch.zeros(lit, dtype=torch.int16))
+        self.register_buffer(f"{name}_shares", torch.zeros(lit, dtype=torch.float32))
+
+    def _set_sparse(self, name: str, table: np.ndarray) -> None:
+        """Fill the buffers of :meth:`_register_sparse` from the dense ``table [rows, S]``."""
+        rows, slots = np.nonzero(table > 0)
+        getattr(self, f"{name}_counts").copy_(
+            torch.as_tensor(np.bincount(rows, minlength=len(table)))
+        )
+        getattr(self, f"{name}_slots").copy_(torch.as_tensor(slots.astype(np.int16)))
+        getattr(self, f"{name}_shares").copy_(
+            torch.as_tensor(table[rows, slots], dtype=torch.float32)
+        )
+
+    def _dense(self, name: str, width: int) -> np.ndarray:
+        """The dense ``[rows, width]`` float64 table of the buffers of :meth:`_register_sparse`."""
+        counts = getattr(self, f"{name}_counts").cpu().numpy().astype(np.int64)
+        out = np.zeros((len(counts), width))
+        slots = getattr(self, f"{name}_slots").cpu().numpy().astype(np.int64)
+        out[np.repeat(np.arange(len(counts)), counts), slots] = (
+            getattr(self, f"{name}_shares").cpu().numpy()
+        )
+        return out
 
     @classmethod
     def of(cls, library: PatternLibrary) -> PatternBuffers:
@@ -766,21 +810,15 @@ class PatternBuffers(nn.Module):
         out.patterns.copy_(torch.as_tensor(library.patterns, dtype=torch.float16))
         if library.core is not None:
             c = library.core
-            rows, slots = np.nonzero(c.patterns > 0)
             out.core_bins.copy_(torch.as_tensor(c.bins))
-            out.core_counts.copy_(torch.as_tensor(np.bincount(rows, minlength=len(c.bins))))
-            out.core_slots.copy_(torch.as_tensor(slots.astype(np.int16)))
-            out.core_shares.copy_(torch.as_tensor(c.patterns[rows, slots], dtype=torch.float32))
+            out._set_sparse("core", c.patterns)
             out.core_log_energy.copy_(torch.as_tensor(c.log_energy))
             out.core_inc_edges.copy_(torch.as_tensor(c.inc_edges))
         if library.halo is not None:
             h = library.halo
-            rows, slots = np.nonzero(h.patches > 0)
             out.halo_bins.copy_(torch.as_tensor(h.bins))
             out.halo_lit.copy_(torch.as_tensor(h.lit))
-            out.halo_counts.copy_(torch.as_tensor(np.bincount(rows, minlength=len(h.bins))))
-            out.halo_slots.copy_(torch.as_tensor(slots.astype(np.int16)))
-            out.halo_shares.copy_(torch.as_tensor(h.patches[rows, slots], dtype=torch.float32))
+            out._set_sparse("halo", h.patches)
         return out
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
@@ -791,11 +829,7 @@ class PatternBuffers(nn.Module):
         """The cores' shares, dense ``[C, S*S]``."""
         if not self.sparse_core:
             return _shares(self.core_patterns)
-        counts = self.core_counts.cpu().numpy().astype(np.int64)
-        rows = np.repeat(np.arange(len(counts)), counts)
-        pat = np.zeros((len(counts), (self.core_width * self.block) ** 2))
-        slots = self.core_slots.cpu().numpy().astype(np.int64)
-        pat[rows, slots] = self.core_shares.cpu().numpy()
+        pat = self._dense("core", (self.core_width * self.block) ** 2)
         return pat / np.maximum(pat.sum(1, keepdims=True), 1e-300)
 
     def library(self) -> PatternLibrary:
@@ -813,12 +847,7 @@ class PatternBuffers(nn.Module):
                 )  # fmt: skip
             halo = None
             if self.n_halo:
-                counts = self.halo_counts.cpu().numpy().astype(np.int64)
-                patches = np.zeros((self.n_halo, (3 * self.block) ** 2), np.float32)
-                rows = np.repeat(np.arange(self.n_halo), counts)
-                patches[rows, self.halo_slots.cpu().numpy().astype(np.int64)] = (
-                    self.halo_shares.cpu().numpy()
-                )
+                patches = self._dense("halo", (3 * self.block) ** 2).astype(np.float32)
                 halo = HaloLibrary(self.pitch, self.block, self.halo_bins.cpu().numpy(), patches,
                                    self.halo_lit.cpu().numpy())  # fmt: skip
             self._cached = PatternLibrary(
