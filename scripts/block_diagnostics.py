@@ -101,23 +101,19 @@ def radial(paths: list[str], plot: str | None) -> None:
 
 def isolation(paths: list[str], n: int, pitch: float, block: int) -> None:
     from pointcalo import io
+    from pointcalo.blocks import _cell_keys, find_blocks
 
     print(f"blocks of {block} x {block} sub-cells per ring; isolated: no lit block among the 8")
     for path in paths:
-        owner, _, x, y, layer = _columns(io.read(path)[:n])
-        bi = np.floor_divide(np.floor(x / pitch).astype(np.int64), block)
-        bj = np.floor_divide(np.floor(y / pitch).astype(np.int64), block)
-        base = (owner.astype(np.int64) * 64 + layer.astype(np.int64)) * 4096
-        uk = np.unique((base + bi + 2048) * 4096 + bj + 2048)
-        bi_u, bj_u = (uk // 4096) % 4096 - 2048, uk % 4096 - 2048
-        base_u = uk // (4096 * 4096) * (4096 * 4096)
-        neighbours = np.zeros(len(uk), np.int64)
-        for di in (-1, 0, 1):
-            for dj in (-1, 0, 1):
-                if di or dj:
-                    k = base_u + (bi_u + di + 2048) * 4096 + bj_u + dj + 2048
-                    neighbours += np.isin(k, uk)
-        r = np.hypot((bi_u + 0.5) * block * pitch, (bj_u + 0.5) * block * pitch)
+        b = find_blocks(io.read(path)[:n], pitch, block)
+        keys = _cell_keys(b.shower, b.layer, b.bx, b.by)  # one int64 per block
+        neighbours = sum(
+            np.isin(_cell_keys(b.shower, b.layer, b.bx + di, b.by + dj), keys).astype(np.int64)
+            for di in (-1, 0, 1)
+            for dj in (-1, 0, 1)
+            if di or dj
+        )
+        r = np.hypot((b.bx + 0.5) * block * pitch, (b.by + 0.5) * block * pitch)
         parts = []
         for lo, hi in HALO_RINGS:
             m = (r >= lo) & (r < hi)
